@@ -1,0 +1,1 @@
+"""ROPE: Remote Objects, Procedures and Events."""

@@ -1,0 +1,49 @@
+"""The `mafalda-swarm` console script.
+
+Each subcommand lives in its own module exposing ``add_arguments(parser)`` and
+``async def run(args) -> int`` (or a plain ``run``); this file only wires them,
+so adding a subcommand is one line in ``SUBCOMMANDS``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib
+import inspect
+import logging
+import sys
+
+# name -> (module, one-line help). Modules are imported only when chosen, so a
+# broken optional part never stops the others from starting.
+SUBCOMMANDS: dict[str, tuple[str, str]] = {
+    "demo": ("media.demo", "loopback room: one aiortc client sends, one receives, through a real worker"),
+    "simulate": ("swarm.simulate", "local multi-peer simulation of the swarm's control plane"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="mafalda-swarm", description=__doc__.splitlines()[0])
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more logs (-v info, -vv debug)")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, (module_name, help_text) in SUBCOMMANDS.items():
+        sub_parser = sub.add_parser(name, help=help_text)
+        sub_parser.set_defaults(_module=module_name)
+        module = importlib.import_module(module_name)
+        module.add_arguments(sub_parser)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    level = [logging.WARNING, logging.INFO, logging.DEBUG][min(args.verbose, 2)]
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    module = importlib.import_module(args._module)
+    result = module.run(args)
+    if inspect.iscoroutine(result):
+        result = asyncio.run(result)
+    return int(result or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
