@@ -1,0 +1,203 @@
+"""The one pipe channel to a worker process.
+
+Requests go out on the worker's fd 3 and responses, notifications and logs come
+back on its fd 4, each a 4-byte little-endian length followed by one
+`FBS.Message.Message`. The Channel owns the pipes, the framing, the request-id
+map and the dispatch of notifications by handler id; nothing else touches
+them, so every worker object talks through `request()` / `subscribe()`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import Callable
+from typing import Any
+
+from media import fbs
+from media.errors import InvalidStateError, WorkerError
+
+logger = logging.getLogger("media.channel")
+worker_logger = logging.getLogger("media.worker.log")
+
+MESSAGE_MAX_LEN = 4_194_308
+"""The worker refuses (and never sends) larger messages."""
+
+NotificationHandler = Callable[[int, Any], None]
+"""Called with the event number (`FBS.Notification.Event`) and the decoded body (or None)."""
+
+
+class WorkerTypeError(WorkerError, TypeError):
+    """The worker rejected a request's arguments (it answers with error "TypeError")."""
+
+
+class Channel:
+    def __init__(self, *, read_fd: int, write_fd: int, pid: int) -> None:
+        self._read_fd = read_fd
+        self._write_fd = write_fd
+        self._pid = pid
+        self._closed = False
+        self._next_id = 0
+        self._sent: dict[int, tuple[str, asyncio.Future[Any]]] = {}
+        self._handlers: dict[str, NotificationHandler] = {}
+        self._writer: asyncio.WriteTransport | None = None
+        self._read_task: asyncio.Task[None] | None = None
+        self._method_names = fbs.enum_names("Request.Method")
+        self._event_names = fbs.enum_names("Notification.Event")
+        self._body = fbs.enum("Message.Body")
+        self.on_eof: Callable[[], None] | None = None
+        """Called once when the worker closes its end (it exited or died)."""
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        reader = asyncio.StreamReader(limit=MESSAGE_MAX_LEN + 4)
+        await loop.connect_read_pipe(
+            lambda: asyncio.StreamReaderProtocol(reader), os.fdopen(self._read_fd, "rb", buffering=0)
+        )
+        self._writer, _ = await loop.connect_write_pipe(
+            asyncio.Protocol, os.fdopen(self._write_fd, "wb", buffering=0)
+        )
+        self._read_task = asyncio.create_task(self._read_loop(reader), name=f"channel-read[{self._pid}]")
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def subscribe(self, handler_id: str, handler: NotificationHandler) -> None:
+        self._handlers[handler_id] = handler
+
+    def unsubscribe(self, handler_id: str) -> None:
+        self._handlers.pop(handler_id, None)
+
+    async def request(
+        self, method: str, body_type: str | None = None, body: Any = None, handler_id: str = ""
+    ) -> Any:
+        """Send one request; returns the response body (object API) or None.
+
+        `method` and `body_type` are names from `FBS.Request.Method` / `FBS.Request.Body`.
+        """
+        if self._closed or self._writer is None:
+            raise InvalidStateError(f"Channel closed, cannot send request [method:{method}]")
+        self._next_id = self._next_id + 1 if self._next_id < 0xFFFFFFFF else 1
+        request_id = self._next_id
+        request = fbs.new(
+            "Request.Request",
+            id=request_id,
+            method=getattr(fbs.enum("Request.Method"), method),
+            handlerId=handler_id,
+        )
+        if body is not None and body_type is not None:
+            request.bodyType = getattr(fbs.enum("Request.Body"), body_type)
+            request.body = body
+        message = fbs.new("Message.Message", dataType=self._body.Request, data=request)
+        self._write(message, what=f"request [method:{method}]")
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._sent[request_id] = (method, future)
+        try:
+            return await future
+        finally:
+            self._sent.pop(request_id, None)
+
+    def notify(self, event: str, body_type: str | None = None, body: Any = None, handler_id: str = "") -> None:
+        """Fire-and-forget message to the worker (e.g. PRODUCER_SEND)."""
+        if self._closed or self._writer is None:
+            raise InvalidStateError(f"Channel closed, cannot send notification [event:{event}]")
+        notification = fbs.new(
+            "Notification.Notification",
+            handlerId=handler_id,
+            event=getattr(fbs.enum("Notification.Event"), event),
+        )
+        if body is not None and body_type is not None:
+            notification.bodyType = getattr(fbs.enum("Notification.Body"), body_type)
+            notification.body = body
+        message = fbs.new("Message.Message", dataType=self._body.Notification, data=notification)
+        self._write(message, what=f"notification [event:{event}]")
+
+    def _write(self, message: Any, *, what: str) -> None:
+        import flatbuffers
+
+        builder = flatbuffers.Builder(1024)
+        builder.FinishSizePrefixed(message.Pack(builder))
+        data = builder.Output()
+        if len(data) > MESSAGE_MAX_LEN:
+            raise ValueError(f"{what} too big ({len(data)} bytes, max {MESSAGE_MAX_LEN})")
+        assert self._writer is not None
+        self._writer.write(data)
+
+    async def _read_loop(self, reader: asyncio.StreamReader) -> None:
+        reader_cls, message_cls = fbs.root("Message.Message"), fbs.table("Message.Message")
+        try:
+            while True:
+                header = await reader.readexactly(4)
+                length = int.from_bytes(header, "little")
+                if length > MESSAGE_MAX_LEN:
+                    logger.error("worker[pid:%s] sent an oversize message (%d bytes); closing", self._pid, length)
+                    break
+                payload = await reader.readexactly(length)
+                try:
+                    message = message_cls.InitFromObj(reader_cls.GetRootAs(payload, 0))
+                    self._dispatch(message)
+                except Exception:
+                    logger.exception("worker[pid:%s] sent a message that could not be handled", self._pid)
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            self._fail_pending("worker channel ended")
+            if self.on_eof is not None:
+                self.on_eof()
+
+    def _dispatch(self, message: Any) -> None:
+        kind = message.dataType
+        data = message.data
+        if kind == self._body.Response:
+            self._on_response(data)
+        elif kind == self._body.Notification:
+            handler = self._handlers.get(data.handlerId.decode() if data.handlerId else "")
+            if handler is not None:
+                handler(data.event, data.body)
+        elif kind == self._body.Log:
+            self._on_log(data.data.decode() if data.data else "")
+
+    def _on_response(self, response: Any) -> None:
+        entry = self._sent.get(response.id)
+        if entry is None:
+            logger.error("worker[pid:%s] response matches no request [id:%s]", self._pid, response.id)
+            return
+        method, future = entry
+        if future.done():
+            return
+        if response.accepted:
+            future.set_result(response.body)
+            return
+        error = response.error.decode() if response.error else "Error"
+        reason = response.reason.decode() if response.reason else "(no reason given)"
+        cls = WorkerTypeError if error == "TypeError" else WorkerError
+        future.set_exception(cls(method=method, reason=reason))
+
+    def _on_log(self, line: str) -> None:
+        level = {"D": logging.DEBUG, "W": logging.WARNING, "E": logging.ERROR}.get(line[:1], logging.INFO)
+        worker_logger.log(level, "[pid:%s] %s", self._pid, line[1:])
+
+    def _fail_pending(self, why: str) -> None:
+        for method, future in list(self._sent.values()):
+            if not future.done():
+                future.set_exception(
+                    InvalidStateError(f"Channel closed, pending request aborted [method:{method}]: {why}")
+                )
+
+    async def close(self) -> None:
+        """Stop reading and writing; pending requests fail with InvalidStateError."""
+        if self._closed:
+            return
+        self._closed = True
+        self._handlers.clear()
+        self._fail_pending("channel closed")
+        if self._writer is not None:
+            self._writer.close()
+        if self._read_task is not None:
+            self._read_task.cancel()
+            try:
+                await self._read_task
+            except asyncio.CancelledError:
+                pass

@@ -1,0 +1,78 @@
+"""Access to the flatc-generated channel bindings (object API).
+
+The bindings are generated at install time for the worker's own version, so
+they cannot be imported statically; `table("Worker.CreateRouterRequest")`
+returns the object-API class (`CreateRouterRequestT`) and `enum(...)` the enum
+class. Everything that touches FlatBuffers types goes through here.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+from typing import Any
+
+from media.worker_install import ensure_bindings_importable
+
+
+@functools.cache
+def _module(path: str) -> Any:
+    ensure_bindings_importable()
+    return importlib.import_module(f"FBS.{path}")
+
+
+@functools.cache
+def table(path: str) -> Any:
+    """Object-API class of a table, e.g. table("Transport.ProduceRequest") -> ProduceRequestT."""
+    name = path.rsplit(".", 1)[1]
+    return getattr(_module(path), f"{name}T")
+
+
+@functools.cache
+def root(path: str) -> Any:
+    """Reader class of a table (for GetRootAs on received buffers)."""
+    name = path.rsplit(".", 1)[1]
+    return getattr(_module(path), name)
+
+
+@functools.cache
+def enum(path: str) -> Any:
+    name = path.rsplit(".", 1)[1]
+    return getattr(_module(path), name)
+
+
+def new(path: str, **fields: Any) -> Any:
+    """Build an object-API table with the given attributes (flatc's camelCase names)."""
+    obj = table(path)()
+    for key, value in fields.items():
+        if not hasattr(obj, key):
+            raise AttributeError(f"FBS.{path} has no field {key!r}")
+        setattr(obj, key, value)
+    return obj
+
+
+@functools.cache
+def enum_names(path: str) -> dict[int, str]:
+    cls = enum(path)
+    return {value: name for name, value in vars(cls).items() if not name.startswith("_")}
+
+
+def to_plain(obj: Any) -> Any:
+    """Object-API value -> plain Python (dicts keep flatc's camelCase field names).
+
+    Union type tags (`fooType`) are dropped: the union's value carries the data.
+    """
+    if obj is None or isinstance(obj, (bool, int, float, str)):
+        return obj
+    if isinstance(obj, bytes):
+        return obj.decode()
+    if isinstance(obj, (list, tuple)):
+        return [to_plain(item) for item in obj]
+    if hasattr(obj, "tolist"):  # numpy arrays, when flatbuffers finds numpy
+        return obj.tolist()
+    fields = vars(obj)
+    return {
+        key: to_plain(value)
+        for key, value in fields.items()
+        if not (key.endswith("Type") and key[:-4] in fields and isinstance(value, int))
+    }

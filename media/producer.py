@@ -1,0 +1,136 @@
+"""A Producer: media a client sends into a transport.
+
+Events: "transportclose", "score", "videoorientationchange", "trace".
+Observer: "close", "pause", "resume", "score", "videoorientationchange", "trace".
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from media import fbs, wire
+from media.channel import Channel
+from media.errors import InvalidStateError
+from media.events import EventEmitter
+
+if TYPE_CHECKING:
+    from media.transport import Transport
+
+
+class Producer(EventEmitter):
+    def __init__(
+        self,
+        *,
+        producer_id: str,
+        kind: str,
+        rtp_parameters: dict[str, Any],
+        producer_type: str,
+        consumable_rtp_parameters: dict[str, Any],
+        paused: bool,
+        transport: Transport,
+        channel: Channel,
+        app_data: dict[str, Any] | None,
+    ) -> None:
+        super().__init__()
+        self._id = producer_id
+        self._kind = kind
+        self._rtp_parameters = rtp_parameters
+        self._type = producer_type
+        self._consumable_rtp_parameters = consumable_rtp_parameters
+        self._paused = paused
+        self._transport = transport
+        self._channel = channel
+        self._closed = False
+        self._score: list[dict[str, Any]] = []
+        self.app_data: dict[str, Any] = app_data if app_data is not None else {}
+        self.observer = EventEmitter()
+        channel.subscribe(producer_id, self._on_notification)
+
+    id = property(lambda self: self._id)
+    kind = property(lambda self: self._kind)
+    rtp_parameters = property(lambda self: self._rtp_parameters)
+    type = property(lambda self: self._type)
+    consumable_rtp_parameters = property(lambda self: self._consumable_rtp_parameters)
+    paused = property(lambda self: self._paused)
+    score = property(lambda self: self._score)
+    closed = property(lambda self: self._closed)
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise InvalidStateError("Producer closed")
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._channel.unsubscribe(self._id)
+        body = fbs.new("Transport.CloseProducerRequest", producerId=self._id)
+        await self._transport._close_child("TRANSPORT_CLOSE_PRODUCER", "Transport_CloseProducerRequest", body)
+        self.emit("@close")
+        self.observer.emit("close")
+
+    def transport_closed(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._channel.unsubscribe(self._id)
+        self.emit("transportclose")
+        self.observer.emit("close")
+
+    async def dump(self) -> dict[str, Any]:
+        self._check_open()
+        return wire.flatten(fbs.to_plain(await self._channel.request("PRODUCER_DUMP", handler_id=self._id)))
+
+    async def get_stats(self) -> list[dict[str, Any]]:
+        self._check_open()
+        response = await self._channel.request("PRODUCER_GET_STATS", handler_id=self._id)
+        return wire.rtp_stream_stats_from_fbs(response.stats)
+
+    async def pause(self) -> None:
+        self._check_open()
+        was_paused = self._paused
+        await self._channel.request("PRODUCER_PAUSE", handler_id=self._id)
+        self._paused = True
+        if not was_paused:
+            self.observer.emit("pause")
+
+    async def resume(self) -> None:
+        self._check_open()
+        was_paused = self._paused
+        await self._channel.request("PRODUCER_RESUME", handler_id=self._id)
+        self._paused = False
+        if was_paused:
+            self.observer.emit("resume")
+
+    async def enable_trace_event(self, types: list[str]) -> None:
+        self._check_open()
+        trace = fbs.enum("Producer.TraceEventType")
+        try:
+            events = [getattr(trace, t.upper()) for t in types]
+        except AttributeError:
+            raise TypeError(f"invalid trace event types {types!r}") from None
+        body = fbs.new("Producer.EnableTraceEventRequest", events=events)
+        await self._channel.request(
+            "PRODUCER_ENABLE_TRACE_EVENT", "Producer_EnableTraceEventRequest", body, self._id
+        )
+
+    def send(self, rtp_packet: bytes) -> None:
+        """Inject one RTP packet (DirectTransport producers only)."""
+        self._check_open()
+        body = fbs.new("Producer.SendNotification", data=list(rtp_packet))
+        self._channel.notify("PRODUCER_SEND", "Producer_SendNotification", body, self._id)
+
+    def _on_notification(self, event: int, body: Any) -> None:
+        events = fbs.enum("Notification.Event")
+        if event == events.PRODUCER_SCORE:
+            self._score = fbs.to_plain(body.scores)
+            self.emit("score", self._score)
+            self.observer.emit("score", self._score)
+        elif event == events.PRODUCER_VIDEO_ORIENTATION_CHANGE:
+            orientation = fbs.to_plain(body)
+            self.emit("videoorientationchange", orientation)
+            self.observer.emit("videoorientationchange", orientation)
+        elif event == events.PRODUCER_TRACE:
+            trace = fbs.to_plain(body)
+            self.emit("trace", trace)
+            self.observer.emit("trace", trace)

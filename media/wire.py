@@ -1,0 +1,430 @@
+"""Conversions between mediasoup's JSON-shaped dicts and the channel's FlatBuffers tables.
+
+Applications, clients (pymediasoup, mediasoup-client) and ROPE all speak the
+camelCase JSON shape; only the channel speaks FlatBuffers. Keeping every
+conversion here means no other module knows the wire schema.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from media import fbs
+
+HEADER_EXTENSION_URIS: dict[str, str] = {
+    "urn:ietf:params:rtp-hdrext:sdes:mid": "Mid",
+    "urn:ietf:params:rtp-hdrext:sdes:rtp-stream-id": "RtpStreamId",
+    "urn:ietf:params:rtp-hdrext:sdes:repaired-rtp-stream-id": "RepairRtpStreamId",
+    "http://tools.ietf.org/html/draft-ietf-avtext-framemarking-07": "FrameMarkingDraft07",
+    "urn:ietf:params:rtp-hdrext:framemarking": "FrameMarking",
+    "urn:ietf:params:rtp-hdrext:ssrc-audio-level": "AudioLevel",
+    "urn:3gpp:video-orientation": "VideoOrientation",
+    "urn:ietf:params:rtp-hdrext:toffset": "TimeOffset",
+    "http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01": "TransportWideCcDraft01",
+    "http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time": "AbsSendTime",
+    "http://www.webrtc.org/experiments/rtp-hdrext/abs-capture-time": "AbsCaptureTime",
+    "http://www.webrtc.org/experiments/rtp-hdrext/playout-delay": "PlayoutDelay",
+}
+_URI_BY_NAME = {name: uri for uri, name in HEADER_EXTENSION_URIS.items()}
+
+
+def _str(value: Any) -> str | None:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+# --- codec / header-extension parameters (a union-typed key/value list) ----
+
+def parameters_to_fbs(parameters: dict[str, Any] | None) -> list[Any]:
+    value_enum = fbs.enum("RtpParameters.Value")
+    out = []
+    for key, value in (parameters or {}).items():
+        if isinstance(value, bool):
+            kind, inner = value_enum.Boolean, fbs.new("RtpParameters.Boolean", value=int(value))
+        elif isinstance(value, int):
+            kind, inner = value_enum.Integer32, fbs.new("RtpParameters.Integer32", value=value)
+        elif isinstance(value, float):
+            if value.is_integer():
+                kind, inner = value_enum.Integer32, fbs.new("RtpParameters.Integer32", value=int(value))
+            else:
+                kind, inner = value_enum.Double, fbs.new("RtpParameters.Double", value=value)
+        elif isinstance(value, str):
+            kind, inner = value_enum.String, fbs.new("RtpParameters.String", value=value)
+        elif isinstance(value, list) and all(isinstance(v, int) for v in value):
+            kind, inner = value_enum.Integer32Array, fbs.new("RtpParameters.Integer32Array", value=list(value))
+        else:
+            raise TypeError(f"invalid parameter type [key:{key!r}, value:{value!r}]")
+        out.append(fbs.new("RtpParameters.Parameter", name=key, valueType=kind, value=inner))
+    return out
+
+
+def parameters_from_fbs(parameters: list[Any] | None) -> dict[str, Any]:
+    value_enum = fbs.enum("RtpParameters.Value")
+    out: dict[str, Any] = {}
+    for parameter in parameters or []:
+        value = parameter.value.value
+        if parameter.valueType == value_enum.Boolean:
+            value = bool(value)
+        elif parameter.valueType == value_enum.String:
+            value = _str(value)
+        elif parameter.valueType == value_enum.Integer32Array:
+            value = [int(v) for v in value]
+        out[_str(parameter.name) or ""] = value
+    return out
+
+
+# --- RtpParameters ----------------------------------------------------------
+
+def encodings_to_fbs(encodings: list[dict[str, Any]] | None) -> list[Any]:
+    out = []
+    for encoding in encodings or []:
+        out.append(
+            fbs.new(
+                "RtpParameters.RtpEncodingParameters",
+                ssrc=encoding.get("ssrc") or None,
+                rid=encoding.get("rid"),
+                codecPayloadType=encoding.get("codecPayloadType") or None,
+                rtx=fbs.new("RtpParameters.Rtx", ssrc=encoding["rtx"]["ssrc"]) if encoding.get("rtx") else None,
+                dtx=bool(encoding.get("dtx", False)),
+                scalabilityMode=encoding.get("scalabilityMode") or None,
+                maxBitrate=encoding.get("maxBitrate"),
+            )
+        )
+    return out
+
+
+def encodings_from_fbs(encodings: list[Any] | None) -> list[dict[str, Any]]:
+    out = []
+    for enc in encodings or []:
+        encoding: dict[str, Any] = {}
+        if enc.ssrc is not None:
+            encoding["ssrc"] = enc.ssrc
+        if enc.rid:
+            encoding["rid"] = _str(enc.rid)
+        if enc.codecPayloadType is not None:
+            encoding["codecPayloadType"] = enc.codecPayloadType
+        if enc.rtx is not None:
+            encoding["rtx"] = {"ssrc": enc.rtx.ssrc}
+        if enc.dtx:
+            encoding["dtx"] = True
+        if enc.scalabilityMode:
+            encoding["scalabilityMode"] = _str(enc.scalabilityMode)
+        if enc.maxBitrate is not None:
+            encoding["maxBitrate"] = enc.maxBitrate
+        out.append(encoding)
+    return out
+
+
+def rtp_parameters_to_fbs(params: dict[str, Any]) -> Any:
+    uri_enum = fbs.enum("RtpParameters.RtpHeaderExtensionUri")
+    codecs = [
+        fbs.new(
+            "RtpParameters.RtpCodecParameters",
+            mimeType=codec["mimeType"],
+            payloadType=codec["payloadType"],
+            clockRate=codec["clockRate"],
+            channels=codec.get("channels"),
+            parameters=parameters_to_fbs(codec.get("parameters")),
+            rtcpFeedback=[
+                fbs.new("RtpParameters.RtcpFeedback", type=fb["type"], parameter=fb.get("parameter") or None)
+                for fb in codec.get("rtcpFeedback") or []
+            ],
+        )
+        for codec in params["codecs"]
+    ]
+    header_extensions = []
+    for ext in params.get("headerExtensions") or []:
+        name = HEADER_EXTENSION_URIS.get(ext["uri"])
+        if name is None:
+            raise TypeError(f"invalid RtpHeaderExtensionUri: {ext['uri']}")
+        header_extensions.append(
+            fbs.new(
+                "RtpParameters.RtpHeaderExtensionParameters",
+                uri=getattr(uri_enum, name),
+                id=ext["id"],
+                encrypt=bool(ext.get("encrypt", False)),
+                parameters=parameters_to_fbs(ext.get("parameters")),
+            )
+        )
+    rtcp = params.get("rtcp") or {}
+    return fbs.new(
+        "RtpParameters.RtpParameters",
+        mid=params.get("mid"),
+        codecs=codecs,
+        headerExtensions=header_extensions,
+        encodings=encodings_to_fbs(params.get("encodings")),
+        rtcp=fbs.new(
+            "RtpParameters.RtcpParameters",
+            cname=rtcp.get("cname"),
+            reducedSize=bool(rtcp.get("reducedSize", True)),
+        ),
+    )
+
+
+def rtp_parameters_from_fbs(data: Any) -> dict[str, Any]:
+    uri_names = fbs.enum_names("RtpParameters.RtpHeaderExtensionUri")
+    codecs = []
+    for codec in data.codecs or []:
+        entry: dict[str, Any] = {
+            "mimeType": _str(codec.mimeType),
+            "payloadType": codec.payloadType,
+            "clockRate": codec.clockRate,
+        }
+        if codec.channels is not None:
+            entry["channels"] = codec.channels
+        entry["parameters"] = parameters_from_fbs(codec.parameters)
+        entry["rtcpFeedback"] = [
+            {"type": _str(fb.type), "parameter": _str(fb.parameter) or ""} for fb in codec.rtcpFeedback or []
+        ]
+        codecs.append(entry)
+    result: dict[str, Any] = {
+        "codecs": codecs,
+        "headerExtensions": [
+            {
+                "uri": _URI_BY_NAME[uri_names[ext.uri]],
+                "id": ext.id,
+                "encrypt": bool(ext.encrypt),
+                "parameters": parameters_from_fbs(ext.parameters),
+            }
+            for ext in data.headerExtensions or []
+        ],
+        "encodings": encodings_from_fbs(data.encodings),
+        "rtcp": {"cname": _str(data.rtcp.cname), "reducedSize": bool(data.rtcp.reducedSize)}
+        if data.rtcp is not None
+        else {},
+    }
+    if data.mid:
+        result["mid"] = _str(data.mid)
+    return result
+
+
+def rtp_mapping_to_fbs(mapping: dict[str, Any]) -> Any:
+    return fbs.new(
+        "RtpParameters.RtpMapping",
+        codecs=[
+            fbs.new(
+                "RtpParameters.CodecMapping",
+                payloadType=c["payloadType"],
+                mappedPayloadType=c["mappedPayloadType"],
+            )
+            for c in mapping["codecs"]
+        ],
+        encodings=[
+            fbs.new(
+                "RtpParameters.EncodingMapping",
+                rid=e.get("rid"),
+                ssrc=e.get("ssrc"),
+                scalabilityMode=e.get("scalabilityMode"),
+                mappedSsrc=e["mappedSsrc"],
+            )
+            for e in mapping["encodings"]
+        ],
+    )
+
+
+def media_kind_to_fbs(kind: str) -> int:
+    return getattr(fbs.enum("RtpParameters.MediaKind"), kind.upper())  # type: ignore[no-any-return]
+
+
+def rtp_type_to_fbs(kind: str) -> int:
+    return getattr(fbs.enum("RtpParameters.Type"), kind.upper())  # type: ignore[no-any-return]
+
+
+def rtp_type_from_fbs(value: int) -> str:
+    return fbs.enum_names("RtpParameters.Type")[value].lower()
+
+
+def consumer_layers_to_fbs(layers: dict[str, Any] | None) -> Any:
+    if not layers:
+        return None
+    return fbs.new(
+        "Consumer.ConsumerLayers",
+        spatialLayer=layers["spatialLayer"],
+        temporalLayer=layers.get("temporalLayer"),
+    )
+
+
+def consumer_layers_from_fbs(layers: Any) -> dict[str, Any] | None:
+    if layers is None:
+        return None
+    out = {"spatialLayer": layers.spatialLayer}
+    if layers.temporalLayer is not None:
+        out["temporalLayer"] = layers.temporalLayer
+    return out
+
+
+# --- transports -------------------------------------------------------------
+
+def listen_info_to_fbs(info: dict[str, Any]) -> Any:
+    protocol = fbs.enum("Transport.Protocol")
+    port_range = info.get("portRange") or {}
+    flags = info.get("flags") or {}
+    return fbs.new(
+        "Transport.ListenInfo",
+        protocol=protocol.UDP if info.get("protocol", "udp") == "udp" else protocol.TCP,
+        ip=info["ip"],
+        announcedAddress=info.get("announcedAddress") or info.get("announcedIp"),
+        port=info.get("port", 0),
+        portRange=fbs.new("Transport.PortRange", min=port_range.get("min", 0), max=port_range.get("max", 0)),
+        flags=fbs.new(
+            "Transport.SocketFlags",
+            ipv6Only=bool(flags.get("ipv6Only", False)),
+            udpReusePort=bool(flags.get("udpReusePort", False)),
+        ),
+        sendBufferSize=info.get("sendBufferSize", 0),
+        recvBufferSize=info.get("recvBufferSize", 0),
+    )
+
+
+def protocol_from_fbs(value: int) -> str:
+    return fbs.enum_names("Transport.Protocol")[value].lower()
+
+
+def tuple_from_fbs(t: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "localAddress": _str(t.localAddress),
+        "localIp": _str(t.localAddress),
+        "localPort": t.localPort,
+        "protocol": protocol_from_fbs(t.protocol),
+    }
+    if t.remoteIp:
+        out["remoteIp"] = _str(t.remoteIp)
+        out["remotePort"] = t.remotePort
+    return out
+
+
+def sctp_parameters_from_fbs(p: Any) -> dict[str, Any] | None:
+    if p is None:
+        return None
+    return {
+        "port": p.port,
+        "OS": p.os,
+        "MIS": p.mis,
+        "maxMessageSize": p.maxMessageSize,
+    }
+
+
+def num_sctp_streams_to_fbs(streams: dict[str, int]) -> Any:
+    return fbs.new("SctpParameters.NumSctpStreams", os=streams["OS"], mis=streams["MIS"])
+
+
+def dtls_parameters_to_fbs(params: dict[str, Any]) -> Any:
+    algorithm = fbs.enum("WebRtcTransport.FingerprintAlgorithm")
+    role = fbs.enum("WebRtcTransport.DtlsRole")
+    fingerprints = []
+    for fp in params.get("fingerprints") or []:
+        name = str(fp["algorithm"]).replace("-", "").upper()
+        if not hasattr(algorithm, name):
+            raise TypeError(f"invalid DTLS fingerprint algorithm {fp['algorithm']!r}")
+        fingerprints.append(
+            fbs.new("WebRtcTransport.Fingerprint", algorithm=getattr(algorithm, name), value=fp["value"])
+        )
+    return fbs.new(
+        "WebRtcTransport.DtlsParameters",
+        fingerprints=fingerprints,
+        role=getattr(role, str(params.get("role", "auto")).upper()),
+    )
+
+
+def dtls_parameters_from_fbs(p: Any) -> dict[str, Any]:
+    algorithms = fbs.enum_names("WebRtcTransport.FingerprintAlgorithm")
+    roles = fbs.enum_names("WebRtcTransport.DtlsRole")
+    return {
+        "fingerprints": [
+            {"algorithm": _fingerprint_algorithm_name(algorithms[fp.algorithm]), "value": _str(fp.value)}
+            for fp in p.fingerprints or []
+        ],
+        "role": roles[p.role].lower(),
+    }
+
+
+def _fingerprint_algorithm_name(fbs_name: str) -> str:
+    return fbs_name.lower().replace("sha", "sha-")
+
+
+def ice_parameters_from_fbs(p: Any) -> dict[str, Any]:
+    return {"usernameFragment": _str(p.usernameFragment), "password": _str(p.password), "iceLite": bool(p.iceLite)}
+
+
+def ice_candidates_from_fbs(candidates: list[Any] | None) -> list[dict[str, Any]]:
+    out = []
+    for c in candidates or []:
+        candidate: dict[str, Any] = {
+            "foundation": _str(c.foundation),
+            "priority": c.priority,
+            "address": _str(c.address),
+            "ip": _str(c.address),
+            "protocol": protocol_from_fbs(c.protocol),
+            "port": c.port,
+            "type": "host",
+        }
+        if c.tcpType is not None:
+            candidate["tcpType"] = "passive"
+        out.append(candidate)
+    return out
+
+
+def srtp_parameters_to_fbs(params: dict[str, Any]) -> Any:
+    suite = fbs.enum("SrtpParameters.SrtpCryptoSuite")
+    return fbs.new(
+        "SrtpParameters.SrtpParameters",
+        cryptoSuite=getattr(suite, params["cryptoSuite"]),
+        keyBase64=params["keyBase64"],
+    )
+
+
+def srtp_parameters_from_fbs(p: Any) -> dict[str, Any] | None:
+    if p is None:
+        return None
+    return {
+        "cryptoSuite": fbs.enum_names("SrtpParameters.SrtpCryptoSuite")[p.cryptoSuite],
+        "keyBase64": _str(p.keyBase64),
+    }
+
+
+# --- dumps and stats ----------------------------------------------------------
+
+_ENUM_FIELDS = {
+    "iceRole": "WebRtcTransport.IceRole",
+    "iceState": "WebRtcTransport.IceState",
+    "dtlsState": "WebRtcTransport.DtlsState",
+    "sctpState": "SctpAssociation.SctpState",
+    "kind": "RtpParameters.MediaKind",
+    "protocol": "Transport.Protocol",
+}
+
+
+def flatten(plain: Any) -> Any:
+    """Merge the schema's nesting (`base`, `data`) into one level, as mediasoup's parsers do."""
+    if isinstance(plain, list):
+        return [flatten(item) for item in plain]
+    if not isinstance(plain, dict):
+        return plain
+    out: dict[str, Any] = {}
+    for key, value in plain.items():
+        if key in ("base", "data") and isinstance(value, dict):
+            out.update(flatten(value))
+        else:
+            out[key] = flatten(value)
+    return out
+
+
+def name_enums(plain: dict[str, Any]) -> dict[str, Any]:
+    """Enum numbers of well-known fields -> mediasoup's lowercase names ("connected", "video")."""
+    out = dict(plain)
+    for key, path in _ENUM_FIELDS.items():
+        if isinstance(out.get(key), int) and not isinstance(out.get(key), bool):
+            out[key] = fbs.enum_names(path)[out[key]].lower()
+    for key in ("iceSelectedTuple", "tuple", "rtcpTuple"):
+        if isinstance(out.get(key), dict):
+            out[key] = name_enums(out[key])
+    return out
+
+
+def rtp_stream_stats_from_fbs(stats: list[Any] | None) -> list[dict[str, Any]]:
+    """RtpStream.Stats entries -> mediasoup's inbound-rtp / outbound-rtp stats dicts."""
+    kinds = fbs.enum("RtpStream.StatsData")
+    out = []
+    for entry in stats or []:
+        kind = "inbound-rtp" if entry.dataType == kinds.RecvStats else "outbound-rtp"
+        out.append({"type": kind, **name_enums(flatten(fbs.to_plain(entry.data)))})
+    return out
