@@ -7,20 +7,52 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from media import fbs, ortc, wire
 from media.channel import Channel
+from media.direct_transport import DirectTransport
 from media.errors import InvalidStateError
 from media.events import EventEmitter
+from media.pipe_transport import PipeTransport
+from media.plain_transport import PlainTransport
+from media.rtp_observer import ActiveSpeakerObserver, AudioLevelObserver, RtpObserver
 from media.webrtc_transport import WebRtcTransport
 
 if TYPE_CHECKING:
+    from media.consumer import Consumer
+    from media.data_producer import DataProducer
     from media.producer import Producer
     from media.transport import Transport
     from media.worker import Worker
 
 DEFAULT_SCTP_STREAMS = {"OS": 1024, "MIS": 1024}
+
+
+def _check_listen_info(info: Any) -> None:
+    if not isinstance(info, dict) or not isinstance(info.get("ip"), str):
+        raise TypeError(f"invalid listen info {info!r}: needs at least an 'ip' string")
+    if info.get("protocol", "udp") not in ("udp", "tcp"):
+        raise TypeError(f"invalid listen info protocol {info.get('protocol')!r} (udp or tcp)")
+
+
+def _check_app_data(app_data: Any) -> None:
+    if app_data is not None and not isinstance(app_data, dict):
+        raise TypeError("if given, app_data must be a dict")
+
+
+def _base_options(**fields: Any) -> Any:
+    """Transport.Options with the defaults every kind starts from."""
+    return fbs.new("Transport.Options", **{"direct": False, **fields})
+
+
+@dataclass
+class PipeToRouterResult:
+    pipe_consumer: Consumer
+    """On this router's pipe transport: carries the producer out."""
+    pipe_producer: Producer
+    """On the destination router: the producer's mirror, consumable there."""
 
 
 class Router(EventEmitter):
@@ -41,9 +73,13 @@ class Router(EventEmitter):
         self._closed = False
         self._transports: dict[str, Transport] = {}
         self._producers: dict[str, Producer] = {}
+        self._data_producers: dict[str, DataProducer] = {}
+        self._rtp_observers: dict[str, RtpObserver] = {}
         self.app_data: dict[str, Any] = app_data if app_data is not None else {}
         self.observer = EventEmitter()
-        self._pending_close: asyncio.Task[None] | None = None
+        # One PipeTransport pair per pair of routers, shared by every piped producer.
+        # Both routers hold the same future: {router id: that router's pipe transport}.
+        self._pipe_pairs: dict[str, asyncio.Future[dict[str, PipeTransport]]] = {}
 
     @property
     def id(self) -> str:
@@ -71,6 +107,13 @@ class Router(EventEmitter):
 
     def get_producer(self, producer_id: str) -> Producer | None:
         return self._producers.get(producer_id)
+
+    @property
+    def data_producers(self) -> dict[str, DataProducer]:
+        return dict(self._data_producers)
+
+    def get_data_producer(self, data_producer_id: str) -> DataProducer | None:
+        return self._data_producers.get(data_producer_id)
 
     def _check_open(self) -> None:
         if self._closed:
@@ -101,7 +144,11 @@ class Router(EventEmitter):
         for transport in list(self._transports.values()):
             transport.router_closed()
         self._transports.clear()
+        for rtp_observer in list(self._rtp_observers.values()):
+            rtp_observer.router_closed()
+        self._rtp_observers.clear()
         self._producers.clear()
+        self._data_producers.clear()
 
     async def dump(self) -> dict[str, Any]:
         self._check_open()
@@ -138,19 +185,12 @@ class Router(EventEmitter):
         if not isinstance(listen_infos, list) or not listen_infos:
             raise TypeError("listen_infos must be a non-empty list of {protocol, ip, ...}")
         for info in listen_infos:
-            if not isinstance(info, dict) or not isinstance(info.get("ip"), str):
-                raise TypeError(f"invalid listen info {info!r}: needs at least an 'ip' string")
-            if info.get("protocol", "udp") not in ("udp", "tcp"):
-                raise TypeError(f"invalid listen info protocol {info.get('protocol')!r} (udp or tcp)")
-        if app_data is not None and not isinstance(app_data, dict):
-            raise TypeError("if given, app_data must be a dict")
-        transport_id = str(uuid.uuid4())
+            _check_listen_info(info)
+        _check_app_data(app_data)
         listen = fbs.enum("WebRtcTransport.Listen")
         options = fbs.new(
             "WebRtcTransport.WebRtcTransportOptions",
-            base=fbs.new(
-                "Transport.Options",
-                direct=False,
+            base=_base_options(
                 initialAvailableOutgoingBitrate=initial_available_outgoing_bitrate,
                 enableSctp=enable_sctp,
                 numSctpStreams=wire.num_sctp_streams_to_fbs(num_sctp_streams or DEFAULT_SCTP_STREAMS),
@@ -169,13 +209,142 @@ class Router(EventEmitter):
             preferTcp=prefer_tcp,
             iceConsentTimeout=ice_consent_timeout,
         )
-        body = fbs.new("Router.CreateWebRtcTransportRequest", transportId=transport_id, options=options)
+        return await self._create_transport(WebRtcTransport, "WebRtcTransport", options, app_data)  # type: ignore[return-value]
+
+    async def create_plain_transport(
+        self,
+        *,
+        listen_info: dict[str, Any],
+        rtcp_listen_info: dict[str, Any] | None = None,
+        rtcp_mux: bool = True,
+        comedia: bool = False,
+        enable_sctp: bool = False,
+        num_sctp_streams: dict[str, int] | None = None,
+        max_sctp_message_size: int = 262_144,
+        sctp_send_buffer_size: int = 262_144,
+        enable_srtp: bool = False,
+        srtp_crypto_suite: str = "AES_CM_128_HMAC_SHA1_80",
+        app_data: dict[str, Any] | None = None,
+    ) -> PlainTransport:
+        self._check_open()
+        _check_listen_info(listen_info)
+        if rtcp_listen_info is not None:
+            _check_listen_info(rtcp_listen_info)
+        _check_app_data(app_data)
+        suites = fbs.enum("SrtpParameters.SrtpCryptoSuite")
+        if not hasattr(suites, srtp_crypto_suite):
+            raise TypeError(f"invalid srtp_crypto_suite {srtp_crypto_suite!r}")
+        options = fbs.new(
+            "PlainTransport.PlainTransportOptions",
+            base=_base_options(
+                enableSctp=enable_sctp,
+                numSctpStreams=wire.num_sctp_streams_to_fbs(num_sctp_streams or DEFAULT_SCTP_STREAMS),
+                maxSctpMessageSize=max_sctp_message_size,
+                sctpSendBufferSize=sctp_send_buffer_size,
+            ),
+            listenInfo=wire.listen_info_to_fbs(listen_info),
+            rtcpListenInfo=wire.listen_info_to_fbs(rtcp_listen_info) if rtcp_listen_info else None,
+            rtcpMux=rtcp_mux,
+            comedia=comedia,
+            enableSrtp=enable_srtp,
+            srtpCryptoSuite=getattr(suites, srtp_crypto_suite),
+        )
+        return await self._create_transport(PlainTransport, "PlainTransport", options, app_data)  # type: ignore[return-value]
+
+    async def create_pipe_transport(
+        self,
+        *,
+        listen_info: dict[str, Any],
+        enable_sctp: bool = False,
+        num_sctp_streams: dict[str, int] | None = None,
+        max_sctp_message_size: int = 268_435_456,
+        sctp_send_buffer_size: int = 268_435_456,
+        enable_rtx: bool = False,
+        enable_srtp: bool = False,
+        app_data: dict[str, Any] | None = None,
+    ) -> PipeTransport:
+        self._check_open()
+        _check_listen_info(listen_info)
+        _check_app_data(app_data)
+        options = fbs.new(
+            "PipeTransport.PipeTransportOptions",
+            base=_base_options(
+                enableSctp=enable_sctp,
+                numSctpStreams=wire.num_sctp_streams_to_fbs(num_sctp_streams or DEFAULT_SCTP_STREAMS),
+                maxSctpMessageSize=max_sctp_message_size,
+                sctpSendBufferSize=sctp_send_buffer_size,
+            ),
+            listenInfo=wire.listen_info_to_fbs(listen_info),
+            enableRtx=enable_rtx,
+            enableSrtp=enable_srtp,
+        )
+        return await self._create_transport(PipeTransport, "PipeTransport", options, app_data)  # type: ignore[return-value]
+
+    async def create_direct_transport(
+        self, *, max_message_size: int = 262_144, app_data: dict[str, Any] | None = None
+    ) -> DirectTransport:
+        self._check_open()
+        _check_app_data(app_data)
+        options = fbs.new(
+            "DirectTransport.DirectTransportOptions",
+            base=_base_options(direct=True, maxMessageSize=max_message_size),
+        )
+        return await self._create_transport(DirectTransport, "DirectTransport", options, app_data)  # type: ignore[return-value]
+
+    async def create_audio_level_observer(
+        self,
+        *,
+        max_entries: int = 1,
+        threshold: int = -80,
+        interval: int = 1000,
+        app_data: dict[str, Any] | None = None,
+    ) -> AudioLevelObserver:
+        self._check_open()
+        if not isinstance(max_entries, int) or max_entries <= 0:
+            raise TypeError("if given, max_entries must be a positive int")
+        if not isinstance(threshold, int) or not -127 <= threshold <= 0:
+            raise TypeError("if given, threshold must be an int between -127 and 0")
+        if not isinstance(interval, int) or interval < 0:
+            raise TypeError("if given, interval must be a non-negative int (ms)")
+        _check_app_data(app_data)
+        options = fbs.new(
+            "AudioLevelObserver.AudioLevelObserverOptions", maxEntries=max_entries, threshold=threshold,
+            interval=interval,
+        )
+        return await self._create_rtp_observer(AudioLevelObserver, "AudioLevelObserver", options, app_data)  # type: ignore[return-value]
+
+    async def create_active_speaker_observer(
+        self, *, interval: int = 300, app_data: dict[str, Any] | None = None
+    ) -> ActiveSpeakerObserver:
+        self._check_open()
+        if not isinstance(interval, int) or interval < 0:
+            raise TypeError("if given, interval must be a non-negative int (ms)")
+        _check_app_data(app_data)
+        options = fbs.new("ActiveSpeakerObserver.ActiveSpeakerObserverOptions", interval=interval)
+        return await self._create_rtp_observer(ActiveSpeakerObserver, "ActiveSpeakerObserver", options, app_data)  # type: ignore[return-value]
+
+    async def _create_rtp_observer(
+        self, cls: type[RtpObserver], kind: str, options: Any, app_data: dict[str, Any] | None
+    ) -> RtpObserver:
+        rtp_observer_id = str(uuid.uuid4())
+        body = fbs.new(f"Router.Create{kind}Request", rtpObserverId=rtp_observer_id, options=options)
+        await self._channel.request(f"ROUTER_CREATE_{kind.upper()}", f"Router_Create{kind}Request", body, self._id)
+        rtp_observer = cls(rtp_observer_id=rtp_observer_id, router=self, channel=self._channel, app_data=app_data)
+        self._rtp_observers[rtp_observer_id] = rtp_observer
+        rtp_observer.on("@close", lambda: self._rtp_observers.pop(rtp_observer_id, None))
+        self.observer.emit("newrtpobserver", rtp_observer)
+        return rtp_observer
+
+    async def _create_transport(
+        self, cls: type[Transport], kind: str, options: Any, app_data: dict[str, Any] | None
+    ) -> Transport:
+        """One request shape for every kind: ROUTER_CREATE_<KIND> answered with the kind's dump."""
+        transport_id = str(uuid.uuid4())
+        body = fbs.new(f"Router.Create{kind}Request", transportId=transport_id, options=options)
         dump = await self._channel.request(
-            "ROUTER_CREATE_WEBRTCTRANSPORT", "Router_CreateWebRtcTransportRequest", body, self._id
+            f"ROUTER_CREATE_{kind.upper()}", f"Router_Create{kind}Request", body, self._id
         )
-        transport = WebRtcTransport(
-            transport_id=transport_id, dump=dump, router=self, channel=self._channel, app_data=app_data
-        )
+        transport = cls(transport_id=transport_id, dump=dump, router=self, channel=self._channel, app_data=app_data)  # type: ignore[call-arg]
         self._register_transport(transport)
         return transport
 
@@ -184,6 +353,8 @@ class Router(EventEmitter):
         transport.on("@close", lambda: self._transports.pop(transport.id, None))
         transport.on("@newproducer", lambda producer: self._producers.__setitem__(producer.id, producer))
         transport.on("@producerclose", lambda producer: self._producers.pop(producer.id, None))
+        transport.on("@newdataproducer", lambda dp: self._data_producers.__setitem__(dp.id, dp))
+        transport.on("@dataproducerclose", lambda dp: self._data_producers.pop(dp.id, None))
         self.observer.emit("newtransport", transport)
 
     async def _close_transport(self, transport_id: str) -> None:
@@ -195,3 +366,86 @@ class Router(EventEmitter):
             await self._channel.request("ROUTER_CLOSE_TRANSPORT", "Router_CloseTransportRequest", body, self._id)
         except Exception:
             pass
+
+    async def pipe_to_router(
+        self,
+        *,
+        producer_id: str,
+        router: Router,
+        keep_id: bool = True,
+        listen_info: dict[str, Any] | None = None,
+        enable_rtx: bool = False,
+        enable_srtp: bool = False,
+    ) -> PipeToRouterResult:
+        """Make a producer of this router consumable on another one (on any worker).
+
+        The pipe consumer and pipe producer are linked: closing, pausing or
+        resuming one side follows on the other.
+        """
+        self._check_open()
+        if router is self:
+            raise TypeError("cannot use this Router as destination")
+        if router.closed:
+            raise InvalidStateError("destination Router closed")
+        producer = self.get_producer(producer_id)
+        if producer is None:
+            raise KeyError(f'Producer with id "{producer_id}" not found')
+        pair = await self._pipe_transport_pair(
+            router, listen_info or {"protocol": "udp", "ip": "127.0.0.1"}, enable_rtx, enable_srtp
+        )
+        local, remote = pair[self._id], pair[router.id]
+        pipe_consumer = await local.consume(producer_id=producer_id)
+        try:
+            pipe_producer = await remote.produce(
+                id=producer.id if keep_id else None,
+                kind=pipe_consumer.kind,
+                rtp_parameters=pipe_consumer.rtp_parameters,
+                paused=pipe_consumer.producer_paused,
+                app_data=producer.app_data,
+            )
+        except BaseException:
+            await pipe_consumer.close()
+            raise
+        pipe_consumer.observer.on("close", pipe_producer.close)
+        pipe_consumer.observer.on("pause", pipe_producer.pause)
+        pipe_consumer.observer.on("resume", pipe_producer.resume)
+        pipe_producer.observer.on("close", pipe_consumer.close)
+        return PipeToRouterResult(pipe_consumer=pipe_consumer, pipe_producer=pipe_producer)
+
+    async def _pipe_transport_pair(
+        self, router: Router, listen_info: dict[str, Any], enable_rtx: bool, enable_srtp: bool
+    ) -> dict[str, PipeTransport]:
+        pending = self._pipe_pairs.get(router.id)
+        if pending is not None:
+            return await pending
+        pending = asyncio.get_running_loop().create_future()
+        self._pipe_pairs[router.id] = router._pipe_pairs[self._id] = pending
+        try:
+            options = {"listen_info": listen_info, "enable_rtx": enable_rtx, "enable_srtp": enable_srtp}
+            local = await self.create_pipe_transport(**options)
+            remote = await router.create_pipe_transport(**options)
+            await local.connect(
+                ip=remote.tuple["localAddress"], port=remote.tuple["localPort"], srtp_parameters=remote.srtp_parameters
+            )
+            await remote.connect(
+                ip=local.tuple["localAddress"], port=local.tuple["localPort"], srtp_parameters=local.srtp_parameters
+            )
+        except BaseException as error:
+            self._pipe_pairs.pop(router.id, None)
+            router._pipe_pairs.pop(self._id, None)
+            pending.set_exception(error)
+            pending.exception()  # retrieved here; waiters get it too
+            raise
+
+        async def forget_pair() -> None:
+            if self._pipe_pairs.get(router.id) is pending:
+                del self._pipe_pairs[router.id]
+            if router._pipe_pairs.get(self._id) is pending:
+                del router._pipe_pairs[self._id]
+            await local.close()
+            await remote.close()
+
+        local.observer.on("close", forget_pair)
+        remote.observer.on("close", forget_pair)
+        pending.set_result({self._id: local, router.id: remote})
+        return pending.result()

@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Any
 from media import fbs, ortc, wire
 from media.channel import Channel
 from media.consumer import Consumer
+from media.data_consumer import DataConsumer
+from media.data_producer import DataProducer
 from media.errors import InvalidStateError
 from media.events import EventEmitter
 from media.producer import Producer
@@ -25,10 +27,13 @@ MAX_MID = 100_000_000
 
 class Transport(EventEmitter):
     STATS_TYPE = "transport"
+    SHARES_PRODUCER_CNAME = True
+    """Pipe transports keep the CNAME of the producer they carry."""
 
     def __init__(
-        self, *, transport_id: str, router: Router, channel: Channel, app_data: dict[str, Any] | None
+        self, *, transport_id: str, dump: Any, router: Router, channel: Channel, app_data: dict[str, Any] | None
     ) -> None:
+        """`dump` is the worker's answer to the creation request (the kind's DumpResponse)."""
         super().__init__()
         self._id = transport_id
         self._router = router
@@ -38,6 +43,16 @@ class Transport(EventEmitter):
         self._consumers: dict[str, Consumer] = {}
         self._cname_for_producers: str | None = None
         self._next_mid = 0
+        self._sctp_parameters = wire.sctp_parameters_from_fbs(dump.base.sctpParameters)
+        self._sctp_state: str | None = (
+            fbs.enum_names("SctpAssociation.SctpState")[dump.base.sctpState].lower()
+            if dump.base.sctpState is not None
+            else None
+        )
+        self._data_producers: dict[str, DataProducer] = {}
+        self._data_consumers: dict[str, DataConsumer] = {}
+        self._sctp_stream_ids_in_use: set[int] = set()
+        self._next_sctp_stream_id = 0
         self.app_data: dict[str, Any] = app_data if app_data is not None else {}
         self.observer = EventEmitter()
         channel.subscribe(transport_id, self._on_notification)
@@ -62,12 +77,39 @@ class Transport(EventEmitter):
     def consumers(self) -> dict[str, Consumer]:
         return dict(self._consumers)
 
+    @property
+    def data_producers(self) -> dict[str, DataProducer]:
+        return dict(self._data_producers)
+
+    @property
+    def data_consumers(self) -> dict[str, DataConsumer]:
+        return dict(self._data_consumers)
+
+    @property
+    def sctp_parameters(self) -> dict[str, Any] | None:
+        return self._sctp_parameters
+
     def _check_open(self) -> None:
         if self._closed:
             raise InvalidStateError(f"{type(self).__name__} closed")
 
     def _on_notification(self, event: int, body: Any) -> None:
-        """Subclasses handle their transport-specific notifications."""
+        """Notifications every transport kind gets; subclasses handle theirs first."""
+        events = fbs.enum("Notification.Event")
+        if event == events.TRANSPORT_SCTP_STATE_CHANGE:
+            self._sctp_state = fbs.enum_names("SctpAssociation.SctpState")[body.sctpState].lower()
+            self._emit_both("sctpstatechange", self._sctp_state)
+        elif event == events.TRANSPORT_TRACE:
+            self._emit_both("trace", fbs.to_plain(body))
+
+    def _emit_both(self, event: str, value: Any) -> None:
+        """Transport state events go to the application and to monitoring alike."""
+        self.emit(event, value)
+        self.observer.emit(event, value)
+
+    @property
+    def sctp_state(self) -> str | None:
+        return self._sctp_state
 
     # --- closing -------------------------------------------------------------
 
@@ -88,6 +130,8 @@ class Transport(EventEmitter):
 
     def _mark_closed(self) -> None:
         self._closed = True
+        if self._sctp_state is not None:
+            self._sctp_state = "closed"
         self._channel.unsubscribe(self._id)
         for producer in list(self._producers.values()):
             producer.transport_closed()
@@ -96,6 +140,13 @@ class Transport(EventEmitter):
         for consumer in list(self._consumers.values()):
             consumer.transport_closed()
         self._consumers.clear()
+        for data_producer in list(self._data_producers.values()):
+            data_producer.transport_closed()
+            self.emit("@dataproducerclose", data_producer)
+        self._data_producers.clear()
+        for data_consumer in list(self._data_consumers.values()):
+            data_consumer.transport_closed()
+        self._data_consumers.clear()
 
     # --- stats ---------------------------------------------------------------
 
@@ -146,7 +197,8 @@ class Transport(EventEmitter):
         ortc.validate_rtp_parameters(params)
         if not params.get("encodings"):
             params["encodings"] = [{}]
-        self._apply_producer_cname(params)
+        if self.SHARES_PRODUCER_CNAME:
+            self._apply_producer_cname(params)
         caps = self._router.rtp_capabilities
         mapping = ortc.get_producer_rtp_parameters_mapping(params, caps)
         consumable = ortc.get_consumable_rtp_parameters(kind, params, caps, mapping)
@@ -212,9 +264,7 @@ class Transport(EventEmitter):
             raise TypeError("if given, mid must be a non-empty string")
         caps = ortc.clone(rtp_capabilities)
         ortc.validate_rtp_capabilities(caps)
-        producer = self._router.get_producer(producer_id)
-        if producer is None:
-            raise KeyError(f'Producer with id "{producer_id}" not found')
+        producer = self._get_producer(producer_id)
         if enable_rtx is None:
             enable_rtx = producer.kind == "video"
         rtp_parameters = ortc.get_consumer_rtp_parameters(
@@ -222,12 +272,38 @@ class Transport(EventEmitter):
         )
         if not pipe:
             rtp_parameters["mid"] = mid or self._allocate_mid()
+        return await self._create_consumer(
+            producer,
+            rtp_parameters,
+            consumer_type="pipe" if pipe else producer.type,
+            paused=paused,
+            preferred_layers=preferred_layers,
+            ignore_dtx=ignore_dtx,
+            app_data=app_data,
+        )
+
+    def _get_producer(self, producer_id: str) -> Producer:
+        producer = self._router.get_producer(producer_id)
+        if producer is None:
+            raise KeyError(f'Producer with id "{producer_id}" not found')
+        return producer
+
+    async def _create_consumer(
+        self,
+        producer: Producer,
+        rtp_parameters: dict[str, Any],
+        *,
+        consumer_type: str,
+        paused: bool = False,
+        preferred_layers: dict[str, Any] | None = None,
+        ignore_dtx: bool = False,
+        app_data: dict[str, Any] | None = None,
+    ) -> Consumer:
         consumer_id = str(uuid.uuid4())
-        consumer_type = "pipe" if pipe else producer.type
         body = fbs.new(
             "Transport.ConsumeRequest",
             consumerId=consumer_id,
-            producerId=producer_id,
+            producerId=producer.id,
             kind=wire.media_kind_to_fbs(producer.kind),
             rtpParameters=wire.rtp_parameters_to_fbs(rtp_parameters),
             type=wire.rtp_type_to_fbs(consumer_type),
@@ -239,7 +315,7 @@ class Transport(EventEmitter):
         status = await self._channel.request("TRANSPORT_CONSUME", "Transport_ConsumeRequest", body, self._id)
         consumer = Consumer(
             consumer_id=consumer_id,
-            producer_id=producer_id,
+            producer_id=producer.id,
             kind=producer.kind,
             rtp_parameters=rtp_parameters,
             consumer_type=consumer_type,
@@ -255,6 +331,134 @@ class Transport(EventEmitter):
         consumer.on("@close", lambda: self._consumers.pop(consumer_id, None))
         self.observer.emit("newconsumer", consumer)
         return consumer
+
+    # --- data ------------------------------------------------------------------
+
+    DATA_TYPE = "sctp"
+    """DirectTransport overrides: its data producers and consumers are "direct"."""
+
+    async def produce_data(
+        self,
+        *,
+        sctp_stream_parameters: dict[str, Any] | None = None,
+        label: str = "",
+        protocol: str = "",
+        paused: bool = False,
+        id: str | None = None,
+        app_data: dict[str, Any] | None = None,
+    ) -> DataProducer:
+        self._check_open()
+        if id is not None and id in self._router.data_producers:
+            raise TypeError(f'a DataProducer with same id "{id}" already exists')
+        if app_data is not None and not isinstance(app_data, dict):
+            raise TypeError("if given, app_data must be a dict")
+        if self.DATA_TYPE == "sctp":
+            sctp_stream_parameters = ortc.clone(sctp_stream_parameters)
+            ortc.validate_sctp_stream_parameters(sctp_stream_parameters)
+        else:
+            sctp_stream_parameters = None
+        data_producer_id = id or str(uuid.uuid4())
+        body = fbs.new(
+            "Transport.ProduceDataRequest",
+            dataProducerId=data_producer_id,
+            type=getattr(fbs.enum("DataProducer.Type"), self.DATA_TYPE.upper()),
+            sctpStreamParameters=wire.sctp_stream_parameters_to_fbs(sctp_stream_parameters),
+            label=label,
+            protocol=protocol,
+            paused=paused,
+        )
+        dump = await self._channel.request(
+            "TRANSPORT_PRODUCE_DATA", "Transport_ProduceDataRequest", body, self._id
+        )
+        data_producer = DataProducer(
+            data_producer_id=data_producer_id, dump=dump, paused=paused, transport=self,
+            channel=self._channel, app_data=app_data,
+        )
+        self._data_producers[data_producer_id] = data_producer
+
+        def on_close() -> None:
+            self._data_producers.pop(data_producer_id, None)
+            self.emit("@dataproducerclose", data_producer)
+
+        data_producer.on("@close", on_close)
+        self.emit("@newdataproducer", data_producer)
+        self.observer.emit("newdataproducer", data_producer)
+        return data_producer
+
+    async def consume_data(
+        self,
+        *,
+        data_producer_id: str,
+        ordered: bool | None = None,
+        max_packet_life_time: int | None = None,
+        max_retransmits: int | None = None,
+        paused: bool = False,
+        subchannels: list[int] | None = None,
+        app_data: dict[str, Any] | None = None,
+    ) -> DataConsumer:
+        self._check_open()
+        if not data_producer_id or not isinstance(data_producer_id, str):
+            raise TypeError("missing data_producer_id")
+        if app_data is not None and not isinstance(app_data, dict):
+            raise TypeError("if given, app_data must be a dict")
+        data_producer = self._router.get_data_producer(data_producer_id)
+        if data_producer is None:
+            raise KeyError(f'DataProducer with id "{data_producer_id}" not found')
+        sctp_stream_parameters = None
+        stream_id = None
+        if self.DATA_TYPE == "sctp":
+            sctp_stream_parameters = dict(data_producer.sctp_stream_parameters or {})
+            for key, value in (
+                ("ordered", ordered), ("maxPacketLifeTime", max_packet_life_time), ("maxRetransmits", max_retransmits)
+            ):
+                if value is not None:
+                    sctp_stream_parameters[key] = value
+            stream_id = self._allocate_sctp_stream_id()
+            sctp_stream_parameters["streamId"] = stream_id
+        data_consumer_id = str(uuid.uuid4())
+        body = fbs.new(
+            "Transport.ConsumeDataRequest",
+            dataConsumerId=data_consumer_id,
+            dataProducerId=data_producer_id,
+            type=getattr(fbs.enum("DataProducer.Type"), self.DATA_TYPE.upper()),
+            sctpStreamParameters=wire.sctp_stream_parameters_to_fbs(sctp_stream_parameters),
+            label=data_producer.label,
+            protocol=data_producer.protocol,
+            paused=paused,
+            subchannels=subchannels,
+        )
+        try:
+            dump = await self._channel.request(
+                "TRANSPORT_CONSUME_DATA", "Transport_ConsumeDataRequest", body, self._id
+            )
+        except BaseException:
+            self._sctp_stream_ids_in_use.discard(stream_id)  # type: ignore[arg-type]
+            raise
+        data_consumer = DataConsumer(
+            data_consumer_id=data_consumer_id, dump=dump, transport=self, channel=self._channel, app_data=app_data
+        )
+        self._data_consumers[data_consumer_id] = data_consumer
+
+        def on_close() -> None:
+            self._data_consumers.pop(data_consumer_id, None)
+            self._sctp_stream_ids_in_use.discard(stream_id)  # type: ignore[arg-type]
+
+        data_consumer.on("@close", on_close)
+        data_consumer.on("@dataproducerclose", on_close)
+        self.observer.emit("newdataconsumer", data_consumer)
+        return data_consumer
+
+    def _allocate_sctp_stream_id(self) -> int:
+        if not self._sctp_parameters or not isinstance(self._sctp_parameters.get("MIS"), int):
+            raise TypeError("missing sctp_parameters.MIS (was the transport created with enable_sctp=True?)")
+        streams = self._sctp_parameters["MIS"]
+        for offset in range(streams):
+            candidate = (self._next_sctp_stream_id + offset) % streams
+            if candidate not in self._sctp_stream_ids_in_use:
+                self._sctp_stream_ids_in_use.add(candidate)
+                self._next_sctp_stream_id = candidate + 1
+                return candidate
+        raise RuntimeError("no sctp stream id available")
 
     def _allocate_mid(self) -> str:
         mid = str(self._next_mid)

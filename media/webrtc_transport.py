@@ -28,7 +28,7 @@ class WebRtcTransport(Transport):
         channel: Channel,
         app_data: dict[str, Any] | None,
     ) -> None:
-        super().__init__(transport_id=transport_id, router=router, channel=channel, app_data=app_data)
+        super().__init__(transport_id=transport_id, dump=dump, router=router, channel=channel, app_data=app_data)
         self._ice_role = fbs.enum_names("WebRtcTransport.IceRole")[dump.iceRole].lower()
         self._ice_parameters = wire.ice_parameters_from_fbs(dump.iceParameters)
         self._ice_candidates = wire.ice_candidates_from_fbs(dump.iceCandidates)
@@ -39,12 +39,6 @@ class WebRtcTransport(Transport):
         self._dtls_parameters = wire.dtls_parameters_from_fbs(dump.dtlsParameters)
         self._dtls_state = fbs.enum_names("WebRtcTransport.DtlsState")[dump.dtlsState].lower()
         self._dtls_remote_cert: str | None = None
-        self._sctp_parameters = wire.sctp_parameters_from_fbs(dump.base.sctpParameters)
-        self._sctp_state = (
-            fbs.enum_names("SctpAssociation.SctpState")[dump.base.sctpState].lower()
-            if dump.base.sctpState is not None
-            else None
-        )
 
     ice_role = property(lambda self: self._ice_role)
     ice_parameters = property(lambda self: self._ice_parameters)
@@ -54,15 +48,11 @@ class WebRtcTransport(Transport):
     dtls_parameters = property(lambda self: self._dtls_parameters)
     dtls_state = property(lambda self: self._dtls_state)
     dtls_remote_cert = property(lambda self: self._dtls_remote_cert)
-    sctp_parameters = property(lambda self: self._sctp_parameters)
-    sctp_state = property(lambda self: self._sctp_state)
 
     def _mark_closed(self) -> None:
         self._ice_state = "closed"
         self._ice_selected_tuple = None
         self._dtls_state = "closed"
-        if self._sctp_state is not None:
-            self._sctp_state = "closed"
         super()._mark_closed()
 
     async def connect(self, *, dtls_parameters: dict[str, Any]) -> None:
@@ -95,12 +85,5 @@ class WebRtcTransport(Transport):
             if self._dtls_state == "connected" and body.remoteCert:
                 self._dtls_remote_cert = body.remoteCert.decode()
             self._emit_both("dtlsstatechange", self._dtls_state)
-        elif event == events.TRANSPORT_SCTP_STATE_CHANGE:
-            self._sctp_state = fbs.enum_names("SctpAssociation.SctpState")[body.sctpState].lower()
-            self._emit_both("sctpstatechange", self._sctp_state)
-        elif event == events.TRANSPORT_TRACE:
-            self._emit_both("trace", fbs.to_plain(body))
-
-    def _emit_both(self, event: str, value: Any) -> None:
-        self.emit(event, value)
-        self.observer.emit(event, value)
+        else:
+            super()._on_notification(event, body)

@@ -428,3 +428,25 @@ def rtp_stream_stats_from_fbs(stats: list[Any] | None) -> list[dict[str, Any]]:
         kind = "inbound-rtp" if entry.dataType == kinds.RecvStats else "outbound-rtp"
         out.append({"type": kind, **name_enums(flatten(fbs.to_plain(entry.data)))})
     return out
+
+
+def sctp_stream_parameters_to_fbs(params: dict[str, Any] | None) -> Any:
+    if params is None:
+        return None
+    return fbs.new(
+        "SctpParameters.SctpStreamParameters",
+        streamId=params["streamId"],
+        ordered=params.get("ordered"),
+        maxPacketLifeTime=params.get("maxPacketLifeTime"),
+        maxRetransmits=params.get("maxRetransmits"),
+    )
+
+
+def sctp_stream_parameters_from_fbs(p: Any) -> dict[str, Any] | None:
+    if p is None:
+        return None
+    out: dict[str, Any] = {"streamId": p.streamId}
+    for key in ("ordered", "maxPacketLifeTime", "maxRetransmits"):
+        if getattr(p, key) is not None:
+            out[key] = getattr(p, key)
+    return out

@@ -14,8 +14,8 @@ import inspect
 import logging
 import sys
 
-# name -> (module, one-line help). Modules are imported only when chosen, so a
-# broken optional part never stops the others from starting.
+# name -> (module, one-line help). A module that fails to import leaves its
+# subcommand listed as unavailable (with the reason) instead of breaking the CLI.
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("media.demo", "loopback room: one aiortc client sends, one receives, through a real worker"),
     "simulate": ("swarm.simulate", "local multi-peer simulation of the swarm's control plane"),
@@ -27,9 +27,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more logs (-v info, -vv debug)")
     sub = parser.add_subparsers(dest="command", required=True)
     for name, (module_name, help_text) in SUBCOMMANDS.items():
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError as error:
+            sub.add_parser(name, help=f"(unavailable: {error})").set_defaults(_module=module_name)
+            continue
         sub_parser = sub.add_parser(name, help=help_text)
         sub_parser.set_defaults(_module=module_name)
-        module = importlib.import_module(module_name)
         module.add_arguments(sub_parser)
     return parser
 
