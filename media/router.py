@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from media.data_producer import DataProducer
     from media.producer import Producer
     from media.transport import Transport
+    from media.webrtc_server import WebRtcServer
     from media.worker import Worker
 
 DEFAULT_SCTP_STREAMS = {"OS": 1024, "MIS": 1024}
@@ -168,7 +169,8 @@ class Router(EventEmitter):
     async def create_webrtc_transport(
         self,
         *,
-        listen_infos: list[dict[str, Any]],
+        listen_infos: list[dict[str, Any]] | None = None,
+        webrtc_server: WebRtcServer | None = None,
         enable_udp: bool = True,
         enable_tcp: bool = True,
         prefer_udp: bool = False,
@@ -182,10 +184,15 @@ class Router(EventEmitter):
         app_data: dict[str, Any] | None = None,
     ) -> WebRtcTransport:
         self._check_open()
-        if not isinstance(listen_infos, list) or not listen_infos:
-            raise TypeError("listen_infos must be a non-empty list of {protocol, ip, ...}")
-        for info in listen_infos:
-            _check_listen_info(info)
+        if (listen_infos is None) == (webrtc_server is None):
+            raise TypeError("give exactly one of listen_infos or webrtc_server")
+        if listen_infos is not None:
+            if not isinstance(listen_infos, list) or not listen_infos:
+                raise TypeError("listen_infos must be a non-empty list of {protocol, ip, ...}")
+            for info in listen_infos:
+                _check_listen_info(info)
+        elif webrtc_server is not None and webrtc_server.closed:
+            raise InvalidStateError("WebRtcServer closed")
         _check_app_data(app_data)
         listen = fbs.enum("WebRtcTransport.Listen")
         options = fbs.new(
@@ -198,10 +205,12 @@ class Router(EventEmitter):
                 sctpSendBufferSize=sctp_send_buffer_size,
                 isDataChannel=True,
             ),
-            listenType=listen.ListenIndividual,
-            listen=fbs.new(
+            listenType=listen.ListenServer if webrtc_server else listen.ListenIndividual,
+            listen=fbs.new("WebRtcTransport.ListenServer", webRtcServerId=webrtc_server.id)
+            if webrtc_server
+            else fbs.new(
                 "WebRtcTransport.ListenIndividual",
-                listenInfos=[wire.listen_info_to_fbs(info) for info in listen_infos],
+                listenInfos=[wire.listen_info_to_fbs(info) for info in listen_infos or []],
             ),
             enableUdp=enable_udp,
             enableTcp=enable_tcp,
@@ -209,7 +218,13 @@ class Router(EventEmitter):
             preferTcp=prefer_tcp,
             iceConsentTimeout=ice_consent_timeout,
         )
-        return await self._create_transport(WebRtcTransport, "WebRtcTransport", options, app_data)  # type: ignore[return-value]
+        transport: WebRtcTransport = await self._create_transport(  # type: ignore[assignment]
+            WebRtcTransport, "WebRtcTransport", options, app_data,
+            method="ROUTER_CREATE_WEBRTCTRANSPORT_WITH_SERVER" if webrtc_server else None,
+        )
+        if webrtc_server is not None:
+            webrtc_server._handle_transport(transport)
+        return transport
 
     async def create_plain_transport(
         self,
@@ -336,13 +351,18 @@ class Router(EventEmitter):
         return rtp_observer
 
     async def _create_transport(
-        self, cls: type[Transport], kind: str, options: Any, app_data: dict[str, Any] | None
+        self,
+        cls: type[Transport],
+        kind: str,
+        options: Any,
+        app_data: dict[str, Any] | None,
+        method: str | None = None,
     ) -> Transport:
         """One request shape for every kind: ROUTER_CREATE_<KIND> answered with the kind's dump."""
         transport_id = str(uuid.uuid4())
         body = fbs.new(f"Router.Create{kind}Request", transportId=transport_id, options=options)
         dump = await self._channel.request(
-            f"ROUTER_CREATE_{kind.upper()}", f"Router_Create{kind}Request", body, self._id
+            method or f"ROUTER_CREATE_{kind.upper()}", f"Router_Create{kind}Request", body, self._id
         )
         transport = cls(transport_id=transport_id, dump=dump, router=self, channel=self._channel, app_data=app_data)  # type: ignore[call-arg]
         self._register_transport(transport)

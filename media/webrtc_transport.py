@@ -55,6 +55,15 @@ class WebRtcTransport(Transport):
         self._dtls_state = "closed"
         super()._mark_closed()
 
+    def listen_server_closed(self) -> None:
+        """Its WebRtcServer closed: the worker closed this transport with it."""
+        if self._closed:
+            return
+        self._mark_closed()
+        self.emit("@listenserverclose")
+        self.emit("listenserverclose")
+        self.observer.emit("close")
+
     async def connect(self, *, dtls_parameters: dict[str, Any]) -> None:
         """Give the remote DTLS fingerprints (and role); the local role is the complement."""
         self._check_open()

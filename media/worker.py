@@ -17,11 +17,12 @@ from typing import Any
 
 import psutil
 
-from media import fbs, ortc
+from media import fbs, ortc, wire
 from media.channel import Channel
 from media.errors import InvalidStateError
 from media.events import EventEmitter
 from media.router import Router
+from media.webrtc_server import WebRtcServer
 from media.worker_install import worker_bin, worker_version
 
 logger = logging.getLogger("media.worker")
@@ -123,6 +124,7 @@ class Worker(EventEmitter):
         self._closed = False
         self._died = False
         self._routers: set[Router] = set()
+        self._webrtc_servers: set[WebRtcServer] = set()
         self.app_data: dict[str, Any] = app_data if app_data is not None else {}
         self.observer = EventEmitter()
         self._tasks: set[asyncio.Task[None]] = set()
@@ -211,6 +213,9 @@ class Worker(EventEmitter):
         for router in list(self._routers):
             router.worker_closed()
         self._routers.clear()
+        for webrtc_server in list(self._webrtc_servers):
+            webrtc_server.worker_closed()
+        self._webrtc_servers.clear()
 
     async def _shutdown(self) -> None:
         with contextlib.suppress(ProcessLookupError):
@@ -254,6 +259,34 @@ class Worker(EventEmitter):
             raise TypeError(f"invalid log_tags {log_tags!r}")
         body = fbs.new("Worker.UpdateSettingsRequest", logLevel=log_level, logTags=log_tags)
         await self._channel.request("WORKER_UPDATE_SETTINGS", "Worker_UpdateSettingsRequest", body)
+
+    @property
+    def webrtc_servers(self) -> frozenset[WebRtcServer]:
+        return frozenset(self._webrtc_servers)
+
+    async def create_webrtc_server(
+        self, *, listen_infos: list[dict[str, Any]], app_data: dict[str, Any] | None = None
+    ) -> WebRtcServer:
+        self._check_open()
+        if not isinstance(listen_infos, list) or not listen_infos:
+            raise TypeError("listen_infos must be a non-empty list of {protocol, ip, port?}")
+        for info in listen_infos:
+            if not isinstance(info, dict) or not isinstance(info.get("ip"), str):
+                raise TypeError(f"invalid listen info {info!r}: needs at least an 'ip' string")
+        if app_data is not None and not isinstance(app_data, dict):
+            raise TypeError("if given, app_data must be a dict")
+        webrtc_server_id = str(uuid.uuid4())
+        body = fbs.new(
+            "Worker.CreateWebRtcServerRequest",
+            webRtcServerId=webrtc_server_id,
+            listenInfos=[wire.listen_info_to_fbs(info) for info in listen_infos],
+        )
+        await self._channel.request("WORKER_CREATE_WEBRTCSERVER", "Worker_CreateWebRtcServerRequest", body)
+        server = WebRtcServer(webrtc_server_id=webrtc_server_id, channel=self._channel, app_data=app_data)
+        self._webrtc_servers.add(server)
+        server.on("@close", lambda: self._webrtc_servers.discard(server))
+        self.observer.emit("newwebrtcserver", server)
+        return server
 
     async def create_router(
         self, *, media_codecs: list[dict[str, Any]] | None = None, app_data: dict[str, Any] | None = None
