@@ -1,0 +1,105 @@
+"""Plain RTP over UDP for tests and benchmarks: a paced source and counting sinks.
+
+A PlainTransport producer fed by `RtpSource` and PlainTransport consumers
+sending to `RtpSink`s exercise the worker's forwarding path without any codec
+or ICE/DTLS cost on the Python side, so what is measured is the SFU.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import struct
+import time
+from typing import Any
+
+OPUS_PAYLOAD_TYPE = 100
+OPUS_SSRC = 0x1234_5678
+
+OPUS_RTP_PARAMETERS: dict[str, Any] = {
+    "codecs": [
+        {"mimeType": "audio/opus", "payloadType": OPUS_PAYLOAD_TYPE, "clockRate": 48000, "channels": 2,
+         "parameters": {}, "rtcpFeedback": []}
+    ],
+    "encodings": [{"ssrc": OPUS_SSRC}],
+}
+"""What an RtpSource sends, as a PlainTransport producer's rtp_parameters."""
+
+
+def rtp_packet(sequence: int, timestamp: int, ssrc: int = OPUS_SSRC, payload_type: int = OPUS_PAYLOAD_TYPE,
+               payload: bytes = b"\xf8\xff\xfe" + bytes(57)) -> bytes:
+    """One RTP packet (RFC 3550 fixed header, no extensions); default payload ~ a 20 ms opus frame."""
+    header = struct.pack("!BBHII", 0x80, payload_type & 0x7F, sequence & 0xFFFF, timestamp & 0xFFFFFFFF, ssrc)
+    return header + payload
+
+
+class RtpSource:
+    """Sends RTP to one address at `packets_per_second`, from a task it owns."""
+
+    def __init__(self, ip: str, port: int, packets_per_second: float = 50.0) -> None:
+        self._address = (ip, port)
+        self._interval = 1.0 / packets_per_second
+        self._socket = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self._socket.setblocking(False)
+        self._task: asyncio.Task[None] | None = None
+        self.sent = 0
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="rtp-source")
+
+    async def _run(self) -> None:
+        start = time.monotonic()
+        while True:
+            self._socket.sendto(rtp_packet(self.sent, self.sent * 960), self._address)
+            self.sent += 1
+            delay = start + self.sent * self._interval - time.monotonic()
+            await asyncio.sleep(max(0.0, delay))
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        self._socket.close()
+
+
+class RtpSink(asyncio.DatagramProtocol):
+    """A UDP port that counts the RTP packets (and bytes) it receives."""
+
+    def __init__(self) -> None:
+        self.packets = 0
+        self.bytes = 0
+        self._transport: asyncio.DatagramTransport | None = None
+        self._arrived = asyncio.Event()
+
+    @classmethod
+    async def open(cls, ip: str = "127.0.0.1") -> RtpSink:
+        loop = asyncio.get_running_loop()
+        _, sink = await loop.create_datagram_endpoint(cls, local_addr=(ip, 0))
+        return sink
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._transport = transport  # type: ignore[assignment]
+
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        if len(data) >= 12 and data[0] >> 6 == 2 and not 192 <= data[1] <= 223:  # RTP, not RTCP
+            self.packets += 1
+            self.bytes += len(data)
+            self._arrived.set()
+
+    @property
+    def port(self) -> int:
+        assert self._transport is not None
+        return int(self._transport.get_extra_info("sockname")[1])
+
+    async def wait_for_packets(self, count: int, within: float = 10.0) -> None:
+        async with asyncio.timeout(within):
+            while self.packets < count:
+                self._arrived.clear()
+                await self._arrived.wait()
+
+    def close(self) -> None:
+        if self._transport is not None:
+            self._transport.close()

@@ -1,0 +1,81 @@
+"""Mediasoup-vertical: mediasoup's API where one Router spans many workers.
+
+    vertical = Vertical(media, capacity=Capacity(max_consumers_per_worker=500))
+    worker = await vertical.create_worker()
+    router = await worker.create_router(media_codecs=...)   # a VerticalRouter
+
+`backend` is any module or object with mediasoup's `create_worker()`: the
+local `media` package, a Remote Mediasoup client, another Vertical.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from media.errors import InvalidStateError
+from media.events import EventEmitter
+from media.vertical.pool import Capacity, WorkerPool, codecs_key
+from media.vertical.router import VerticalRouter
+
+__all__ = ["Capacity", "Vertical", "VerticalRouter", "VerticalWorker"]
+
+
+class VerticalWorker(EventEmitter):
+    """Looks like one worker; its routers draw on the whole pool of real workers."""
+
+    def __init__(self, pool: WorkerPool, app_data: dict[str, Any] | None) -> None:
+        super().__init__()
+        self._pool = pool
+        self._closed = False
+        self._routers: set[VerticalRouter] = set()
+        self.app_data: dict[str, Any] = app_data if app_data is not None else {}
+        self.observer = EventEmitter()
+
+    closed = property(lambda self: self._closed)
+    died = property(lambda self: False)
+
+    @property
+    def real_workers(self) -> list[Any]:
+        return self._pool.workers
+
+    async def create_router(
+        self, *, media_codecs: list[dict[str, Any]] | None = None, app_data: dict[str, Any] | None = None
+    ) -> VerticalRouter:
+        if self._closed:
+            raise InvalidStateError("Worker closed")
+        router = VerticalRouter(
+            pool=self._pool, key=codecs_key(media_codecs), media_codecs=media_codecs, app_data=app_data
+        )
+        self._routers.add(router)
+        router.on("@close", lambda: self._routers.discard(router))
+        self.observer.emit("newrouter", router)
+        return router
+
+    async def get_resource_usage(self) -> dict[str, int]:
+        """The sum over the real workers in use."""
+        total: dict[str, int] = {}
+        for worker in self._pool.workers:
+            for key, value in (await worker.get_resource_usage()).items():
+                total[key] = total.get(key, 0) + value
+        return total
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        for router in list(self._routers):
+            await router.close()
+        await self._pool.close()
+        self.observer.emit("close")
+
+
+class Vertical:
+    """A mediasoup-compatible object (`create_worker`) whose routers span workers."""
+
+    def __init__(self, backend: Any, capacity: Capacity | None = None) -> None:
+        self._backend = backend
+        self.capacity = capacity or Capacity()
+
+    async def create_worker(self, *, app_data: dict[str, Any] | None = None, **settings: Any) -> VerticalWorker:
+        """Settings apply to every real worker the pool starts."""
+        return VerticalWorker(WorkerPool(self._backend.create_worker, self.capacity, settings), app_data)

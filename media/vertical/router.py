@@ -1,0 +1,238 @@
+"""A Router that spans many real routers (and workers), with on-demand piping.
+
+Transports are placed on the real router whose worker is busiest but still has
+room (CPU-cache locality, fewer pipes). A producer lives on its transport's
+real router; a consumer on another real router gets it through a pipe created
+at consume() time and closed when its last consumer there goes, so streams
+spread as a tree that follows demand rather than EduMeet's full mesh of
+producers x (workers - 1) pipes.
+
+Observer events (besides mediasoup's): "newpipe" (producer id, real router)
+and "pipeclose" (producer id).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from media import ortc
+from media.errors import InvalidStateError
+from media.events import EventEmitter
+from media.vertical.transport import VerticalTransport
+
+if TYPE_CHECKING:
+    from media.vertical.pool import WorkerPool
+
+logger = logging.getLogger("media.vertical")
+
+
+@dataclass
+class _Pipe:
+    """One producer piped into one real router, shared by that router's consumers of it."""
+
+    ready: asyncio.Future[Any]
+    users: int = 0
+
+
+@dataclass
+class VerticalPipeResult:
+    """pipe_to_router between vertical routers of one pool shares real routers: no PipeTransport."""
+
+    pipe_consumer: Any
+    pipe_producer: Any
+
+
+class VerticalRouter(EventEmitter):
+    def __init__(
+        self,
+        *,
+        pool: WorkerPool,
+        key: str,
+        media_codecs: list[dict[str, Any]] | None,
+        app_data: dict[str, Any] | None,
+    ) -> None:
+        super().__init__()
+        self._pool = pool
+        self._key = key
+        self._media_codecs = media_codecs
+        self._rtp_capabilities = ortc.generate_router_rtp_capabilities(ortc.clone(media_codecs or []))
+        self._closed = False
+        self._real_routers: list[Any] = []
+        self._transports: dict[str, VerticalTransport] = {}
+        self._homes: dict[str, tuple[Any, Any]] = {}
+        """Producer id -> (the real producer, the real router its media enters)."""
+        self._pipes: dict[tuple[str, int], _Pipe] = {}
+        self.app_data: dict[str, Any] = app_data if app_data is not None else {}
+        self.observer = EventEmitter()
+        self._id = str(uuid.uuid4())
+
+    id = property(lambda self: self._id)
+    closed = property(lambda self: self._closed)
+    rtp_capabilities = property(lambda self: self._rtp_capabilities)
+
+    @property
+    def real_routers(self) -> list[Any]:
+        """The real routers this vertical router currently uses (for monitoring and tests)."""
+        return list(self._real_routers)
+
+    @property
+    def transports(self) -> dict[str, VerticalTransport]:
+        return dict(self._transports)
+
+    @property
+    def producers(self) -> dict[str, Any]:
+        return {producer_id: producer for producer_id, (producer, _) in self._homes.items()}
+
+    def get_producer(self, producer_id: str) -> Any:
+        home = self._homes.get(producer_id)
+        return home[0] if home else None
+
+    @property
+    def pipe_count(self) -> int:
+        """Pipes (producer x real router) alive now."""
+        return len(self._pipes)
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise InvalidStateError("Router closed")
+
+    # --- transports ------------------------------------------------------------
+
+    async def _place(self) -> Any:
+        router = await self._pool.acquire_router(self._key, self._media_codecs)
+        if router in self._real_routers:
+            await self._pool.release_router(router)  # one reference per vertical router is enough
+        else:
+            self._real_routers.append(router)
+            router.observer.on("close", lambda: self._real_router_gone(router))
+        return router
+
+    def _real_router_gone(self, router: Any) -> None:
+        if router in self._real_routers:
+            self._real_routers.remove(router)
+
+    async def _create(self, method: str, **options: Any) -> VerticalTransport:
+        self._check_open()
+        real_router = await self._place()
+        inner = await getattr(real_router, method)(**options)
+        transport = VerticalTransport(inner, self)
+        self._transports[inner.id] = transport
+        inner.observer.on("close", lambda: self._transports.pop(inner.id, None))
+        self.observer.emit("newtransport", transport)
+        return transport
+
+    async def create_webrtc_transport(self, **options: Any) -> VerticalTransport:
+        return await self._create("create_webrtc_transport", **options)
+
+    async def create_plain_transport(self, **options: Any) -> VerticalTransport:
+        return await self._create("create_plain_transport", **options)
+
+    async def create_direct_transport(self, **options: Any) -> VerticalTransport:
+        return await self._create("create_direct_transport", **options)
+
+    async def create_pipe_transport(self, **options: Any) -> VerticalTransport:
+        return await self._create("create_pipe_transport", **options)
+
+    # --- producers and on-demand pipes ------------------------------------------
+
+    def _adopt_producer(self, producer: Any, real_router: Any) -> None:
+        self._homes[producer.id] = (producer, real_router)
+        producer.observer.on("close", lambda: self._homes.pop(producer.id, None))
+
+    def can_consume(self, *, producer_id: str, rtp_capabilities: dict[str, Any]) -> bool:
+        producer = self.get_producer(producer_id)
+        if producer is None:
+            return False
+        try:
+            caps = ortc.clone(rtp_capabilities)
+            ortc.validate_rtp_capabilities(caps)
+            return ortc.can_consume(producer.consumable_rtp_parameters, caps)
+        except (TypeError, ValueError):
+            return False
+
+    def home_router(self, producer_id: str) -> Any:
+        home = self._homes.get(producer_id)
+        if home is None:
+            raise KeyError(f'Producer with id "{producer_id}" not found')
+        return home[1]
+
+    async def _acquire_pipe(self, producer_id: str, target: Any) -> None:
+        """Make producer_id consumable on `target`, piping it there if needed; counted per consumer."""
+        home = self.home_router(producer_id)
+        if home is target:
+            return
+        slot = (producer_id, id(target))
+        pipe = self._pipes.get(slot)
+        if pipe is None:
+            pipe = _Pipe(ready=asyncio.get_running_loop().create_future())
+            self._pipes[slot] = pipe
+            try:
+                result = await home.pipe_to_router(producer_id=producer_id, router=target)
+            except BaseException as error:
+                del self._pipes[slot]
+                pipe.ready.set_exception(error)
+                pipe.ready.exception()
+                raise
+            self._pool.count_consumer(home.worker, +1)
+            result.pipe_producer.observer.on("close", lambda: self._pipe_gone(slot, home))
+            pipe.ready.set_result(result)
+            self.observer.emit("newpipe", producer_id, target)
+        pipe.users += 1
+        try:
+            await pipe.ready
+        except BaseException:
+            pipe.users -= 1
+            raise
+
+    def _pipe_gone(self, slot: tuple[str, int], home: Any) -> None:
+        if self._pipes.pop(slot, None) is not None:
+            self._pool.count_consumer(home.worker, -1)
+            self.observer.emit("pipeclose", slot[0])
+
+    async def _release_pipe(self, producer_id: str, target: Any) -> None:
+        """A consumer on `target` went away: drop the pipe when nobody there needs it."""
+        pipe = self._pipes.get((producer_id, id(target)))
+        if pipe is None:
+            return
+        pipe.users -= 1
+        if pipe.users <= 0 and pipe.ready.done() and not pipe.ready.exception():
+            await pipe.ready.result().pipe_producer.close()
+
+    async def pipe_to_router(self, *, producer_id: str, router: Any, **options: Any) -> Any:
+        """Between vertical routers of one pool the real routers are shared: no PipeTransport."""
+        self._check_open()
+        producer = self.get_producer(producer_id)
+        if producer is None:
+            raise KeyError(f'Producer with id "{producer_id}" not found')
+        if router is self:
+            raise TypeError("cannot use this Router as destination")
+        if isinstance(router, VerticalRouter) and router._pool is self._pool:
+            router._adopt_producer(producer, self.home_router(producer_id))
+            return VerticalPipeResult(pipe_consumer=None, pipe_producer=producer)
+        return await self.home_router(producer_id).pipe_to_router(producer_id=producer_id, router=router, **options)
+
+    # --- closing -------------------------------------------------------------------
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        for transport in list(self._transports.values()):
+            # As on a single router: producers and consumers see "transportclose",
+            # the transport "routerclose" (the real router may live on for others).
+            await transport.close()
+            transport.emit("routerclose")
+        for pipe in list(self._pipes.values()):
+            if pipe.ready.done() and not pipe.ready.exception():
+                await pipe.ready.result().pipe_producer.close()
+        self._pipes.clear()
+        self._homes.clear()
+        for router in list(self._real_routers):
+            self._real_routers.remove(router)
+            await self._pool.release_router(router)
+        self.emit("@close")
+        self.observer.emit("close")
