@@ -1,0 +1,164 @@
+"""Mediasoup-vertical: pipes created on demand vs EduMeet's full mesh, and capacity with 1 vs 2 workers.
+
+    .venv/bin/python -m bench.vertical [--peers 5 10 20] [--workers 1 2 4 8] [--json]
+
+Pipes: Mafalda's table cases. Peers join one vertical router one after the
+other; each sends 2 producers and consumes every other peer's. Control plane
+only (PlainTransports, no media), so it runs with 8 real workers on 2 cores.
+Each piped (producer, real router) is one pipe consumer; EduMeet's approach
+pipes every producer to every other worker: producers x (workers - 1).
+
+Capacity: one RTP stream at --rate packets/s fanned out to --fanout consumers
+on a vertical router limited to 1, then 2 workers; delivered packets/s come
+from the workers' consumer stats. On this 2-core machine the Python RTP source
+and the benchmark share the cores with the workers, so 2 workers cannot reach
+twice one worker's figure; the table shows how close they get.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import socket
+import time
+from typing import Any
+
+import media
+from bench.report import emit_json, parser, progress, table
+from media.codecs import DEFAULT_MEDIA_CODECS
+from media.rtp_traffic import OPUS_RTP_PARAMETERS, RtpSource
+from media.vertical import Capacity, Vertical
+
+LOOPBACK = {"protocol": "udp", "ip": "127.0.0.1"}
+
+
+def _producer_parameters(ssrc: int) -> dict[str, Any]:
+    params = dict(OPUS_RTP_PARAMETERS)
+    params["encodings"] = [{"ssrc": ssrc}]
+    return params
+
+
+async def pipes_case(peers: int, workers: int) -> dict[str, Any]:
+    producers_total = peers * 2
+    consumers_total = peers * (peers - 1) * 2
+    per_worker = max(1, math.ceil(consumers_total / workers)) + producers_total
+    vertical_worker = await Vertical(
+        media, Capacity(max_workers=workers, max_consumers_per_worker=per_worker, watermark_cpu=1.0)
+    ).create_worker()
+    try:
+        router = await vertical_worker.create_router(media_codecs=DEFAULT_MEDIA_CODECS)
+        joined: list[tuple[Any, list[Any]]] = []  # (receive transport, producers)
+        ssrc = 1000
+        for _ in range(peers):
+            send = await router.create_plain_transport(listen_info=LOOPBACK, comedia=True)
+            mine = []
+            for _ in range(2):
+                ssrc += 1
+                mine.append(await send.produce(kind="audio", rtp_parameters=_producer_parameters(ssrc)))
+            recv = await router.create_plain_transport(listen_info=LOOPBACK)
+            for other_recv, theirs in joined:
+                for producer in theirs:
+                    await recv.consume(producer_id=producer.id, rtp_capabilities=router.rtp_capabilities)
+                for producer in mine:
+                    await other_recv.consume(producer_id=producer.id, rtp_capabilities=router.rtp_capabilities)
+            joined.append((recv, mine))
+        used = len({r.worker for r in router.real_routers})
+        return {
+            "peers": peers,
+            "max_workers": workers,
+            "workers_used": used,
+            "consumers": consumers_total,
+            "pipe_consumers": router.pipe_count,
+            "edumeet_pipe_consumers": producers_total * (workers - 1),
+        }
+    finally:
+        await vertical_worker.close()
+
+
+async def _packets_sent(consumers: list[Any]) -> int:
+    total = 0
+    for consumer in consumers:
+        for stat in await consumer.get_stats():
+            if stat["type"] == "outbound-rtp":
+                total += int(stat.get("packetCount", 0))
+    return total
+
+
+async def capacity_case(workers: int, fanout: int, rate: float, seconds: float) -> dict[str, Any]:
+    vertical_worker = await Vertical(
+        media,
+        Capacity(max_workers=workers, max_consumers_per_worker=math.ceil(fanout / workers) + 1, watermark_cpu=1.0),
+    ).create_worker()
+    sinks: list[socket.socket] = []
+    try:
+        router = await vertical_worker.create_router(media_codecs=DEFAULT_MEDIA_CODECS)
+        ingress = await router.create_plain_transport(listen_info=LOOPBACK, rtcp_mux=True, comedia=True)
+        producer = await ingress.produce(kind="audio", rtp_parameters=OPUS_RTP_PARAMETERS)
+        consumers = []
+        for _ in range(fanout):
+            sink = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            sink.bind(("127.0.0.1", 0))
+            sinks.append(sink)
+            transport = await router.create_plain_transport(listen_info=LOOPBACK, rtcp_mux=True)
+            await transport.connect(ip="127.0.0.1", port=sink.getsockname()[1])
+            consumers.append(
+                await transport.consume(producer_id=producer.id, rtp_capabilities=router.rtp_capabilities)
+            )
+        source = RtpSource("127.0.0.1", ingress.tuple["localPort"], rate)
+        source.start()
+        await asyncio.sleep(1.0)
+        before, start = await _packets_sent(consumers), time.monotonic()
+        await asyncio.sleep(seconds)
+        after, elapsed = await _packets_sent(consumers), time.monotonic() - start
+        await source.stop()
+        return {
+            "workers": workers,
+            "workers_used": len({r.worker for r in router.real_routers}),
+            "fanout": fanout,
+            "offered_packets_per_s": rate * fanout,
+            "delivered_packets_per_s": (after - before) / elapsed,
+        }
+    finally:
+        for sink in sinks:
+            sink.close()
+        await vertical_worker.close()
+
+
+async def main() -> None:
+    p = parser(__doc__.splitlines()[0])
+    p.add_argument("--peers", type=int, nargs="+", default=[5, 10, 20])
+    p.add_argument("--workers", type=int, nargs="+", default=[1, 2, 4, 8])
+    p.add_argument("--fanout", type=int, default=400, help="consumers in the capacity test")
+    p.add_argument("--rate", type=float, default=500.0, help="input packets/s in the capacity test")
+    p.add_argument("--seconds", type=float, default=5.0)
+    args = p.parse_args()
+
+    pipes = []
+    for peers in args.peers:
+        for workers in args.workers:
+            progress(f"pipes: {peers} peers x 2 producers, up to {workers} workers ...")
+            pipes.append(await pipes_case(peers, workers))
+    table(
+        ["peers", "max workers", "workers used", "consumers", "pipe consumers", "EduMeet formula"],
+        [[r["peers"], r["max_workers"], r["workers_used"], r["consumers"], r["pipe_consumers"],
+          r["edumeet_pipe_consumers"]] for r in pipes],
+        title="Pipe consumers: created on demand (vertical) vs producers x (workers - 1) (EduMeet)",
+    )
+
+    capacity = []
+    for workers in (1, 2):
+        progress(f"capacity: {args.fanout} consumers at {args.rate} packets/s on {workers} worker(s) ...")
+        capacity.append(await capacity_case(workers, args.fanout, args.rate, args.seconds))
+    table(
+        ["workers", "used", "consumers", "offered pkt/s", "delivered pkt/s"],
+        [[r["workers"], r["workers_used"], r["fanout"], r["offered_packets_per_s"], r["delivered_packets_per_s"]]
+         for r in capacity],
+        title="Forwarding capacity at saturation: one vertical router over 1 vs 2 workers",
+    )
+    one, two = capacity[0]["delivered_packets_per_s"], capacity[1]["delivered_packets_per_s"]
+    print(f"2 workers / 1 worker: {two / one:.2f}x" if one else "no packets delivered with 1 worker")
+    emit_json(args.json, {"pipes": pipes, "capacity": capacity, "two_over_one": two / one if one else None})
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
