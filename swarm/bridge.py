@@ -1,0 +1,770 @@
+"""The one place where asyncio meets trio.
+
+py-libp2p runs on trio; the media side and ROPE run on asyncio. Each `P2PHost`
+owns one thread running its own trio loop with the libp2p host inside. Calls go
+in with the trio token (``run_sync_soon``: thread-safe and non-blocking, so the
+asyncio loop never waits on the trio thread) and results come out with
+``loop.call_soon_threadsafe``. Nothing else in the project may cross the
+boundary: everything above this module is plain asyncio.
+
+Ownership: every trio task is started in the host's nursery and every asyncio
+task (stream handlers, subscription pumps) in a set the host owns; ``close()``
+cancels both and joins the thread, so a closed host leaves nothing running.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import multiaddr
+import trio
+from libp2p import create_yamux_muxer_option, new_host
+from libp2p.abc import IHost, INetConn, INetStream, INetwork, INotifee
+from libp2p.crypto.ed25519 import create_new_key_pair
+from libp2p.crypto.keys import KeyPair
+from libp2p.crypto.x25519 import create_new_key_pair as create_new_x25519_key_pair
+from libp2p.custom_types import TProtocol
+from libp2p.peer.id import ID
+from libp2p.peer.peerinfo import info_from_p2p_addr
+from libp2p.pubsub.gossipsub import PROTOCOL_ID, PROTOCOL_ID_V11, GossipSub
+from libp2p.pubsub.pubsub import Pubsub
+from libp2p.pubsub.pubsub_notifee import PubsubNotifee
+from libp2p.security.noise.transport import PROTOCOL_ID as NOISE_PROTOCOL_ID
+from libp2p.security.noise.transport import Transport as NoiseTransport
+from libp2p.tools.anyio_service import background_trio_service
+
+__all__ = [
+    "GossipConfig",
+    "GossipMessage",
+    "P2PHost",
+    "P2PStream",
+    "P2PSubscription",
+    "open_host",
+]
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+_STREAM_GONE: tuple[type[BaseException], ...] = (Exception,)
+"""libp2p raises a zoo of errors (StreamEOF, StreamReset, MuxedConn..., OSError) for a
+stream that is gone; at this boundary they all mean the same thing."""
+
+
+@dataclass(frozen=True)
+class GossipConfig:
+    """GossipSub settings, all explicit: py-libp2p's defaults are not the spec's.
+
+    Its constructor defaults to a 120 s heartbeat and a 10 messages/s/topic spam
+    limit per forwarder (a forwarder relays everyone's messages, so a 20-node
+    swarm trips it); eclipse protection wants 3 distinct IPs in a mesh, which a
+    loopback swarm never has; adaptive gossip rewrites the heartbeat interval.
+    """
+
+    heartbeat_interval: float = 1.0
+    degree: int = 6
+    degree_low: int = 4
+    degree_high: int = 12
+    gossip_window: int = 3
+    gossip_history: int = 5
+    max_messages_per_topic_per_second: float = 1000.0
+    eclipse_protection: bool = False
+    members_only: bool = True
+    """When true, pubsub talks only to peers passed to `P2PHost.admit_gossip_peer`
+    (and refuses pubsub streams from anyone else)."""
+
+
+@dataclass(frozen=True)
+class GossipMessage:
+    topic: str
+    origin: str
+    """Peer id of the publisher (its signature was checked by libp2p)."""
+    data: bytes
+    seqno: bytes
+
+
+GossipValidator = Callable[[str, str, bytes], bool]
+"""``(forwarder, origin, data) -> accept``. Runs on the trio thread: it must be
+quick, must not block and may only read thread-safe state."""
+
+
+class _HostClosed(ConnectionError):
+    def __init__(self) -> None:
+        super().__init__("libp2p host is closed")
+
+
+class _Call:
+    """One asyncio->trio call: its cancel scope may only be touched on the trio thread."""
+
+    def __init__(self) -> None:
+        self.scope: trio.CancelScope | None = None
+        self.cancel_requested = False
+
+    def cancel(self) -> None:
+        self.cancel_requested = True
+        if self.scope is not None:
+            self.scope.cancel()
+
+
+class P2PStream:
+    """One libp2p stream, used from asyncio."""
+
+    def __init__(self, host: P2PHost, stream: INetStream, protocol: str) -> None:
+        self._host = host
+        self._stream = stream
+        self._closed = False
+        self.remote_peer_id: str = stream.muxed_conn.peer_id.to_base58()
+        self.protocol: str = protocol
+
+    async def read(self, max_bytes: int = 65536) -> bytes:
+        """Return up to ``max_bytes``; ``b""`` at EOF, reset or once the host is closed."""
+
+        async def _read() -> bytes:
+            try:
+                return await self._stream.read(max_bytes)
+            except _STREAM_GONE:
+                return b""
+
+        try:
+            return await self._host._call(_read)
+        except _HostClosed:
+            return b""
+
+    async def write(self, data: bytes) -> None:
+        if self._closed:
+            raise ConnectionError("stream is closed")
+
+        async def _write() -> None:
+            try:
+                await self._stream.write(data)
+            except _STREAM_GONE as error:
+                raise ConnectionError(f"stream to {self.remote_peer_id} is gone: {error}") from None
+
+        await self._host._call(_write)
+
+    async def close(self) -> None:
+        """Half-close for writing (the remote reads EOF) and release the stream. Idempotent."""
+        if self._closed:
+            return
+        with contextlib.suppress(_HostClosed):
+            await self._host._call(self._trio_close)
+
+    async def reset(self) -> None:
+        """Abort the stream: the remote's reads return ``b""`` at once."""
+        if self._closed:
+            return
+        with contextlib.suppress(_HostClosed):
+            await self._host._call(self._trio_reset)
+
+    async def _trio_close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        with contextlib.suppress(*_STREAM_GONE):
+            await self._stream.close()
+
+    async def _trio_reset(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        with contextlib.suppress(*_STREAM_GONE):
+            await self._stream.reset()
+
+    def __repr__(self) -> str:
+        return f"P2PStream({self.protocol!r}, remote={self.remote_peer_id})"
+
+
+class P2PSubscription:
+    """Messages of one gossip topic, delivered on the asyncio loop."""
+
+    def __init__(self, topic: str, max_queued: int) -> None:
+        self.topic = topic
+        self._queue: asyncio.Queue[GossipMessage | None] = asyncio.Queue(max_queued)
+        self.dropped = 0
+
+    def _deliver(self, message: GossipMessage | None) -> None:
+        try:
+            self._queue.put_nowait(message)
+        except asyncio.QueueFull:
+            self.dropped += 1
+            if self.dropped in (1, 100) or self.dropped % 10000 == 0:
+                log.warning("gossip topic %s: consumer too slow, %d messages dropped", self.topic, self.dropped)
+
+    async def get(self) -> GossipMessage:
+        """The next message; raises ConnectionError once the host is closed."""
+        message = await self._queue.get()
+        if message is None:
+            self._queue.put_nowait(None)
+            raise _HostClosed()
+        return message
+
+    def __aiter__(self) -> AsyncIterator[GossipMessage]:
+        return self._iterate()
+
+    async def _iterate(self) -> AsyncIterator[GossipMessage]:
+        while True:
+            try:
+                yield await self.get()
+            except _HostClosed:
+                return
+
+
+class _ConnectionNotifee(INotifee):
+    """Forwards connection events to asyncio listeners."""
+
+    def __init__(self, host: P2PHost) -> None:
+        self._host = host
+
+    async def opened_stream(self, network: INetwork, stream: INetStream) -> None:
+        await trio.lowlevel.checkpoint()
+
+    async def closed_stream(self, network: INetwork, stream: INetStream) -> None:
+        await trio.lowlevel.checkpoint()
+
+    async def connected(self, network: INetwork, conn: INetConn) -> None:
+        self._host._post(self._host._emit_connection, conn.muxed_conn.peer_id.to_base58(), True)
+        await trio.lowlevel.checkpoint()
+
+    async def disconnected(self, network: INetwork, conn: INetConn) -> None:
+        peer_id = conn.muxed_conn.peer_id
+        remaining = [c for c in network.connections.get(peer_id, []) if c is not conn]
+        if not remaining:
+            self._host._post(self._host._emit_connection, peer_id.to_base58(), False)
+        await trio.lowlevel.checkpoint()
+
+    async def listen(self, network: INetwork, multiaddr: multiaddr.Multiaddr) -> None:
+        await trio.lowlevel.checkpoint()
+
+    async def listen_close(self, network: INetwork, multiaddr: multiaddr.Multiaddr) -> None:
+        await trio.lowlevel.checkpoint()
+
+
+class _GatedPubsubNotifee(INotifee):
+    """Stands in for pubsub's own notifee: new connections reach pubsub only once
+    the application admits the peer (`P2PHost.admit_gossip_peer`), so a stranger is
+    never offered a pubsub stream; disconnections pass straight through."""
+
+    def __init__(self, inner: PubsubNotifee) -> None:
+        self.inner = inner
+
+    async def opened_stream(self, network: INetwork, stream: INetStream) -> None:
+        await trio.lowlevel.checkpoint()
+
+    async def closed_stream(self, network: INetwork, stream: INetStream) -> None:
+        await trio.lowlevel.checkpoint()
+
+    async def connected(self, network: INetwork, conn: INetConn) -> None:
+        await trio.lowlevel.checkpoint()
+
+    async def disconnected(self, network: INetwork, conn: INetConn) -> None:
+        await self.inner.disconnected(network, conn)
+
+    async def listen(self, network: INetwork, multiaddr: multiaddr.Multiaddr) -> None:
+        await trio.lowlevel.checkpoint()
+
+    async def listen_close(self, network: INetwork, multiaddr: multiaddr.Multiaddr) -> None:
+        await trio.lowlevel.checkpoint()
+
+
+class P2PHost:
+    """A running py-libp2p host (TCP, Noise only, yamux), driven from asyncio.
+
+    Use `open_host`; the constructor only prepares state.
+    """
+
+    def __init__(self, key_pair: KeyPair, listen: str, gossip: GossipConfig | None) -> None:
+        self._key_pair = key_pair
+        self._listen = multiaddr.Multiaddr(listen)
+        self._gossip_config = gossip
+        self._loop = asyncio.get_running_loop()
+        self._token: trio.lowlevel.TrioToken | None = None
+        self._nursery: trio.Nursery | None = None
+        self._stop: trio.Event | None = None
+        self._libp2p: IHost | None = None
+        self._pubsub: Pubsub | None = None
+        self._pubsub_inner_notifee: PubsubNotifee | None = None
+        self._gossip_admitted: set[str] = set()
+        self._subscriptions: list[P2PSubscription] = []
+        self._started: asyncio.Future[None] = self._loop.create_future()
+        self._finished: asyncio.Future[None] = self._loop.create_future()
+        self._thread = threading.Thread(target=self._thread_main, name="libp2p-trio", daemon=True)
+        self._closing = False
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._pending: set[asyncio.Future[Any]] = set()
+        self._connection_listeners: list[Callable[[str, bool], None]] = []
+        self.gossip_bytes_sent = 0
+        """Bytes of pubsub RPCs this host wrote (protobuf payload, before Noise/yamux framing)."""
+        self.peer_id: str = ID.from_pubkey(key_pair.public_key).to_base58()
+        self.listen_addrs: list[str] = []
+
+    # -- lifecycle -----------------------------------------------------------------
+
+    async def _start(self) -> None:
+        self._thread.start()
+        try:
+            await asyncio.shield(self._started)
+        except BaseException:
+            await self.close()
+            raise
+
+    def _thread_main(self) -> None:
+        error: BaseException | None = None
+        try:
+            trio.run(self._trio_main)
+        except BaseException as exc:
+            error = exc
+            log.debug("trio thread ended with %r", exc)
+        finally:
+            self._post(self._thread_finished, error)
+
+    def _thread_finished(self, error: BaseException | None) -> None:
+        if not self._started.done():
+            self._started.set_exception(error or ConnectionError("libp2p host stopped before listening"))
+        if not self._finished.done():
+            self._finished.set_result(None)
+        for subscription in self._subscriptions:
+            subscription._deliver(None)
+        for future in list(self._pending):
+            if not future.done():
+                future.set_exception(_HostClosed())
+
+    async def _trio_main(self) -> None:
+        self._token = trio.lowlevel.current_trio_token()
+        self._stop = trio.Event()
+        noise = NoiseTransport(self._key_pair, noise_privkey=create_new_x25519_key_pair().private_key)
+        host = new_host(
+            key_pair=self._key_pair,
+            sec_opt={NOISE_PROTOCOL_ID: noise},  # Noise only: never a plaintext peer id
+            muxer_opt=create_yamux_muxer_option(),
+            listen_addrs=[self._listen],
+        )
+        self._libp2p = host
+        network = host.get_network()
+        async with host.run([self._listen]), trio.open_nursery() as nursery:
+            self._nursery = nursery
+            network.register_notifee(_ConnectionNotifee(self))
+            addrs = [str(a) for a in host.get_addrs()]
+            if self._gossip_config is None:
+                self._post(self._listening, addrs)
+                await self._stop.wait()
+            else:
+                await self._run_with_pubsub(host, self._gossip_config, addrs)
+            await self._close_connections(host)
+            nursery.cancel_scope.cancel()
+
+    @staticmethod
+    async def _close_connections(host: IHost) -> None:
+        """Close every connection while the network still runs: left to the garbage
+        collector, the sockets stay open and peers keep seeing us as connected."""
+        network = host.get_network()
+        with trio.move_on_after(2):
+            for peer in list(network.connections):
+                with contextlib.suppress(Exception):
+                    await network.close_peer(peer)
+            with contextlib.suppress(Exception):
+                await host.close()
+
+    async def _run_with_pubsub(self, host: IHost, config: GossipConfig, addrs: list[str]) -> None:
+        assert self._stop is not None
+        router = GossipSub(
+            protocols=[PROTOCOL_ID_V11, PROTOCOL_ID],
+            degree=config.degree,
+            degree_low=config.degree_low,
+            degree_high=config.degree_high,
+            gossip_window=config.gossip_window,
+            gossip_history=config.gossip_history,
+            heartbeat_interval=config.heartbeat_interval,  # type: ignore[arg-type]  # float works
+            heartbeat_initial_delay=min(0.1, config.heartbeat_interval),
+            adaptive_gossip_enabled=False,
+            spam_protection_enabled=config.max_messages_per_topic_per_second > 0,
+            max_messages_per_topic_per_second=config.max_messages_per_topic_per_second,
+            eclipse_protection_enabled=config.eclipse_protection,
+        )
+        network: Any = host.get_network()  # the concrete Swarm: INetworkService lacks `notifees`
+        before = list(network.notifees)
+        pubsub = Pubsub(host, router)
+        if config.members_only:
+            self._gate_pubsub(host, pubsub, before)
+        original_write = pubsub.write_msg
+
+        async def counted_write(stream: INetStream, rpc: Any) -> bool:
+            self.gossip_bytes_sent += rpc.ByteSize()
+            return await original_write(stream, rpc)
+
+        pubsub.write_msg = counted_write  # type: ignore[method-assign,assignment]
+        async with background_trio_service(pubsub), background_trio_service(router):
+            await pubsub.wait_until_ready()
+            self._pubsub = pubsub
+            self._post(self._listening, addrs)
+            await self._stop.wait()
+
+    def _gate_pubsub(self, host: IHost, pubsub: Pubsub, notifees_before: list[INotifee]) -> None:
+        network: Any = host.get_network()
+        for index, notifee in enumerate(network.notifees):
+            if notifee not in notifees_before and isinstance(notifee, PubsubNotifee):
+                self._pubsub_inner_notifee = notifee
+                network.notifees[index] = _GatedPubsubNotifee(notifee)
+        if self._pubsub_inner_notifee is None:
+            raise RuntimeError("py-libp2p changed: pubsub notifee not found, cannot gate pubsub to members")
+
+        async def gated_handler(stream: INetStream) -> None:
+            peer = stream.muxed_conn.peer_id.to_base58()
+            if peer not in self._gossip_admitted:
+                log.info("refusing pubsub stream from non-member %s", peer)
+                with contextlib.suppress(*_STREAM_GONE):
+                    await stream.reset()
+                return
+            await pubsub.stream_handler(stream)
+
+        for protocol in pubsub.router.get_protocols():
+            host.set_stream_handler(protocol, gated_handler)
+
+    def _listening(self, addrs: list[str]) -> None:
+        self.listen_addrs = addrs
+        if not self._started.done():
+            self._started.set_result(None)
+
+    async def close(self) -> None:
+        """Stop the host: cancel handlers, stop the trio loop, join its thread. Idempotent."""
+        if not self._closing:
+            self._closing = True
+            tasks = list(self._tasks)
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            if self._thread.is_alive():
+                self._run_in_trio(self._request_stop)
+        if self._thread.ident is not None:
+            await asyncio.shield(self._finished)
+            self._thread.join()
+
+    def _request_stop(self) -> None:
+        if self._stop is not None:
+            self._stop.set()
+
+    # -- crossing the boundary -----------------------------------------------------
+
+    def _post(self, callback: Callable[..., object], *args: object) -> None:
+        """trio -> asyncio, fire and forget."""
+        with contextlib.suppress(RuntimeError):  # the asyncio loop is closed: nobody listens
+            self._loop.call_soon_threadsafe(callback, *args)
+
+    def _run_in_trio(self, callback: Callable[[], object]) -> bool:
+        """asyncio -> trio, fire and forget; False if the trio loop is gone."""
+        if self._token is None:
+            return False
+        try:
+            self._token.run_sync_soon(callback)
+        except trio.RunFinishedError:
+            return False
+        return True
+
+    async def _call(self, fn: Callable[[], Awaitable[T]]) -> T:
+        """Run ``fn()`` in the host's trio nursery and await its result from asyncio.
+
+        Cancelling the awaiting asyncio task cancels the trio side.
+        """
+        if self._closing and self._finished.done():
+            raise _HostClosed()
+        future: asyncio.Future[T] = self._loop.create_future()
+        call = _Call()
+
+        def settle(outcome: tuple[bool, Any]) -> None:
+            if future.done():
+                return
+            ok, value = outcome
+            if ok:
+                future.set_result(value)
+            else:
+                future.set_exception(value)
+
+        async def runner() -> None:
+            with trio.CancelScope() as scope:
+                call.scope = scope
+                if call.cancel_requested:
+                    scope.cancel()
+                try:
+                    result = await fn()
+                except trio.Cancelled:
+                    raise
+                except BaseException as error:
+                    self._post(settle, (False, error))
+                    return
+                self._post(settle, (True, result))
+                return
+            self._post(settle, (False, _HostClosed()))
+
+        def spawn() -> None:
+            if self._nursery is None or self._stop is None or self._stop.is_set():
+                self._post(settle, (False, _HostClosed()))
+                return
+            self._nursery.start_soon(runner)
+
+        if not self._run_in_trio(spawn):
+            raise _HostClosed()
+        self._pending.add(future)  # settled with _HostClosed if the trio loop ends first
+        try:
+            return await future
+        except asyncio.CancelledError:
+            self._run_in_trio(call.cancel)
+            raise
+        finally:
+            self._pending.discard(future)
+
+    def _spawn_asyncio(self, coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+        task = self._loop.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    # -- connections -----------------------------------------------------------------
+
+    async def connect(self, multiaddr_text: str) -> str:
+        """Dial a full multiaddr (with ``/p2p/<id>``); returns the remote peer id.
+
+        Raises ValueError for a malformed address and ConnectionError when the dial fails.
+        """
+        try:
+            info = info_from_p2p_addr(multiaddr.Multiaddr(multiaddr_text))
+        except Exception as error:
+            raise ValueError(f"not a multiaddr with /p2p/<peer id>: {multiaddr_text!r} ({error})") from None
+        host = self._require_host()
+
+        async def _connect() -> str:
+            try:
+                await host.connect(info)
+            except trio.Cancelled:
+                raise
+            except Exception as error:
+                raise ConnectionError(f"cannot connect to {multiaddr_text}: {error}") from None
+            return info.peer_id.to_base58()
+
+        return await self._call(_connect)
+
+    async def disconnect(self, peer_id: str) -> None:
+        host = self._require_host()
+
+        async def _disconnect() -> None:
+            with contextlib.suppress(Exception):
+                await host.disconnect(ID.from_base58(peer_id))
+
+        with contextlib.suppress(_HostClosed):
+            await self._call(_disconnect)
+
+    def connected_peers(self) -> list[str]:
+        """Peers with at least one open connection (a snapshot; safe from asyncio)."""
+        if self._libp2p is None:
+            return []
+        connections = dict(self._libp2p.get_network().connections)
+        return [peer.to_base58() for peer, conns in connections.items() if conns]
+
+    def add_connection_listener(self, listener: Callable[[str, bool], None]) -> Callable[[], None]:
+        """Call ``listener(peer_id, connected)`` on the asyncio loop when a peer's first
+        connection opens (True) or its last one closes (False). Returns the remover."""
+        self._connection_listeners.append(listener)
+
+        def remove() -> None:
+            with contextlib.suppress(ValueError):
+                self._connection_listeners.remove(listener)
+
+        return remove
+
+    def _emit_connection(self, peer_id: str, connected: bool) -> None:
+        if not connected:
+            self._gossip_admitted.discard(peer_id)
+        for listener in list(self._connection_listeners):
+            try:
+                listener(peer_id, connected)
+            except Exception:
+                log.exception("connection listener failed")
+
+    def _require_host(self) -> IHost:
+        if self._libp2p is None or self._closing:
+            raise _HostClosed()
+        return self._libp2p
+
+    # -- streams -----------------------------------------------------------------------
+
+    async def open_stream(self, peer_id: str, protocol: str) -> P2PStream:
+        """Open a stream (connecting first if the peerstore knows an address).
+
+        Raises ConnectionError if the peer cannot be reached or refuses the protocol.
+        """
+        host = self._require_host()
+        try:
+            remote = ID.from_base58(peer_id)
+        except Exception as error:
+            raise ValueError(f"not a peer id: {peer_id!r} ({error})") from None
+
+        async def _open() -> INetStream:
+            try:
+                return await host.new_stream(remote, [TProtocol(protocol)])
+            except trio.Cancelled:
+                raise
+            except Exception as error:
+                raise ConnectionError(f"cannot open {protocol} to {peer_id}: {error}") from None
+
+        stream = await self._call(_open)
+        return P2PStream(self, stream, protocol)
+
+    def set_stream_handler(self, protocol: str, handler: Callable[[P2PStream], Awaitable[None]]) -> None:
+        """Serve ``protocol``: each inbound stream runs ``handler`` as an asyncio task.
+
+        The stream is closed when the handler returns (reset if it raises); an
+        exception is logged and never reaches the host.
+        """
+        host = self._require_host()
+
+        async def trio_handler(net_stream: INetStream) -> None:
+            stream = P2PStream(self, net_stream, protocol)
+            done = trio.Event()
+            failed: list[bool] = []
+            self._post(self._start_handler, handler, stream, done, failed)
+            await done.wait()
+            if failed:
+                await stream._trio_reset()
+            else:
+                await stream._trio_close()
+
+        # A dict assignment in multiselect: atomic under the GIL, and doing it here
+        # means the handler is in place when this method returns.
+        host.set_stream_handler(TProtocol(protocol), trio_handler)
+
+    def _start_handler(
+        self,
+        handler: Callable[[P2PStream], Awaitable[None]],
+        stream: P2PStream,
+        done: trio.Event,
+        failed: list[bool],
+    ) -> None:
+        if self._closing:
+            self._run_in_trio(done.set)
+            return
+
+        async def run_handler() -> None:
+            try:
+                await handler(stream)
+            except asyncio.CancelledError:
+                failed.append(True)
+                raise
+            except Exception:
+                failed.append(True)
+                log.exception("stream handler for %s from %s failed", stream.protocol, stream.remote_peer_id)
+            finally:
+                self._run_in_trio(done.set)
+
+        self._spawn_asyncio(run_handler())
+
+    # -- gossip --------------------------------------------------------------------------
+
+    def _require_pubsub(self) -> Pubsub:
+        if self._pubsub is None:
+            raise RuntimeError("this host was opened without gossip=GossipConfig(...)")
+        if self._closing:
+            raise _HostClosed()
+        return self._pubsub
+
+    async def admit_gossip_peer(self, peer_id: str) -> None:
+        """Let ``peer_id`` (a verified member) into pubsub: only needed with
+        ``GossipConfig(members_only=True)``."""
+        pubsub = self._require_pubsub()
+        self._gossip_admitted.add(peer_id)
+        notifee = self._pubsub_inner_notifee
+        if notifee is None:
+            return
+        remote = ID.from_base58(peer_id)
+
+        async def _admit() -> None:
+            if remote in pubsub.peers:
+                return
+            with contextlib.suppress(trio.BrokenResourceError):
+                await notifee.initiator_peers_queue.send(remote)
+
+        await self._call(_admit)
+
+    def is_gossip_admitted(self, peer_id: str) -> bool:
+        return peer_id in self._gossip_admitted
+
+    def set_gossip_validator(self, topic: str, validator: GossipValidator) -> None:
+        """Accept a topic's message only if ``validator(forwarder, origin, data)`` is true.
+
+        It runs on the trio thread for every received message, before delivery and
+        before forwarding: keep it quick and use only thread-safe state.
+        """
+        pubsub = self._require_pubsub()
+
+        def _validate(forwarder: ID, message: Any) -> bool:
+            try:
+                return validator(forwarder.to_base58(), ID(message.from_id).to_base58(), bytes(message.data))
+            except Exception:
+                log.exception("gossip validator for %s failed; message rejected", topic)
+                return False
+
+        pubsub.set_topic_validator(topic, _validate, False)
+
+    async def gossip_subscribe(self, topic: str, max_queued: int = 4096) -> P2PSubscription:
+        """Subscribe to ``topic``; messages arrive on the returned subscription until close."""
+        pubsub = self._require_pubsub()
+        subscription = P2PSubscription(topic, max_queued)
+
+        async def _subscribe() -> None:
+            trio_sub = await pubsub.subscribe(topic)
+            assert self._nursery is not None
+
+            async def pump() -> None:
+                async for message in trio_sub:
+                    delivered = GossipMessage(
+                        topic=topic,
+                        origin=ID(message.from_id).to_base58(),
+                        data=bytes(message.data),
+                        seqno=bytes(message.seqno),
+                    )
+                    self._post(subscription._deliver, delivered)
+
+            self._nursery.start_soon(pump)
+
+        await self._call(_subscribe)
+        self._subscriptions.append(subscription)
+        return subscription
+
+    async def gossip_publish(self, topic: str, data: bytes) -> None:
+        pubsub = self._require_pubsub()
+
+        async def _publish() -> None:
+            await pubsub.publish(topic, data)
+
+        await self._call(_publish)
+
+    def gossip_mesh_peers(self, topic: str) -> list[str]:
+        """Peers pubsub currently knows as subscribed to ``topic`` (a snapshot)."""
+        pubsub = self._pubsub
+        if pubsub is None:
+            return []
+        return [peer.to_base58() for peer in list(pubsub.peer_topics.get(topic, ()))]
+
+
+@asynccontextmanager
+async def open_host(
+    *,
+    key_pair: KeyPair | None = None,
+    listen: str = "/ip4/127.0.0.1/tcp/0",
+    gossip: GossipConfig | None = None,
+) -> AsyncIterator[P2PHost]:
+    """Start a libp2p host on its own trio thread; closed (and joined) on exit.
+
+    ``gossip`` adds GossipSub (see `GossipConfig`); without it the host only
+    serves streams.
+    """
+    host = P2PHost(key_pair or create_new_key_pair(), listen, gossip)
+    await host._start()
+    try:
+        yield host
+    finally:
+        await host.close()

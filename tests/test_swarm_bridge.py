@@ -1,0 +1,186 @@
+"""The asyncio<->trio bridge, with two real libp2p hosts on loopback."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable
+
+import pytest
+from libp2p.crypto.ed25519 import create_new_key_pair
+from libp2p.peer.id import ID
+
+from swarm.bridge import GossipConfig, P2PHost, P2PStream, open_host
+
+ECHO = "/mafalda/test-echo/1.0.0"
+
+
+async def echo(stream: P2PStream) -> None:
+    while data := await stream.read():
+        await stream.write(data)
+
+
+def libp2p_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == "libp2p-trio"]
+
+
+async def test_echo_both_ways_and_eof() -> None:
+    async with open_host() as a, open_host() as b:
+        assert a.listen_addrs and all(addr.endswith(f"/p2p/{a.peer_id}") for addr in a.listen_addrs)
+        a.set_stream_handler(ECHO, echo)
+        b.set_stream_handler(ECHO, echo)
+        assert await b.connect(a.listen_addrs[0]) == a.peer_id
+
+        for opener, target in ((b, a), (a, b)):  # b dialled a; a reuses the connection
+            stream = await opener.open_stream(target.peer_id, ECHO)
+            assert stream.remote_peer_id == target.peer_id
+            assert stream.protocol == ECHO
+            await stream.write(b"hello " + opener.peer_id.encode())
+            assert await stream.read() == b"hello " + opener.peer_id.encode()
+            await stream.close()
+            await stream.close()  # idempotent
+            with pytest.raises(ConnectionError):
+                await stream.write(b"late")
+
+
+async def test_handler_sees_remote_and_eof() -> None:
+    seen: asyncio.Queue[tuple[str, bytes]] = asyncio.Queue()
+
+    async def collect(stream: P2PStream) -> None:
+        chunks = []
+        while data := await stream.read():
+            chunks.append(data)
+        await seen.put((stream.remote_peer_id, b"".join(chunks)))
+
+    async with open_host() as a, open_host() as b:
+        a.set_stream_handler(ECHO, collect)
+        await b.connect(a.listen_addrs[0])
+        stream = await b.open_stream(a.peer_id, ECHO)
+        await stream.write(b"one ")
+        await stream.write(b"two")
+        await stream.close()  # the handler reads EOF
+        peer, data = await asyncio.wait_for(seen.get(), 10)
+        assert (peer, data) == (b.peer_id, b"one two")
+
+
+async def test_handler_exception_does_not_kill_host() -> None:
+    async def broken(stream: P2PStream) -> None:
+        await stream.read()
+        raise RuntimeError("handler bug")
+
+    async with open_host() as a, open_host() as b:
+        a.set_stream_handler("/broken/1", broken)
+        a.set_stream_handler(ECHO, echo)
+        await b.connect(a.listen_addrs[0])
+        stream = await b.open_stream(a.peer_id, "/broken/1")
+        await stream.write(b"boom")
+        assert await asyncio.wait_for(stream.read(), 10) == b""  # reset by the failed handler
+        stream = await b.open_stream(a.peer_id, ECHO)
+        await stream.write(b"still alive")
+        assert await stream.read() == b"still alive"
+
+
+async def test_unknown_protocol_and_bad_address() -> None:
+    async with open_host() as a, open_host() as b:
+        await b.connect(a.listen_addrs[0])
+        with pytest.raises(ConnectionError):
+            await b.open_stream(a.peer_id, "/nobody/serves/this")
+        with pytest.raises(ValueError):
+            await b.connect("/ip4/127.0.0.1/tcp/1")  # no /p2p/
+        nobody = ID.from_pubkey(create_new_key_pair().public_key).to_base58()
+        with pytest.raises(ConnectionError):
+            await b.connect(f"/ip4/127.0.0.1/tcp/9/p2p/{nobody}")  # nothing listens there
+
+
+async def test_connection_events() -> None:
+    events: asyncio.Queue[tuple[str, bool]] = asyncio.Queue()
+    async with open_host() as a:
+        a.add_connection_listener(lambda peer, up: events.put_nowait((peer, up)))
+        async with open_host() as b:
+            await b.connect(a.listen_addrs[0])
+            assert await asyncio.wait_for(events.get(), 10) == (b.peer_id, True)
+            assert b.peer_id in a.connected_peers()
+        assert await asyncio.wait_for(events.get(), 10) == (b.peer_id, False)
+
+
+async def test_close_leaves_nothing_running() -> None:
+    before = set(asyncio.all_tasks())
+    blocked = asyncio.Event()
+
+    async def hang(stream: P2PStream) -> None:
+        blocked.set()
+        await asyncio.sleep(3600)
+
+    async with open_host() as a, open_host() as b:
+        a.set_stream_handler("/hang/1", hang)
+        await b.connect(a.listen_addrs[0])
+        stream = await b.open_stream(a.peer_id, "/hang/1")
+        await stream.write(b"x")
+        await asyncio.wait_for(blocked.wait(), 10)
+        pending_read = asyncio.ensure_future(stream.read())
+        await asyncio.sleep(0.05)
+    # b's pending read ends with EOF, not a hang, when the hosts close
+    assert await asyncio.wait_for(pending_read, 10) == b""
+    assert not libp2p_threads()
+    assert set(asyncio.all_tasks()) - before <= {asyncio.current_task()}
+    with pytest.raises(ConnectionError):
+        await a.open_stream(b.peer_id, ECHO)
+
+
+async def test_cancelled_read_leaves_stream_usable() -> None:
+    async with open_host() as a, open_host() as b:
+        a.set_stream_handler(ECHO, echo)
+        await b.connect(a.listen_addrs[0])
+        stream = await b.open_stream(a.peer_id, ECHO)
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(stream.read(), 0.2)
+        await stream.write(b"after cancel")
+        assert await asyncio.wait_for(stream.read(), 10) == b"after cancel"
+
+
+async def _wait_for(predicate: Callable[[], object], within: float = 15.0) -> None:
+    """Poll a condition that lives on another thread (no event to await there)."""
+    async with asyncio.timeout(within):
+        while not predicate():  # noqa: ASYNC110
+            await asyncio.sleep(0.05)
+
+
+async def test_gossip_members_only() -> None:
+    config = GossipConfig(heartbeat_interval=0.5)
+    topic = "test/topic"
+    async with open_host(gossip=config) as a, open_host(gossip=config) as b:
+        hosts: list[P2PHost] = [a, b]
+        subs = [await h.gossip_subscribe(topic) for h in hosts]
+        rejected: list[str] = []
+
+        def only_hello(forwarder: str, origin: str, data: bytes) -> bool:
+            if not data.startswith(b"hello"):
+                rejected.append(origin)
+                return False
+            return True
+
+        for h in hosts:
+            h.set_gossip_validator(topic, only_hello)
+        await b.connect(a.listen_addrs[0])
+        await asyncio.sleep(0.5)
+        assert not a.gossip_mesh_peers(topic)  # not admitted: pubsub never talked
+        await a.admit_gossip_peer(b.peer_id)
+        await b.admit_gossip_peer(a.peer_id)
+        await _wait_for(lambda: b.peer_id in a.gossip_mesh_peers(topic) and a.peer_id in b.gossip_mesh_peers(topic))
+
+        async def publish_until_received(data: bytes) -> None:
+            async with asyncio.timeout(15):
+                while True:
+                    await b.gossip_publish(topic, data)
+                    try:
+                        message = await asyncio.wait_for(subs[0].get(), 1)
+                    except TimeoutError:
+                        continue
+                    assert message.origin == b.peer_id
+                    assert message.data == data
+                    return
+
+        await publish_until_received(b"hello from b")
+        await b.gossip_publish(topic, b"spam")
+        await _wait_for(lambda: rejected)
+        assert a.gossip_bytes_sent > 0 and b.gossip_bytes_sent > 0
