@@ -79,6 +79,8 @@ class GossipConfig:
     members_only: bool = True
     """When true, pubsub talks only to peers passed to `P2PHost.admit_gossip_peer`
     (and refuses pubsub streams from anyone else)."""
+    admission_wait_s: float = 5.0
+    """How long an inbound pubsub stream may wait for its peer's admission."""
 
 
 @dataclass(frozen=True)
@@ -391,7 +393,7 @@ class P2PHost:
         before = list(network.notifees)
         pubsub = Pubsub(host, router)
         if config.members_only:
-            self._gate_pubsub(host, pubsub, before)
+            self._gate_pubsub(host, pubsub, before, config)
         original_write = pubsub.write_msg
 
         async def counted_write(stream: INetStream, rpc: Any) -> bool:
@@ -405,7 +407,7 @@ class P2PHost:
             self._post(self._listening, addrs)
             await self._stop.wait()
 
-    def _gate_pubsub(self, host: IHost, pubsub: Pubsub, notifees_before: list[INotifee]) -> None:
+    def _gate_pubsub(self, host: IHost, pubsub: Pubsub, notifees_before: list[INotifee], config: GossipConfig) -> None:
         network: Any = host.get_network()
         for index, notifee in enumerate(network.notifees):
             if notifee not in notifees_before and isinstance(notifee, PubsubNotifee):
@@ -416,6 +418,11 @@ class P2PHost:
 
         async def gated_handler(stream: INetStream) -> None:
             peer = stream.muxed_conn.peer_id.to_base58()
+            # Both ends admit each other at the end of one handshake, so the other
+            # side's pubsub stream may arrive a moment before our own admission.
+            with trio.move_on_after(config.admission_wait_s):
+                while peer not in self._gossip_admitted:  # noqa: ASYNC110 (set from the asyncio thread)
+                    await trio.sleep(0.05)
             if peer not in self._gossip_admitted:
                 log.info("refusing pubsub stream from non-member %s", peer)
                 with contextlib.suppress(*_STREAM_GONE):

@@ -1,0 +1,189 @@
+"""The membership handshake: who may talk to this node.
+
+Right after a connection, the dialer opens ``/mafalda/membership/1.0.0`` and
+presents its certificate; the listener checks it against the Noise-authenticated
+peer id and answers with its own certificate, or with a refusal and a hang-up.
+So both ends are proved in one round trip and a stranger learns nothing but the
+refusal. A connection that has not proved membership within the handshake
+timeout is closed. Pubsub only hears of peers once they are members (see
+`swarm.bridge.GossipConfig.members_only`), and ROPE asks `is_member`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import struct
+from collections.abc import Callable
+
+from swarm.bridge import P2PHost, P2PStream
+from swarm.membership import Certificate, CertificateError, CertificateVerifier
+
+__all__ = ["MEMBERSHIP_PROTOCOL", "MembershipError", "MembershipGate"]
+
+log = logging.getLogger(__name__)
+
+MEMBERSHIP_PROTOCOL = "/mafalda/membership/1.0.0"
+MAX_FRAME = 8192
+
+
+class MembershipError(ConnectionError):
+    """The other end is not (or would not accept us as) a member of this swarm."""
+
+
+async def _read_frame(stream: P2PStream) -> dict[str, object]:
+    buffer = b""
+    while len(buffer) < 4:
+        chunk = await stream.read(4 - len(buffer))
+        if not chunk:
+            raise MembershipError("stream closed during the membership handshake")
+        buffer += chunk
+    (length,) = struct.unpack(">I", buffer)
+    if length > MAX_FRAME:
+        raise MembershipError(f"handshake frame of {length} bytes is too large")
+    body = b""
+    while len(body) < length:
+        chunk = await stream.read(length - len(body))
+        if not chunk:
+            raise MembershipError("stream closed during the membership handshake")
+        body += chunk
+    try:
+        message = json.loads(body)
+    except ValueError:
+        raise MembershipError("handshake frame is not JSON") from None
+    if not isinstance(message, dict):
+        raise MembershipError("handshake frame is not an object")
+    return message
+
+
+async def _write_frame(stream: P2PStream, message: dict[str, object]) -> None:
+    body = json.dumps(message, separators=(",", ":")).encode()
+    await stream.write(struct.pack(">I", len(body)) + body)
+
+
+class MembershipGate:
+    """Runs the handshake on one host and keeps the set of proved members."""
+
+    def __init__(
+        self,
+        host: P2PHost,
+        certificate: Certificate,
+        verifier: CertificateVerifier,
+        handshake_timeout_s: float = 5.0,
+        on_member: Callable[[str, Certificate], None] | None = None,
+    ) -> None:
+        self._host = host
+        self._certificate = certificate
+        self._certificate_text = certificate.to_text()
+        self._verifier = verifier
+        self._timeout = handshake_timeout_s
+        self._on_member = on_member
+        self._members: dict[str, Certificate] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._closed = False
+        host.set_stream_handler(MEMBERSHIP_PROTOCOL, self._respond)
+        self._remove_listener = host.add_connection_listener(self._connection_changed)
+
+    def is_member(self, peer_id: str) -> bool:
+        """True while ``peer_id`` is connected and has proved a valid certificate."""
+        certificate = self._members.get(peer_id)
+        if certificate is None:
+            return False
+        try:
+            self._verifier.verify(certificate, peer_id)  # it may have expired since
+        except CertificateError:
+            return False
+        return True
+
+    def members(self) -> dict[str, Certificate]:
+        return dict(self._members)
+
+    async def join(self, multiaddr: str) -> str:
+        """Connect to ``multiaddr`` and prove membership both ways; returns the peer id.
+
+        Raises ConnectionError (MembershipError if either side is not a member).
+        """
+        peer_id = await self._host.connect(multiaddr)
+        if peer_id not in self._members:
+            await self.prove(peer_id)
+        return peer_id
+
+    async def prove(self, peer_id: str) -> Certificate:
+        """Run the dialer's side of the handshake on an existing connection."""
+        try:
+            async with asyncio.timeout(self._timeout):
+                stream = await self._host.open_stream(peer_id, MEMBERSHIP_PROTOCOL)
+                try:
+                    await _write_frame(stream, {"cert": self._certificate_text})
+                    answer = await _read_frame(stream)
+                finally:
+                    await stream.close()
+        except TimeoutError:
+            await self._host.disconnect(peer_id)
+            raise MembershipError(f"{peer_id} did not answer the membership handshake") from None
+        except MembershipError:
+            await self._host.disconnect(peer_id)
+            raise
+        if answer.get("ok") is not True:
+            await self._host.disconnect(peer_id)
+            raise MembershipError(f"{peer_id} refused us: {answer.get('error', 'no reason given')}")
+        try:
+            certificate = self._verifier.verify_text(str(answer.get("cert")), peer_id)
+        except CertificateError as error:
+            await self._host.disconnect(peer_id)
+            raise MembershipError(f"{peer_id} is not a member: {error}") from None
+        await self._admit(peer_id, certificate)
+        return certificate
+
+    async def _respond(self, stream: P2PStream) -> None:
+        peer_id = stream.remote_peer_id
+        try:
+            async with asyncio.timeout(self._timeout):
+                hello = await _read_frame(stream)
+            certificate = self._verifier.verify_text(str(hello.get("cert")), peer_id)
+        except (MembershipError, CertificateError, TimeoutError) as error:
+            log.warning("refused %s: %s", peer_id, error or "handshake timed out")
+            with contextlib.suppress(ConnectionError):
+                await _write_frame(stream, {"ok": False, "error": "not a member of this swarm"})
+            await stream.close()
+            await asyncio.sleep(0.5)  # let the refusal reach the peer before hanging up
+            await self._host.disconnect(peer_id)
+            return
+        await _write_frame(stream, {"ok": True, "cert": self._certificate_text})
+        await self._admit(peer_id, certificate)
+
+    async def _admit(self, peer_id: str, certificate: Certificate) -> None:
+        if peer_id not in self._host.connected_peers():
+            return  # it hung up meanwhile
+        new = peer_id not in self._members
+        self._members[peer_id] = certificate
+        await self._host.admit_gossip_peer(peer_id)
+        if new:
+            log.info("member %s joined (roles %s)", peer_id, ",".join(certificate.roles))
+            if self._on_member is not None:
+                self._on_member(peer_id, certificate)
+
+    def _connection_changed(self, peer_id: str, connected: bool) -> None:
+        if not connected:
+            self._members.pop(peer_id, None)
+        elif not self._closed and peer_id not in self._members:
+            task = asyncio.get_running_loop().create_task(self._deadline(peer_id))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _deadline(self, peer_id: str) -> None:
+        """Hang up on a connection that has not proved membership in time."""
+        await asyncio.sleep(self._timeout)
+        if peer_id not in self._members and peer_id in self._host.connected_peers():
+            log.warning("closing connection from %s: no membership proof within %.1f s", peer_id, self._timeout)
+            await self._host.disconnect(peer_id)
+
+    async def close(self) -> None:
+        self._closed = True
+        self._remove_listener()
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)

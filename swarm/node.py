@@ -1,0 +1,362 @@
+"""A swarm node: joins through bootstrap peers, proves membership, gossips load
+and placements, and keeps a view of every other live node.
+
+Cadences (defaults, chosen for a 2-core box running 20 nodes plus media):
+GossipSub heartbeat 1 s (mesh upkeep); load published every 2 s and at once
+when the media side calls `notify_load_changed`; placements on change and every
+10 s (so newcomers learn them); TTL 3 load periods (6 s). A SIGKILLed or frozen
+peer leaves every view within TTL + one sweep (0.5 s) = 6.5 s; peers directly
+connected to it notice the closed connection and drop it after 1.5 load
+periods (3 s) unless its records still arrive through others.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import psutil
+from libp2p.crypto.keys import KeyPair
+
+from swarm.bootstrap import BootstrapPeer
+from swarm.bridge import GossipConfig, P2PHost, open_host
+from swarm.gate import MembershipGate
+from swarm.membership import Certificate, CertificateError, CertificateVerifier, peer_id_of
+from swarm.records import (
+    LoadRecord,
+    LoadReport,
+    Placement,
+    PlacementRecord,
+    RecordError,
+    VersionCounter,
+    decode_envelope,
+    encode_envelope,
+)
+from swarm.view import SwarmView
+
+__all__ = ["STATE_TOPIC", "LoadProvider", "NodeOptions", "SwarmNode"]
+
+log = logging.getLogger(__name__)
+
+STATE_TOPIC = "/mafalda-swarm/state/1"
+
+LoadProvider = Callable[[], LoadReport | Awaitable[LoadReport]]
+"""Plugged in by the media side: per-worker consumers, capacity and bandwidth."""
+
+
+@dataclass(frozen=True)
+class NodeOptions:
+    listen: str = "/ip4/127.0.0.1/tcp/0"
+    bootstrap: Sequence[BootstrapPeer] = ()
+    gossip_heartbeat_s: float = 1.0
+    load_interval_s: float = 2.0
+    ttl_s: float | None = None
+    """How long others keep us without news; default 3 load intervals."""
+    min_publish_gap_s: float = 0.2
+    """Bursts of `notify_load_changed` collapse into one message per gap."""
+    placements_refresh_s: float = 10.0
+    sweep_interval_s: float = 0.5
+    target_peers: int = 4
+    """Peer exchange dials peers learned from gossip until this many are connected."""
+    handshake_timeout_s: float = 5.0
+    reconnect_min_s: float = 0.5
+    reconnect_max_s: float = 30.0
+
+    @property
+    def effective_ttl_s(self) -> float:
+        return self.ttl_s if self.ttl_s is not None else 3 * self.load_interval_s
+
+
+class _WarnLimiter:
+    """At most one warning per key per interval: a lying peer must not flood the log."""
+
+    def __init__(self, interval_s: float = 10.0) -> None:
+        self._interval = interval_s
+        self._last: dict[str, float] = {}
+
+    def allow(self, key: str) -> bool:
+        now = time.monotonic()
+        if now - self._last.get(key, -self._interval) < self._interval:
+            return False
+        if len(self._last) > 10000:
+            self._last.clear()
+        self._last[key] = now
+        return True
+
+
+class SwarmNode:
+    """One member of the swarm. Use as ``async with SwarmNode(...) as node``."""
+
+    def __init__(
+        self,
+        key_pair: KeyPair,
+        certificate: Certificate,
+        verifier: CertificateVerifier,
+        options: NodeOptions | None = None,
+        load_provider: LoadProvider | None = None,
+    ) -> None:
+        self.options = options or NodeOptions()
+        self._key_pair = key_pair
+        self._verifier = verifier
+        self.certificate = certificate
+        self._certificate_text = certificate.to_text()
+        self._load_provider = load_provider
+        self._stack = contextlib.AsyncExitStack()
+        self._host: P2PHost | None = None
+        self._gate: MembershipGate | None = None
+        self._runner: asyncio.Task[None] | None = None
+        self._versions = VersionCounter()
+        self._load_changed = asyncio.Event()
+        self._placements: dict[str, Placement] = {}
+        self._placements_version = 0
+        self._placements_changed = asyncio.Event()
+        self._dial_backoff: dict[str, float] = {}
+        self._warn = _WarnLimiter()
+        self.view: SwarmView | None = None
+        self.rejected_messages = 0
+
+    # -- lifecycle -------------------------------------------------------------------
+
+    async def __aenter__(self) -> SwarmNode:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    async def start(self) -> None:
+        self._verifier.verify(self.certificate, peer_id_of(self._key_pair))  # fail early on a wrong certificate
+        options = self.options
+        gossip = GossipConfig(heartbeat_interval=options.gossip_heartbeat_s, members_only=True)
+        try:
+            host = await self._stack.enter_async_context(
+                open_host(key_pair=self._key_pair, listen=options.listen, gossip=gossip)
+            )
+            self._host = host
+            self.view = SwarmView(host.peer_id, options.effective_ttl_s)
+            self._gate = MembershipGate(host, self.certificate, self._verifier, options.handshake_timeout_s)
+            self._stack.push_async_callback(self._gate.close)
+            host.set_gossip_validator(STATE_TOPIC, self._validate)
+            subscription = await host.gossip_subscribe(STATE_TOPIC)
+            host.add_connection_listener(self._connection_changed)
+        except BaseException:
+            await self._stack.aclose()
+            raise
+        self._runner = asyncio.get_running_loop().create_task(self._run(subscription))
+
+    async def close(self) -> None:
+        """Stop every task, close the host. Idempotent."""
+        runner, self._runner = self._runner, None
+        if runner is not None:
+            runner.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await runner
+        await self._stack.aclose()
+
+    async def _run(self, subscription: Any) -> None:
+        async with asyncio.TaskGroup() as group:
+            group.create_task(self._receive(subscription))
+            group.create_task(self._publish_load_loop())
+            group.create_task(self._publish_placements_loop())
+            group.create_task(self._sweep_loop())
+            group.create_task(self._peer_exchange_loop())
+            for peer in self.options.bootstrap:
+                if peer.peer_id != self.peer_id:
+                    group.create_task(self._bootstrap_loop(peer))
+
+    # -- public API --------------------------------------------------------------------
+
+    @property
+    def host(self) -> P2PHost:
+        if self._host is None:
+            raise RuntimeError("node is not started")
+        return self._host
+
+    @property
+    def peer_id(self) -> str:
+        return self.host.peer_id
+
+    @property
+    def listen_addrs(self) -> list[str]:
+        return self.host.listen_addrs
+
+    def is_member(self, peer_id: str) -> bool:
+        """True for a connected peer that proved a valid certificate (ROPE's gate)."""
+        return self._gate is not None and self._gate.is_member(peer_id)
+
+    def members(self) -> list[str]:
+        return list(self._gate.members()) if self._gate else []
+
+    async def join(self, multiaddr: str) -> str:
+        """Connect to one more peer and prove membership both ways."""
+        if self._gate is None:
+            raise RuntimeError("node is not started")
+        return await self._gate.join(multiaddr)
+
+    def set_load_provider(self, provider: LoadProvider | None) -> None:
+        self._load_provider = provider
+        self.notify_load_changed()
+
+    def notify_load_changed(self) -> None:
+        """Publish our load now (rate-limited) instead of at the next period."""
+        self._load_changed.set()
+
+    def set_placement(self, key: str, kind: str, info: Mapping[str, Any] | None = None) -> None:
+        """Announce that this node hosts ``key`` (a router piece, a producer...)."""
+        self._placements[key] = Placement(kind, dict(info or {}))
+        self._bump_placements()
+
+    def remove_placement(self, key: str) -> None:
+        if self._placements.pop(key, None) is not None:
+            self._bump_placements()
+
+    def _bump_placements(self) -> None:
+        self._placements_version = self._versions.next()
+        self._placements_changed.set()
+
+    @property
+    def gossip_bytes_sent(self) -> int:
+        return self.host.gossip_bytes_sent
+
+    # -- gossip in ---------------------------------------------------------------------
+
+    def _validate(self, forwarder: str, origin: str, data: bytes) -> bool:
+        """Runs on the libp2p thread for every message, before it is delivered or forwarded."""
+        try:
+            envelope = decode_envelope(data)
+            self._verifier.verify_text(envelope.certificate, origin)
+            if envelope.record.peer_id != origin:
+                raise RecordError(f"record of {envelope.record.peer_id} published by {origin}")
+        except (RecordError, CertificateError) as error:
+            self.rejected_messages += 1
+            if self._warn.allow(origin):
+                log.warning("rejected gossip from %s (via %s): %s", origin, forwarder, error)
+            return False
+        return True
+
+    async def _receive(self, subscription: Any) -> None:
+        view = self.view
+        assert view is not None
+        async for message in subscription:
+            if message.origin == self.peer_id:
+                continue
+            try:
+                envelope = decode_envelope(message.data)
+            except RecordError as error:  # validated already: only a bug gets here
+                log.error("undecodable gossip from %s: %s", message.origin, error)
+                continue
+            view.apply(envelope.record)
+
+    # -- gossip out --------------------------------------------------------------------
+
+    async def _sample_load(self) -> LoadRecord:
+        report = LoadReport()
+        if self._load_provider is not None:
+            try:
+                result = self._load_provider()
+                report = await result if inspect.isawaitable(result) else result
+            except Exception:
+                if self._warn.allow("load-provider"):
+                    log.exception("load provider failed; publishing no worker figures")
+        return LoadRecord(
+            peer_id=self.peer_id,
+            version=self._versions.next(),
+            cpu_percent=psutil.cpu_percent(interval=None),
+            cpu_count=psutil.cpu_count() or 1,
+            workers=tuple(report.workers),
+            bandwidth_in_bps=report.bandwidth_in_bps,
+            bandwidth_out_bps=report.bandwidth_out_bps,
+            addrs=tuple(self.listen_addrs),
+            ttl_s=self.options.effective_ttl_s,
+            placements_version=self._placements_version,
+        )
+
+    async def _publish(self, record: LoadRecord | PlacementRecord) -> None:
+        try:
+            await self.host.gossip_publish(STATE_TOPIC, encode_envelope(self._certificate_text, record))
+        except (RecordError, ConnectionError) as error:
+            if self._warn.allow("publish"):
+                log.warning("cannot publish %s: %s", type(record).__name__, error)
+
+    async def _publish_load_loop(self) -> None:
+        while True:
+            self._load_changed.clear()
+            await self._publish(await self._sample_load())
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.options.load_interval_s):
+                    await self._load_changed.wait()
+            await asyncio.sleep(self.options.min_publish_gap_s)
+
+    async def _publish_placements_loop(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.options.placements_refresh_s):
+                    await self._placements_changed.wait()
+            self._placements_changed.clear()
+            if self._placements_version:
+                record = PlacementRecord(self.peer_id, self._placements_version, dict(self._placements))
+                await self._publish(record)
+            await asyncio.sleep(self.options.min_publish_gap_s)
+
+    # -- liveness and connectivity -------------------------------------------------------
+
+    async def _sweep_loop(self) -> None:
+        view = self.view
+        assert view is not None
+        while True:
+            await asyncio.sleep(self.options.sweep_interval_s)
+            for peer_id in view.expire():
+                log.info("peer %s left the view (no news within its TTL)", peer_id)
+
+    def _connection_changed(self, peer_id: str, connected: bool) -> None:
+        if not connected and self.view is not None:
+            self.view.suspect(peer_id, 1.5 * self.options.load_interval_s)
+
+    async def _bootstrap_loop(self, peer: BootstrapPeer) -> None:
+        """Stay connected to one bootstrap peer, redialling with capped exponential backoff."""
+        delay = self.options.reconnect_min_s
+        while True:
+            if not self.is_member(peer.peer_id):
+                try:
+                    await self.join(peer.multiaddr)
+                    delay = self.options.reconnect_min_s
+                except ConnectionError as error:
+                    log.info("bootstrap peer %s (line %d) unreachable: %s", peer.peer_id, peer.line, error)
+                    await asyncio.sleep(delay * random.uniform(0.8, 1.2))
+                    delay = min(delay * 2, self.options.reconnect_max_s)
+                    continue
+            await asyncio.sleep(1.0)
+
+    async def _peer_exchange_loop(self) -> None:
+        """Dial peers learned from gossip (their load records carry addresses) until
+        `target_peers` are connected: the swarm does not hang on its bootstrap nodes."""
+        view = self.view
+        assert view is not None
+        while True:
+            await asyncio.sleep(self.options.load_interval_s * random.uniform(0.8, 1.2))
+            missing = self.options.target_peers - len(self.members())
+            if missing <= 0:
+                continue
+            now = time.monotonic()
+            candidates = [
+                state.load
+                for peer_id, state in view.peers().items()
+                if state.load is not None
+                and state.load.addrs
+                and not self.is_member(peer_id)
+                and self._dial_backoff.get(peer_id, 0) <= now
+            ]
+            random.shuffle(candidates)
+            for load in candidates[:missing]:
+                try:
+                    await self.join(load.addrs[0])
+                except (ConnectionError, ValueError) as error:
+                    self._dial_backoff[load.peer_id] = now + self.options.reconnect_max_s
+                    log.info("peer exchange: cannot join %s: %s", load.peer_id, error)

@@ -1,0 +1,237 @@
+"""What nodes gossip: typed, versioned records and their wire codec.
+
+Each record is owned by one node (its ``peer_id``) and carries a version that
+only grows (it starts from the wall clock in microseconds, so a restarted node
+still supersedes what it said before). Only the owner announces its own
+records, so merging is "highest version wins" with no conflicts.
+
+Wire: one JSON envelope per gossip message, ``{"v":1, "cert": <the publisher's
+membership certificate>, "kind": "load"|"placements", "record": {...}}``. The
+decoder is strict (types, sizes): gossip comes from the network.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = [
+    "MAX_MESSAGE_BYTES",
+    "Envelope",
+    "LoadRecord",
+    "LoadReport",
+    "Placement",
+    "PlacementRecord",
+    "RecordError",
+    "VersionCounter",
+    "WorkerLoad",
+    "decode_envelope",
+    "encode_envelope",
+]
+
+MAX_MESSAGE_BYTES = 256 * 1024
+MAX_PLACEMENTS = 20000
+MAX_WORKERS = 1024
+MAX_ADDRS = 16
+
+
+class RecordError(ValueError):
+    """Gossip that does not decode into a valid record."""
+
+
+@dataclass(frozen=True)
+class WorkerLoad:
+    worker_id: str
+    consumers: int
+    capacity: int
+    cpu_percent: float | None = None
+
+
+@dataclass(frozen=True)
+class LoadReport:
+    """What the media side reports (through the node's load provider)."""
+
+    workers: tuple[WorkerLoad, ...] = ()
+    bandwidth_in_bps: float = 0.0
+    bandwidth_out_bps: float = 0.0
+
+
+@dataclass(frozen=True)
+class LoadRecord:
+    peer_id: str
+    version: int
+    cpu_percent: float
+    cpu_count: int
+    workers: tuple[WorkerLoad, ...]
+    bandwidth_in_bps: float
+    bandwidth_out_bps: float
+    addrs: tuple[str, ...]
+    """Where the node listens: what peer exchange dials."""
+    ttl_s: float
+    """How long the view keeps this node without hearing from it again."""
+    placements_version: int = 0
+
+    @property
+    def consumers(self) -> int:
+        return sum(worker.consumers for worker in self.workers)
+
+    @property
+    def capacity(self) -> int:
+        return sum(worker.capacity for worker in self.workers)
+
+
+@dataclass(frozen=True)
+class Placement:
+    """One piece the owner hosts: ``kind`` (e.g. "router", "producer") plus free JSON info."""
+
+    kind: str
+    info: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PlacementRecord:
+    """The complete set of pieces one node hosts, keyed by a swarm-wide key."""
+
+    peer_id: str
+    version: int
+    placements: Mapping[str, Placement]
+
+
+Record = LoadRecord | PlacementRecord
+
+
+@dataclass(frozen=True)
+class Envelope:
+    certificate: str
+    record: Record
+
+
+class VersionCounter:
+    """Monotonic versions that survive restarts (wall-clock microseconds, then +1)."""
+
+    def __init__(self) -> None:
+        self._last = 0
+
+    def next(self) -> int:
+        self._last = max(self._last + 1, time.time_ns() // 1000)
+        return self._last
+
+
+def encode_envelope(certificate: str, record: Record) -> bytes:
+    if isinstance(record, LoadRecord):
+        kind = "load"
+        body: dict[str, Any] = {
+            "peer": record.peer_id,
+            "ver": record.version,
+            "cpu": round(record.cpu_percent, 1),
+            "ncpu": record.cpu_count,
+            "workers": [
+                [w.worker_id, w.consumers, w.capacity, None if w.cpu_percent is None else round(w.cpu_percent, 1)]
+                for w in record.workers
+            ],
+            "bw": [round(record.bandwidth_in_bps), round(record.bandwidth_out_bps)],
+            "addrs": list(record.addrs),
+            "ttl": record.ttl_s,
+            "pver": record.placements_version,
+        }
+    else:
+        kind = "placements"
+        body = {
+            "peer": record.peer_id,
+            "ver": record.version,
+            "items": {key: [p.kind, dict(p.info)] for key, p in record.placements.items()},
+        }
+    data = json.dumps({"v": 1, "cert": certificate, "kind": kind, "record": body}, separators=(",", ":")).encode()
+    if len(data) > MAX_MESSAGE_BYTES:
+        raise RecordError(f"{kind} record is {len(data)} bytes, over the {MAX_MESSAGE_BYTES} limit")
+    return data
+
+
+def _str(value: object, what: str, limit: int = 512) -> str:
+    if not isinstance(value, str) or len(value) > limit:
+        raise RecordError(f"{what} must be a string of at most {limit} characters")
+    return value
+
+
+def _int(value: object, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise RecordError(f"{what} must be a non-negative integer")
+    return value
+
+
+def _num(value: object, what: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
+        raise RecordError(f"{what} must be a non-negative number")
+    return float(value)
+
+
+def _list(value: object, what: str, limit: int) -> list[Any]:
+    if not isinstance(value, list) or len(value) > limit:
+        raise RecordError(f"{what} must be a list of at most {limit} items")
+    return value
+
+
+def _decode_load(body: dict[str, Any]) -> LoadRecord:
+    workers = []
+    for item in _list(body.get("workers"), "workers", MAX_WORKERS):
+        entry = _list(item, "worker", 4)
+        if len(entry) != 4:
+            raise RecordError("worker must be [id, consumers, capacity, cpu]")
+        cpu = None if entry[3] is None else _num(entry[3], "worker cpu")
+        worker_id = _str(entry[0], "worker id")
+        workers.append(WorkerLoad(worker_id, _int(entry[1], "consumers"), _int(entry[2], "capacity"), cpu))
+    bandwidth = _list(body.get("bw"), "bw", 2)
+    if len(bandwidth) != 2:
+        raise RecordError("bw must be [in, out]")
+    return LoadRecord(
+        peer_id=_str(body.get("peer"), "peer"),
+        version=_int(body.get("ver"), "ver"),
+        cpu_percent=_num(body.get("cpu"), "cpu"),
+        cpu_count=_int(body.get("ncpu"), "ncpu"),
+        workers=tuple(workers),
+        bandwidth_in_bps=_num(bandwidth[0], "bw in"),
+        bandwidth_out_bps=_num(bandwidth[1], "bw out"),
+        addrs=tuple(_str(a, "addr") for a in _list(body.get("addrs"), "addrs", MAX_ADDRS)),
+        ttl_s=_num(body.get("ttl"), "ttl"),
+        placements_version=_int(body.get("pver", 0), "pver"),
+    )
+
+
+def _decode_placements(body: dict[str, Any]) -> PlacementRecord:
+    items = body.get("items")
+    if not isinstance(items, dict) or len(items) > MAX_PLACEMENTS:
+        raise RecordError(f"items must be an object of at most {MAX_PLACEMENTS} entries")
+    placements: dict[str, Placement] = {}
+    for key, value in items.items():
+        entry = _list(value, "placement", 2)
+        if len(entry) != 2 or not isinstance(entry[1], dict):
+            raise RecordError("placement must be [kind, {info}]")
+        placements[_str(key, "placement key")] = Placement(_str(entry[0], "placement kind", 64), entry[1])
+    return PlacementRecord(_str(body.get("peer"), "peer"), _int(body.get("ver"), "ver"), placements)
+
+
+def decode_envelope(data: bytes) -> Envelope:
+    if len(data) > MAX_MESSAGE_BYTES:
+        raise RecordError(f"message of {len(data)} bytes is over the {MAX_MESSAGE_BYTES} limit")
+    try:
+        message = json.loads(data)
+    except (ValueError, UnicodeDecodeError) as error:
+        raise RecordError(f"not JSON: {error}") from None
+    if not isinstance(message, dict) or message.get("v") != 1:
+        raise RecordError("not a version 1 envelope")
+    body = message.get("record")
+    if not isinstance(body, dict):
+        raise RecordError("record must be an object")
+    kind = message.get("kind")
+    record: Record
+    if kind == "load":
+        record = _decode_load(body)
+    elif kind == "placements":
+        record = _decode_placements(body)
+    else:
+        raise RecordError(f"unknown record kind {kind!r}")
+    return Envelope(_str(message.get("cert"), "cert", 4096), record)
