@@ -19,6 +19,9 @@ import sys
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("media.demo", "loopback room: one aiortc client sends, one receives, through a real worker"),
     "simulate": ("swarm.simulate", "local multi-peer simulation of the swarm's control plane"),
+    "node": ("swarm.node_cli", "run one swarm node (membership, gossip of load and placements)"),
+    "create-swarm": ("swarm.create_swarm_cli", "create a swarm: its authority key and public key"),
+    "admit": ("swarm.admit_cli", "admit a node: issue a membership certificate for its peer id"),
 }
 
 

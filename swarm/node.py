@@ -288,11 +288,12 @@ class SwarmNode:
     async def _publish_load_loop(self) -> None:
         while True:
             self._load_changed.clear()
+            published_at = time.monotonic()
             await self._publish(await self._sample_load())
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(self.options.load_interval_s):
                     await self._load_changed.wait()
-            await asyncio.sleep(self.options.min_publish_gap_s)
+            await asyncio.sleep(max(0.0, published_at + self.options.min_publish_gap_s - time.monotonic()))
 
     async def _publish_placements_loop(self) -> None:
         while True:

@@ -1,0 +1,172 @@
+"""``mafalda-swarm node`` (and ``python -m swarm.node_cli``): run one swarm node.
+
+The node directory holds ``node.key`` (the libp2p identity, created on first
+start, mode 0600) and ``node.cert`` (issued by ``mafalda-swarm admit``). With
+``--control`` the node also speaks a line protocol for the local simulation:
+JSON events on stdout, JSON commands on stdin (see `_Control`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import logging
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from swarm.bootstrap import BootstrapError, load_bootstrap
+from swarm.membership import (
+    Certificate,
+    CertificateError,
+    CertificateVerifier,
+    load_or_create_identity,
+    load_swarm_public_key,
+    peer_id_of,
+)
+from swarm.node import NodeOptions, SwarmNode
+from swarm.records import LoadReport, WorkerLoad
+from swarm.view import ViewEvent
+
+__all__ = ["add_arguments", "run"]
+
+log = logging.getLogger(__name__)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--dir", type=Path, default=Path("."), help="node directory (node.key, node.cert)")
+    parser.add_argument("--swarm-pub", type=Path, default=None, help="the swarm's public key (default: DIR/swarm.pub)")
+    parser.add_argument("--listen", default="/ip4/127.0.0.1/tcp/0", help="listen multiaddr")
+    parser.add_argument("--bootstrap", type=Path, default=Path("bootstrap-peers.txt"), help="bootstrap peers file")
+    parser.add_argument("--load-interval", type=float, default=2.0, help="seconds between load messages")
+    parser.add_argument("--ttl", type=float, default=None, help="seconds others keep us without news (3 periods)")
+    parser.add_argument("--heartbeat", type=float, default=1.0, help="GossipSub heartbeat, seconds")
+    parser.add_argument("--target-peers", type=int, default=4, help="connections kept through peer exchange")
+    parser.add_argument("--print-peer-id", action="store_true", help="create the identity if needed, print its id")
+    parser.add_argument("--control", action="store_true", help="JSON events on stdout, commands on stdin")
+
+
+def _emit(event: str, **fields: Any) -> None:
+    sys.stdout.write(json.dumps({"event": event, "t": time.time(), **fields}, separators=(",", ":")) + "\n")
+    sys.stdout.flush()
+
+
+class _Control:
+    """The simulation's line protocol.
+
+    Commands: ``{"cmd": "load", "consumers": N}`` (simulate a load change),
+    ``{"cmd": "stats"}`` (answers a ``stats`` event), ``{"cmd": "quit"}``.
+    Events: ``ready``, ``added``/``removed`` (view membership, with its size),
+    ``load`` (a peer's worker figures changed), ``stats``.
+    """
+
+    def __init__(self, node: SwarmNode, stop: asyncio.Event) -> None:
+        self.node = node
+        self.stop = stop
+        self.consumers = 0
+
+    def on_view(self, event: ViewEvent) -> None:
+        view = self.node.view
+        assert view is not None
+        if event.kind in ("added", "removed"):
+            _emit(event.kind, peer=event.peer_id, size=len(view))
+        elif event.kind == "load":
+            load = view.load(event.peer_id)
+            _emit("load", peer=event.peer_id, consumers=load.consumers if load else None)
+
+    def report(self) -> LoadReport:
+        return LoadReport(workers=(WorkerLoad("sim-worker", self.consumers, 500),))
+
+    async def serve(self) -> None:
+        loop = asyncio.get_running_loop()
+        reader = asyncio.StreamReader()
+        transport, _ = await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+        try:
+            while line := await reader.readline():
+                try:
+                    command = json.loads(line)
+                    name = command["cmd"]
+                except (ValueError, KeyError, TypeError):
+                    log.warning("bad control line %r", line)
+                    continue
+                if name == "load":
+                    self.consumers = int(command["consumers"])
+                    self.node.notify_load_changed()
+                elif name == "stats":
+                    view = self.node.view
+                    _emit(
+                        "stats",
+                        gossip_bytes_sent=self.node.gossip_bytes_sent,
+                        view=len(view) if view else 0,
+                        members=len(self.node.members()),
+                    )
+                elif name == "quit":
+                    break
+        finally:
+            transport.close()
+            self.stop.set()
+
+
+async def run(args: argparse.Namespace) -> int:
+    if getattr(args, "verbose", 0) < 2:
+        logging.getLogger("libp2p").setLevel(logging.CRITICAL)  # its ERRORs are routine dial failures
+    directory: Path = args.dir
+    key_pair = load_or_create_identity(directory / "node.key")
+    if args.print_peer_id:
+        print(peer_id_of(key_pair))
+        return 0
+    try:
+        certificate = Certificate.load(directory / "node.cert")
+        verifier = CertificateVerifier(load_swarm_public_key(args.swarm_pub or directory / "swarm.pub"))
+        verifier.verify(certificate, peer_id_of(key_pair))
+        bootstrap = load_bootstrap(args.bootstrap)
+    except (OSError, CertificateError, BootstrapError, ValueError) as error:
+        print(f"mafalda-swarm node: {error}", file=sys.stderr)
+        return 2
+    options = NodeOptions(
+        listen=args.listen,
+        bootstrap=bootstrap,
+        gossip_heartbeat_s=args.heartbeat,
+        load_interval_s=args.load_interval,
+        ttl_s=args.ttl,
+        target_peers=args.target_peers,
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    async with SwarmNode(key_pair, certificate, verifier, options) as node:
+        assert node.view is not None
+        if args.control:
+            control = _Control(node, stop)
+            node.set_load_provider(control.report)
+            node.view.add_listener(control.on_view)
+            _emit("ready", peer=node.peer_id, addrs=node.listen_addrs)
+            async with asyncio.TaskGroup() as group:
+                serving = group.create_task(control.serve())
+                await stop.wait()
+                serving.cancel()
+        else:
+            print(f"node {node.peer_id} listening on {' '.join(node.listen_addrs)}", file=sys.stderr)
+            await stop.wait()
+    return 0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="python -m swarm.node_cli", description=__doc__.splitlines()[0])
+    parser.add_argument("-v", "--verbose", action="count", default=0)
+    add_arguments(parser)
+    args = parser.parse_args()
+    level = [logging.WARNING, logging.INFO, logging.DEBUG][min(args.verbose, 2)]
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s %(message)s", stream=sys.stderr)
+    with contextlib.suppress(KeyboardInterrupt):
+        return asyncio.run(run(args))
+    return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

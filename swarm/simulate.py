@@ -1,0 +1,305 @@
+"""``mafalda-swarm simulate``: a local swarm of N node processes on 127.0.0.1.
+
+Measures the control plane the way an operator would see it:
+
+- ``join_s``: from the last node listening until every view holds all N-1 others;
+- ``converge_s``: from a load change on one node until every other view shows it
+  (median of 3 changes; timestamps taken by the nodes themselves);
+- ``gossip_bytes_per_node_s``: pubsub bytes sent per node per second in steady state
+  (protobuf RPCs: messages, IHAVE/IWANT, GRAFT/PRUNE; not Noise/yamux/TCP framing);
+- ``detect_dead_s``: from SIGKILLing K nodes until every survivor's view dropped them.
+
+Every node is a separate ``python -m swarm.node_cli --control`` process with its
+own identity and certificate; nodes 0 and 1 are the bootstrap peers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import socket
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from swarm.membership import SwarmAuthority, load_or_create_identity, peer_id_of
+
+__all__ = ["add_arguments", "run"]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--peers", type=int, default=5, help="number of node processes (default 5)")
+    parser.add_argument("--kill", type=int, default=1, help="nodes to SIGKILL at the end (default 1)")
+    parser.add_argument("--load-interval", type=float, default=2.0, help="seconds between load messages")
+    parser.add_argument("--heartbeat", type=float, default=1.0, help="GossipSub heartbeat, seconds")
+    parser.add_argument("--window", type=float, default=10.0, help="seconds of steady state to count bytes")
+    parser.add_argument("--phase-timeout", type=float, default=180.0, help="give up on a phase after this")
+    parser.add_argument("--json", action="store_true", help="last stdout line: one JSON object of the results")
+
+
+def _progress(message: str) -> None:
+    print(f"[simulate {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@dataclass
+class _Node:
+    index: int
+    peer_id: str
+    process: asyncio.subprocess.Process | None = None
+    ready_at: float | None = None
+    view: set[str] = field(default_factory=set)
+    removed_at: dict[str, float] = field(default_factory=dict)
+    load_seen: dict[str, tuple[int | None, float]] = field(default_factory=dict)
+    stats: dict[str, Any] | None = None
+    alive: bool = True
+
+
+class _Swarm:
+    def __init__(self, args: argparse.Namespace, directory: Path) -> None:
+        self.args = args
+        self.directory = directory
+        self.nodes: list[_Node] = []
+        self.changed = asyncio.Event()
+
+    def prepare(self) -> list[list[str]]:
+        authority = SwarmAuthority.generate()
+        _, public_key = authority.save(self.directory / "authority")
+        commands = []
+        ports = [_free_port() for _ in range(min(2, self.args.peers))]
+        for index in range(self.args.peers):
+            node_dir = self.directory / f"node{index}"
+            peer_id = peer_id_of(load_or_create_identity(node_dir / "node.key"))
+            authority.issue(peer_id).save(node_dir / "node.cert")
+            self.nodes.append(_Node(index, peer_id))
+        bootstrap = self.directory / "bootstrap-peers.txt"
+        lines = [f"/ip4/127.0.0.1/tcp/{port}/p2p/{self.nodes[i].peer_id}" for i, port in enumerate(ports)]
+        bootstrap.write_text("# simulation\n" + "\n".join(lines) + "\n")
+        for index in range(self.args.peers):
+            port = ports[index] if index < len(ports) else 0
+            # fmt: off
+            commands.append(
+                [
+                    sys.executable, "-m", "swarm.node_cli", "--control",
+                    "--dir", str(self.directory / f"node{index}"),
+                    "--swarm-pub", str(public_key),
+                    "--bootstrap", str(bootstrap),
+                    "--listen", f"/ip4/127.0.0.1/tcp/{port}",
+                    "--load-interval", str(self.args.load_interval),
+                    "--heartbeat", str(self.args.heartbeat),
+                ]
+            )
+            # fmt: on
+        return commands
+
+    async def spawn(self, commands: list[list[str]], group: asyncio.TaskGroup) -> None:
+        for node, command in zip(self.nodes, commands, strict=True):
+            log_file = (self.directory / f"node{node.index}.log").open("wb")
+            node.process = await asyncio.create_subprocess_exec(
+                *command,
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=log_file,
+                start_new_session=True,  # a Ctrl-C in the terminal reaches us, and we stop them
+            )
+            log_file.close()
+            group.create_task(self._read_events(node))
+
+    async def _read_events(self, node: _Node) -> None:
+        assert node.process is not None and node.process.stdout is not None
+        while line := await node.process.stdout.readline():
+            try:
+                event = json.loads(line)
+            except ValueError:
+                continue
+            kind, t = event.get("event"), float(event.get("t", time.time()))
+            if kind == "ready":
+                node.ready_at = t
+            elif kind == "added":
+                node.view.add(event["peer"])
+            elif kind == "removed":
+                node.view.discard(event["peer"])
+                node.removed_at[event["peer"]] = t
+            elif kind == "load":
+                node.load_seen[event["peer"]] = (event.get("consumers"), t)
+            elif kind == "stats":
+                node.stats = event
+            self.changed.set()
+        node.alive = False
+        self.changed.set()
+
+    async def until(self, predicate: Callable[[], bool], what: str) -> None:
+        async with asyncio.timeout(self.args.phase_timeout):
+            while not predicate():
+                self.changed.clear()
+                crashed = [
+                    n.index for n in self.nodes if n.process and n.process.returncode not in (None, -signal.SIGKILL)
+                ]
+                if crashed:
+                    raise RuntimeError(f"node(s) {crashed} exited while waiting for {what}; see {self.directory}")
+                await self.changed.wait()
+
+    async def send(self, node: _Node, command: dict[str, Any]) -> None:
+        assert node.process is not None and node.process.stdin is not None
+        node.process.stdin.write(json.dumps(command).encode() + b"\n")
+        with contextlib.suppress(ConnectionError):
+            await node.process.stdin.drain()
+
+    async def collect_stats(self, nodes: list[_Node]) -> int:
+        for node in nodes:
+            node.stats = None
+            await self.send(node, {"cmd": "stats"})
+        await self.until(lambda: all(n.stats is not None for n in nodes), "stats")
+        return sum(int(n.stats["gossip_bytes_sent"]) for n in nodes if n.stats)
+
+    async def stop(self) -> None:
+        for node in self.nodes:
+            if node.process is not None and node.process.returncode is None:
+                with contextlib.suppress(Exception):
+                    await self.send(node, {"cmd": "quit"})
+        for node in self.nodes:
+            if node.process is None:
+                continue
+            try:
+                async with asyncio.timeout(10):
+                    await node.process.wait()
+            except TimeoutError:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(node.process.pid, signal.SIGKILL)
+                await node.process.wait()
+
+
+async def _measure(swarm: _Swarm, args: argparse.Namespace) -> dict[str, Any]:
+    nodes = swarm.nodes
+    everyone = {n.peer_id for n in nodes}
+    spawned = time.time()
+    await swarm.until(lambda: all(n.ready_at is not None for n in nodes), "all nodes listening")
+    last_ready = max(n.ready_at or 0 for n in nodes)
+    _progress(f"all {len(nodes)} nodes listening after {last_ready - spawned:.1f} s; waiting for full views")
+
+    await swarm.until(lambda: all(n.view == everyone - {n.peer_id} for n in nodes), "full views")
+    join_s = time.time() - last_ready
+    _progress(f"every view holds all {len(nodes) - 1} others: join {join_s:.2f} s after the last node listened")
+
+    changer = nodes[-1]
+    others = [n for n in nodes if n is not changer]
+    rounds = []
+    for value in (101, 202, 303):
+        t0 = time.time()
+        await swarm.send(changer, {"cmd": "load", "consumers": value})
+
+        def seen(value: int = value) -> bool:
+            return all(n.load_seen.get(changer.peer_id, (None, 0.0))[0] == value for n in others)
+
+        await swarm.until(seen, "load convergence")
+        rounds.append(max(n.load_seen[changer.peer_id][1] for n in others) - t0)
+        _progress(f"load change seen by all {len(others)} others in {rounds[-1] * 1000:.0f} ms")
+        await asyncio.sleep(0.5)
+    converge_s = statistics.median(rounds)
+
+    _progress(f"counting gossip bytes over {args.window:.0f} s of steady state")
+    before = await swarm.collect_stats(nodes)
+    t0 = time.time()
+    await asyncio.sleep(args.window)
+    after = await swarm.collect_stats(nodes)
+    gossip_rate = (after - before) / (time.time() - t0) / len(nodes)
+    _progress(f"{gossip_rate:.0f} gossip bytes sent per node per second")
+
+    detect_s: float | None = None
+    kill = max(0, min(args.kill, len(nodes) - 2))
+    if kill:
+        victims = nodes[-kill:]
+        survivors = nodes[:-kill]
+        dead = {v.peer_id for v in victims}
+        t0 = time.time()
+        for victim in victims:
+            assert victim.process is not None
+            victim.process.send_signal(signal.SIGKILL)
+        _progress(f"SIGKILLed {kill} node(s); waiting for every survivor to drop them")
+        await swarm.until(lambda: all(not (n.view & dead) for n in survivors), "dead peers removed")
+        detect_s = max(n.removed_at[p] for n in survivors for p in dead) - t0
+        _progress(f"all {len(survivors)} survivors dropped the {kill} dead in {detect_s:.2f} s")
+    return {
+        "peers": len(nodes),
+        "killed": kill,
+        "startup_s": round(last_ready - spawned, 3),
+        "join_s": round(join_s, 3),
+        "converge_s": round(converge_s, 4),
+        "converge_rounds_s": [round(r, 4) for r in rounds],
+        "gossip_bytes_per_node_s": round(gossip_rate, 1),
+        "detect_dead_s": None if detect_s is None else round(detect_s, 3),
+        "load_interval_s": args.load_interval,
+        "heartbeat_s": args.heartbeat,
+        "ttl_s": 3 * args.load_interval,
+    }
+
+
+def _table(results: dict[str, Any]) -> str:
+    rows = [
+        ("peers (processes)", f"{results['peers']}"),
+        ("load interval / GossipSub heartbeat", f"{results['load_interval_s']} s / {results['heartbeat_s']} s"),
+        ("startup (spawn -> all listening)", f"{results['startup_s']:.2f} s"),
+        ("join (all listening -> full views)", f"{results['join_s']:.2f} s"),
+        ("view convergence after a load change", f"{results['converge_s'] * 1000:.0f} ms (median of 3)"),
+        ("gossip bytes per node per second", f"{results['gossip_bytes_per_node_s']:.0f} B/s"),
+        (
+            f"detect {results['killed']} SIGKILLed node(s)",
+            "-" if results["detect_dead_s"] is None else f"{results['detect_dead_s']:.2f} s (TTL {results['ttl_s']} s)",
+        ),
+    ]
+    width = max(len(name) for name, _ in rows)
+    return "\n".join(f"{name.ljust(width)}  {value}" for name, value in rows)
+
+
+def _print_log_tails(directory: Path) -> None:
+    for log in sorted(directory.glob("node*.log")):
+        tail = log.read_text(errors="replace").strip().splitlines()[-5:]
+        if tail:
+            print(f"--- {log.name}\n" + "\n".join(tail), file=sys.stderr)
+
+
+async def run(args: argparse.Namespace) -> int:
+    if args.peers < 2:
+        print("mafalda-swarm simulate: --peers must be at least 2", file=sys.stderr)
+        return 2
+    with tempfile.TemporaryDirectory(prefix="mafalda-swarm-sim-") as tmp:
+        swarm = _Swarm(args, Path(tmp))
+        commands = swarm.prepare()
+        _progress(f"starting {args.peers} node processes (bootstrap: nodes 0 and 1) in {tmp}")
+        results: dict[str, Any] | None = None
+        failures: list[BaseException] = []
+        try:
+            async with asyncio.TaskGroup() as group:
+                await swarm.spawn(commands, group)
+                try:
+                    results = await _measure(swarm, args)
+                finally:
+                    _progress("stopping the nodes")
+                    await swarm.stop()
+        except* (TimeoutError, RuntimeError) as errors:
+            failures.extend(errors.exceptions)
+        if failures:
+            for error in failures:
+                print(f"mafalda-swarm simulate: failed: {error!r}", file=sys.stderr)
+            _print_log_tails(Path(tmp))
+            return 1
+    assert results is not None
+    print(_table(results))
+    if args.json:
+        print(json.dumps(results))
+    return 0
