@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import multiaddr
-from libp2p.peer.id import ID
+
+from swarm.membership import is_peer_id
 
 __all__ = ["BootstrapError", "BootstrapPeer", "load_bootstrap", "parse_bootstrap"]
 
@@ -41,9 +42,8 @@ def _parse_line(text: str) -> BootstrapPeer | str:
         return f"missing /p2p/<peer id>: {text!r}"
     if not {"ip4", "ip6", "dns", "dns4", "dns6"} & set(protocols) or "tcp" not in protocols:
         return f"needs an IP (or DNS) and a /tcp/ port: {text!r}"
-    try:
-        peer_id = ID.from_base58(address.value_for_protocol("p2p")).to_base58()
-    except Exception:
+    peer_id = address.value_for_protocol("p2p")
+    if not is_peer_id(peer_id):
         return f"bad peer id: {text!r}"
     return BootstrapPeer(str(address), peer_id, 0)
 

@@ -35,6 +35,7 @@ __all__ = [
     "SwarmAuthority",
     "admit",
     "create_swarm",
+    "is_peer_id",
     "load_or_create_identity",
     "load_swarm_public_key",
     "peer_id_of",
@@ -56,6 +57,17 @@ def _b64(data: bytes) -> str:
 
 def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def is_peer_id(text: str) -> bool:
+    """A base58 multihash of a public key: identity-hashed (Ed25519) or sha256 (RSA)."""
+    try:
+        raw = ID.from_base58(text).to_bytes()
+    except Exception:
+        return False
+    if len(raw) >= 2 and raw[0] == 0x00:
+        return raw[1] == len(raw) - 2
+    return len(raw) == 34 and raw[0] == 0x12 and raw[1] == 0x20
 
 
 def swarm_id_of(public_key: Ed25519PublicKey) -> str:
@@ -204,10 +216,8 @@ class SwarmAuthority:
     def issue(
         self, peer_id: str, roles: tuple[str, ...] = ("node",), valid_for_s: float = DEFAULT_VALIDITY_S
     ) -> Certificate:
-        try:
-            ID.from_base58(peer_id)
-        except Exception:
-            raise ValueError(f"not a libp2p peer id: {peer_id!r}") from None
+        if not is_peer_id(peer_id):
+            raise ValueError(f"not a libp2p peer id: {peer_id!r}")
         now = time.time()
         unsigned = Certificate(peer_id, self.swarm_id, tuple(roles), round(now, 3), round(now + valid_for_s, 3), b"")
         return Certificate(

@@ -1,0 +1,163 @@
+"""Pure parts of the swarm: bootstrap file, certificates, identities, records, the view."""
+
+from __future__ import annotations
+
+import base64
+import json
+import stat
+from pathlib import Path
+
+import pytest
+from libp2p.crypto.ed25519 import create_new_key_pair
+
+from swarm.bootstrap import BootstrapError, load_bootstrap, parse_bootstrap
+from swarm.cli import main as cli_main
+from swarm.membership import (
+    Certificate,
+    CertificateError,
+    CertificateVerifier,
+    SwarmAuthority,
+    load_or_create_identity,
+    load_swarm_public_key,
+    peer_id_of,
+)
+from swarm.records import (
+    LoadRecord,
+    Placement,
+    PlacementRecord,
+    RecordError,
+    WorkerLoad,
+    decode_envelope,
+    encode_envelope,
+)
+from swarm.view import SwarmView
+
+PEER = "12D3KooWL4UhZekokNhjHGDwPUz6EkCyeCUcxtmxm6msJFhg3FAG"
+
+
+def test_bootstrap_parsing_with_comments() -> None:
+    text = f"# peers\n\n/ip4/127.0.0.1/tcp/4001/p2p/{PEER}  # the first\n   \n/ip4/10.0.0.2/tcp/4002/p2p/{PEER}\n"
+    peers = parse_bootstrap(text)
+    assert [(p.line, p.peer_id) for p in peers] == [(3, PEER), (5, PEER)]
+    assert peers[0].multiaddr == f"/ip4/127.0.0.1/tcp/4001/p2p/{PEER}"
+
+
+def test_bootstrap_bad_lines_are_all_reported_with_numbers() -> None:
+    text = f"# ok\n/ip4/127.0.0.1/tcp/4001\nnonsense\n/ip4/127.0.0.1/tcp/1/p2p/{PEER}\n/ip4/1.2.3.4/udp/5/p2p/{PEER}\n"
+    with pytest.raises(BootstrapError) as caught:
+        parse_bootstrap(text, "peers.txt")
+    assert [line for line, _ in caught.value.problems] == [2, 3, 5]
+    message = str(caught.value)
+    assert "peers.txt:2: missing /p2p/" in message and "peers.txt:3:" in message and "peers.txt:5:" in message
+
+
+def test_bootstrap_missing_file_is_a_new_swarm(tmp_path: Path) -> None:
+    assert load_bootstrap(tmp_path / "absent.txt") == []
+
+
+def test_identity_is_created_0600_and_persistent(tmp_path: Path) -> None:
+    path = tmp_path / "sub" / "node.key"
+    first = load_or_create_identity(path)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert peer_id_of(load_or_create_identity(path)) == peer_id_of(first)
+    path.chmod(0o644)
+    with pytest.raises(PermissionError):
+        load_or_create_identity(path)
+
+
+def test_certificates() -> None:
+    authority = SwarmAuthority.generate()
+    verifier = CertificateVerifier(authority.public_key)
+    peer = peer_id_of(create_new_key_pair())
+    certificate = authority.issue(peer, roles=("node", "media"))
+    assert verifier.verify_text(certificate.to_text(), peer).roles == ("node", "media")
+    assert Certificate.from_text(certificate.to_text()) == certificate
+
+    with pytest.raises(CertificateError, match="presented by"):
+        verifier.verify_text(certificate.to_text(), PEER)  # someone else's certificate
+    with pytest.raises(CertificateError, match="swarm"):
+        CertificateVerifier(SwarmAuthority.generate().public_key).verify(certificate, peer)
+    with pytest.raises(CertificateError, match="expired"):
+        verifier.verify(authority.issue(peer, valid_for_s=-1), peer)
+    payload, signature = certificate.to_text().split(".")
+    forged_body = json.loads(base64.urlsafe_b64decode(payload + "==")) | {"roles": ["admin"]}
+    forged = base64.urlsafe_b64encode(json.dumps(forged_body).encode()).decode().rstrip("=")
+    with pytest.raises(CertificateError, match="signature"):
+        verifier.verify_text(f"{forged}.{signature}", peer)
+    for garbage in ("", "x.y", "a.b.c", "!!!.???", 42):
+        with pytest.raises(CertificateError):
+            verifier.verify_text(garbage, peer)  # type: ignore[arg-type]
+    with pytest.raises(ValueError):
+        authority.issue("not-a-peer-id")
+
+
+def test_cli_create_swarm_and_admit(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli_main(["create-swarm", str(tmp_path / "swarm")]) == 0
+    key = tmp_path / "swarm" / "swarm-authority.key"
+    assert stat.S_IMODE(key.stat().st_mode) == 0o600
+    assert cli_main(["create-swarm", str(tmp_path / "swarm")]) == 1  # never overwrite an authority
+    peer = peer_id_of(load_or_create_identity(tmp_path / "node" / "node.key"))
+    out = tmp_path / "node" / "node.cert"
+    assert cli_main(["admit", peer, "--authority", str(key), "--out", str(out), "--roles", "node,media"]) == 0
+    verifier = CertificateVerifier(load_swarm_public_key(tmp_path / "swarm" / "swarm.pub"))
+    assert verifier.verify(Certificate.load(out), peer).roles == ("node", "media")
+    assert cli_main(["admit", "bogus", "--authority", str(key), "--out", str(out)]) == 1
+    capsys.readouterr()
+
+
+def test_record_codec_round_trip_and_strictness() -> None:
+    load = LoadRecord(PEER, 7, 12.5, 2, (WorkerLoad("w", 3, 500, 4.5),), 1.0, 2.0, ("/ip4/127.0.0.1/tcp/1",), 6.0, 3)
+    assert decode_envelope(encode_envelope("cert", load)).record == load
+    placements = PlacementRecord(PEER, 9, {"router:1": Placement("router", {"worker": "w"})})
+    decoded = decode_envelope(encode_envelope("cert", placements))
+    assert decoded.certificate == "cert" and decoded.record == placements
+    bad = [
+        b"\xff",
+        b"[]",
+        b'{"v":2}',
+        b'{"v":1,"cert":"c","kind":"nope","record":{}}',
+        b'{"v":1,"cert":"c","kind":"load","record":{"peer":"p","ver":-1}}',
+        b'{"v":1,"cert":"c","kind":"placements","record":{"peer":"p","ver":1,"items":[]}}',
+        b" " * (300 * 1024),
+    ]
+    for data in bad:
+        with pytest.raises(RecordError):
+            decode_envelope(data)
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_view_versions_ttl_and_suspicion() -> None:
+    clock = FakeClock()
+    view = SwarmView("me", default_ttl_s=6.0, clock=clock)
+    events: list[tuple[str, str]] = []
+    view.add_listener(lambda e: events.append((e.kind, e.peer_id)))
+
+    def load(version: int, consumers: int = 0) -> LoadRecord:
+        return LoadRecord("a", version, 0, 1, (WorkerLoad("w", consumers, 10),), 0, 0, (), 6.0)
+
+    assert view.apply(load(2))
+    assert not view.apply(load(1, consumers=5))  # stale: ignored, but proves liveness
+    assert view.load("a") is not None and view.load("a").version == 2  # type: ignore[union-attr]
+    assert not view.apply(LoadRecord("me", 1, 0, 1, (), 0, 0, (), 6))  # ourselves
+    view.apply(PlacementRecord("a", 5, {"p1": Placement("producer")}))
+    assert view.locate("p1") == "a" and view.placements()["p1"][0] == "a"
+    view.apply(PlacementRecord("a", 4, {}))  # stale
+    assert view.locate("p1") == "a"
+
+    clock.now += 5.9
+    assert view.expire() == []
+    view.apply(load(3, consumers=1))  # refreshes the deadline
+    clock.now += 5.9
+    assert view.expire() == []
+    view.suspect("a", grace_s=1.0)  # direct connection closed
+    clock.now += 1.1
+    assert view.expire() == ["a"]
+    assert view.locate("p1") is None and "a" not in view
+    assert events == [("added", "a"), ("load", "a"), ("placements", "a"), ("load", "a"), ("removed", "a")]
