@@ -76,11 +76,6 @@ class GossipConfig:
     gossip_history: int = 5
     max_messages_per_topic_per_second: float = 1000.0
     eclipse_protection: bool = False
-    members_only: bool = True
-    """When true, pubsub talks only to peers passed to `P2PHost.admit_gossip_peer`
-    (and refuses pubsub streams from anyone else)."""
-    admission_wait_s: float = 5.0
-    """How long an inbound pubsub stream may wait for its peer's admission."""
 
 
 @dataclass(frozen=True)
@@ -250,7 +245,7 @@ class _ConnectionNotifee(INotifee):
 
 class _GatedPubsubNotifee(INotifee):
     """Stands in for pubsub's own notifee: new connections reach pubsub only once
-    the application admits the peer (`P2PHost.admit_gossip_peer`), so a stranger is
+    the application admits the peer (`P2PHost.admit_peer`), so a stranger is
     never offered a pubsub stream; disconnections pass straight through."""
 
     def __init__(self, inner: PubsubNotifee) -> None:
@@ -281,8 +276,17 @@ class P2PHost:
     Use `open_host`; the constructor only prepares state.
     """
 
-    def __init__(self, key_pair: KeyPair, listen: str, gossip: GossipConfig | None) -> None:
+    def __init__(
+        self,
+        key_pair: KeyPair,
+        listen: str,
+        gossip: GossipConfig | None,
+        members_only: bool = False,
+        admission_wait_s: float = 5.0,
+    ) -> None:
         self._key_pair = key_pair
+        self._members_only = members_only
+        self._admission_wait_s = admission_wait_s
         self._listen = multiaddr.Multiaddr(listen)
         self._gossip_config = gossip
         self._loop = asyncio.get_running_loop()
@@ -292,7 +296,7 @@ class P2PHost:
         self._libp2p: IHost | None = None
         self._pubsub: Pubsub | None = None
         self._pubsub_inner_notifee: PubsubNotifee | None = None
-        self._gossip_admitted: set[str] = set()
+        self._admitted: set[str] = set()
         self._subscriptions: list[P2PSubscription] = []
         self._started: asyncio.Future[None] = self._loop.create_future()
         self._finished: asyncio.Future[None] = self._loop.create_future()
@@ -348,6 +352,11 @@ class P2PHost:
             listen_addrs=[self._listen],
         )
         self._libp2p = host
+        if self._members_only:
+            mux = host.get_mux()
+            for protocol, handler in list(mux.handlers.items()):  # identify, identify-push, ping
+                if protocol is not None and handler is not None:
+                    host.set_stream_handler(protocol, self._gated(protocol, handler))
         network = host.get_network()
         async with host.run([self._listen]), trio.open_nursery() as nursery:
             self._nursery = nursery
@@ -392,8 +401,8 @@ class P2PHost:
         network: Any = host.get_network()  # the concrete Swarm: INetworkService lacks `notifees`
         before = list(network.notifees)
         pubsub = Pubsub(host, router)
-        if config.members_only:
-            self._gate_pubsub(host, pubsub, before, config)
+        if self._members_only:
+            self._gate_pubsub(host, pubsub, before)
         original_write = pubsub.write_msg
 
         async def counted_write(stream: INetStream, rpc: Any) -> bool:
@@ -407,7 +416,7 @@ class P2PHost:
             self._post(self._listening, addrs)
             await self._stop.wait()
 
-    def _gate_pubsub(self, host: IHost, pubsub: Pubsub, notifees_before: list[INotifee], config: GossipConfig) -> None:
+    def _gate_pubsub(self, host: IHost, pubsub: Pubsub, notifees_before: list[INotifee]) -> None:
         network: Any = host.get_network()
         for index, notifee in enumerate(network.notifees):
             if notifee not in notifees_before and isinstance(notifee, PubsubNotifee):
@@ -415,23 +424,29 @@ class P2PHost:
                 network.notifees[index] = _GatedPubsubNotifee(notifee)
         if self._pubsub_inner_notifee is None:
             raise RuntimeError("py-libp2p changed: pubsub notifee not found, cannot gate pubsub to members")
+        for protocol in pubsub.router.get_protocols():
+            host.set_stream_handler(protocol, self._gated(protocol, pubsub.stream_handler))
+
+    def _gated(
+        self, protocol: str, handler: Callable[[INetStream], Awaitable[None]]
+    ) -> Callable[[INetStream], Awaitable[None]]:
+        """Serve ``protocol`` to admitted peers only; anyone else gets a reset."""
 
         async def gated_handler(stream: INetStream) -> None:
             peer = stream.muxed_conn.peer_id.to_base58()
             # Both ends admit each other at the end of one handshake, so the other
-            # side's pubsub stream may arrive a moment before our own admission.
-            with trio.move_on_after(config.admission_wait_s):
-                while peer not in self._gossip_admitted:  # noqa: ASYNC110 (set from the asyncio thread)
+            # side's stream (or our own identify's) may arrive a moment before that.
+            with trio.move_on_after(self._admission_wait_s):
+                while peer not in self._admitted:  # noqa: ASYNC110 (set from the asyncio thread)
                     await trio.sleep(0.05)
-            if peer not in self._gossip_admitted:
-                log.info("refusing pubsub stream from non-member %s", peer)
+            if peer not in self._admitted:
+                log.info("refusing %s stream from non-member %s", protocol, peer)
                 with contextlib.suppress(*_STREAM_GONE):
                     await stream.reset()
                 return
-            await pubsub.stream_handler(stream)
+            await handler(stream)
 
-        for protocol in pubsub.router.get_protocols():
-            host.set_stream_handler(protocol, gated_handler)
+        return gated_handler
 
     def _listening(self, addrs: list[str]) -> None:
         self.listen_addrs = addrs
@@ -585,7 +600,7 @@ class P2PHost:
 
     def _emit_connection(self, peer_id: str, connected: bool) -> None:
         if not connected:
-            self._gossip_admitted.discard(peer_id)
+            self._admitted.discard(peer_id)
         for listener in list(self._connection_listeners):
             try:
                 listener(peer_id, connected)
@@ -678,13 +693,15 @@ class P2PHost:
             raise _HostClosed()
         return self._pubsub
 
-    async def admit_gossip_peer(self, peer_id: str) -> None:
-        """Let ``peer_id`` (a verified member) into pubsub: only needed with
-        ``GossipConfig(members_only=True)``."""
-        pubsub = self._require_pubsub()
-        self._gossip_admitted.add(peer_id)
-        notifee = self._pubsub_inner_notifee
-        if notifee is None:
+    async def admit_peer(self, peer_id: str) -> None:
+        """Declare ``peer_id`` a verified member (until it disconnects).
+
+        Only meaningful with ``members_only``: built-in protocols (identify, ping,
+        pubsub) serve admitted peers only, and pubsub hears of a peer only here.
+        """
+        self._admitted.add(peer_id)
+        pubsub, notifee = self._pubsub, self._pubsub_inner_notifee
+        if pubsub is None or notifee is None or self._closing:
             return
         remote = ID.from_base58(peer_id)
 
@@ -694,10 +711,11 @@ class P2PHost:
             with contextlib.suppress(trio.BrokenResourceError):
                 await notifee.initiator_peers_queue.send(remote)
 
-        await self._call(_admit)
+        with contextlib.suppress(_HostClosed):
+            await self._call(_admit)
 
-    def is_gossip_admitted(self, peer_id: str) -> bool:
-        return peer_id in self._gossip_admitted
+    def is_admitted(self, peer_id: str) -> bool:
+        return peer_id in self._admitted
 
     def set_gossip_validator(self, topic: str, validator: GossipValidator) -> None:
         """Accept a topic's message only if ``validator(forwarder, origin, data)`` is true.
@@ -763,13 +781,18 @@ async def open_host(
     key_pair: KeyPair | None = None,
     listen: str = "/ip4/127.0.0.1/tcp/0",
     gossip: GossipConfig | None = None,
+    members_only: bool = False,
+    admission_wait_s: float = 5.0,
 ) -> AsyncIterator[P2PHost]:
     """Start a libp2p host on its own trio thread; closed (and joined) on exit.
 
     ``gossip`` adds GossipSub (see `GossipConfig`); without it the host only
-    serves streams.
+    serves streams. ``members_only`` closes the built-in protocols (identify,
+    ping, pubsub) to peers not yet passed to `P2PHost.admit_peer`: an inbound
+    stream waits up to ``admission_wait_s`` for that, then is reset. Handlers set
+    with `P2PHost.set_stream_handler` are the application's to guard.
     """
-    host = P2PHost(key_pair or create_new_key_pair(), listen, gossip)
+    host = P2PHost(key_pair or create_new_key_pair(), listen, gossip, members_only, admission_wait_s)
     await host._start()
     try:
         yield host

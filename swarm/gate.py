@@ -6,7 +6,7 @@ peer id and answers with its own certificate, or with a refusal and a hang-up.
 So both ends are proved in one round trip and a stranger learns nothing but the
 refusal. A connection that has not proved membership within the handshake
 timeout is closed. Pubsub only hears of peers once they are members (see
-`swarm.bridge.GossipConfig.members_only`), and ROPE asks `is_member`.
+`swarm.bridge.open_host`'s ``members_only``), and ROPE asks `is_member`.
 """
 
 from __future__ import annotations
@@ -159,7 +159,7 @@ class MembershipGate:
             return  # it hung up meanwhile
         new = peer_id not in self._members
         self._members[peer_id] = certificate
-        await self._host.admit_gossip_peer(peer_id)
+        await self._host.admit_peer(peer_id)
         if new:
             log.info("member %s joined (roles %s)", peer_id, ",".join(certificate.roles))
             if self._on_member is not None:

@@ -134,10 +134,16 @@ class SwarmNode:
     async def start(self) -> None:
         self._verifier.verify(self.certificate, peer_id_of(self._key_pair))  # fail early on a wrong certificate
         options = self.options
-        gossip = GossipConfig(heartbeat_interval=options.gossip_heartbeat_s, members_only=True)
+        gossip = GossipConfig(heartbeat_interval=options.gossip_heartbeat_s)
         try:
             host = await self._stack.enter_async_context(
-                open_host(key_pair=self._key_pair, listen=options.listen, gossip=gossip)
+                open_host(
+                    key_pair=self._key_pair,
+                    listen=options.listen,
+                    gossip=gossip,
+                    members_only=True,
+                    admission_wait_s=options.handshake_timeout_s,
+                )
             )
             self._host = host
             self.view = SwarmView(host.peer_id, options.effective_ttl_s)

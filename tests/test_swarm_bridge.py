@@ -148,7 +148,7 @@ async def _wait_for(predicate: Callable[[], object], within: float = 15.0) -> No
 async def test_gossip_members_only() -> None:
     config = GossipConfig(heartbeat_interval=0.5)
     topic = "test/topic"
-    async with open_host(gossip=config) as a, open_host(gossip=config) as b:
+    async with open_host(gossip=config, members_only=True) as a, open_host(gossip=config, members_only=True) as b:
         hosts: list[P2PHost] = [a, b]
         subs = [await h.gossip_subscribe(topic) for h in hosts]
         rejected: list[str] = []
@@ -164,8 +164,8 @@ async def test_gossip_members_only() -> None:
         await b.connect(a.listen_addrs[0])
         await asyncio.sleep(0.5)
         assert not a.gossip_mesh_peers(topic)  # not admitted: pubsub never talked
-        await a.admit_gossip_peer(b.peer_id)
-        await b.admit_gossip_peer(a.peer_id)
+        await a.admit_peer(b.peer_id)
+        await b.admit_peer(a.peer_id)
         await _wait_for(lambda: b.peer_id in a.gossip_mesh_peers(topic) and a.peer_id in b.gossip_mesh_peers(topic))
 
         async def publish_until_received(data: bytes) -> None:

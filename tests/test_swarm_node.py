@@ -97,7 +97,7 @@ async def test_stranger_is_refused_and_cannot_publish(authority: SwarmAuthority)
         key_pair = create_new_key_pair()
         cert = other.issue(peer_id_of(key_pair))
         config = GossipConfig(heartbeat_interval=0.5)
-        async with open_host(key_pair=key_pair, gossip=config) as stranger:
+        async with open_host(key_pair=key_pair, gossip=config, members_only=True) as stranger:
             gate = MembershipGate(stranger, cert, CertificateVerifier(other.public_key), handshake_timeout_s=3)
             with pytest.raises(MembershipError, match="refused"):
                 await gate.join(target.listen_addrs[0])
@@ -110,7 +110,7 @@ async def test_stranger_is_refused_and_cannot_publish(authority: SwarmAuthority)
             sub = await stranger.gossip_subscribe(STATE_TOPIC)
             del sub
             await stranger.connect(target.listen_addrs[0])
-            await stranger.admit_gossip_peer(target.peer_id)  # the stranger is willing; the node is not
+            await stranger.admit_peer(target.peer_id)  # the stranger is willing; the node is not
             forged = LoadRecord(stranger.peer_id, 1, 0.0, 1, (), 0, 0, (), 60.0)
             for _ in range(3):
                 with contextlib.suppress(ConnectionError):
@@ -127,6 +127,15 @@ async def test_stranger_is_refused_and_cannot_publish(authority: SwarmAuthority)
             answer = await stream.read()
             assert b'"ok":false' in answer and b"cert" not in answer
 
+            # 4. identify (addresses, protocols) and ping are closed to it too
+            await stranger.connect(target.listen_addrs[0])
+            for protocol in ("/ipfs/id/1.0.0", "/ipfs/ping/1.0.0"):
+                with contextlib.suppress(ConnectionError):
+                    stream = await stranger.open_stream(target.peer_id, protocol)
+                    with contextlib.suppress(ConnectionError):
+                        await stream.write(b"\x00" * 32)
+                    assert await asyncio.wait_for(stream.read(), 10) == b""
+
 
 async def test_lying_member_is_rejected(authority: SwarmAuthority) -> None:
     """A real member (valid certificate, no validator of its own) publishing records
@@ -136,7 +145,7 @@ async def test_lying_member_is_rejected(authority: SwarmAuthority) -> None:
         victim = nodes[0]
         key_pair = create_new_key_pair()
         cert = authority.issue(peer_id_of(key_pair))
-        async with open_host(key_pair=key_pair, gossip=GossipConfig(heartbeat_interval=0.5)) as liar:
+        async with open_host(key_pair=key_pair, gossip=GossipConfig(heartbeat_interval=0.5), members_only=True) as liar:
             gate = MembershipGate(liar, cert, CertificateVerifier(authority.public_key), handshake_timeout_s=3)
             await gate.join(victim.listen_addrs[0])
             assert victim.is_member(liar.peer_id)
