@@ -1,0 +1,129 @@
+"""JSON-RPC 2.0 messages: parse untrusted text into typed messages, encode ours.
+
+The parser is the server's first line of defence: it accepts exactly the
+shapes PROTOCOL.md describes and turns anything else into a `ProtocolError`
+carrying the JSON-RPC code and, when it could be read, the request id, so the
+server can answer the sender precisely and carry on.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from rope.errors import ErrorCode, ProtocolError
+
+JSONRPC = "2.0"
+RequestId = int | str | None
+
+_dumps = json.JSONEncoder(ensure_ascii=True, separators=(",", ":"), allow_nan=False).encode
+
+
+def dumps(value: Any) -> str:
+    """Compact, strict, ASCII-only JSON.
+
+    No NaN/Infinity (other languages' parsers reject them); ASCII so that a
+    message's length in characters is its length in bytes on the wire.
+    """
+    return _dumps(value)
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    method: str
+    params: dict[str, Any] | list[Any]
+    id: RequestId
+    is_notification: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Response:
+    id: RequestId
+    result: Any = None
+    error: dict[str, Any] | None = None
+
+
+Message = Request | Response
+
+
+class MessageError(ProtocolError):
+    """A message we cannot act on; ``request_id`` is set when the sender can be answered."""
+
+    def __init__(self, message: str, *, code: int, request_id: RequestId = None, answerable: bool = False) -> None:
+        super().__init__(message, code=code)
+        self.request_id = request_id
+        self.answerable = answerable
+
+
+def _valid_id(value: Any) -> bool:
+    return value is None or isinstance(value, str) or (isinstance(value, int) and not isinstance(value, bool))
+
+
+def parse(text: str | bytes) -> Message:
+    """Parse one JSON-RPC 2.0 message (batches are refused: ROPE never sends them)."""
+    try:
+        data = json.loads(text)
+    except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
+        raise MessageError(f"parse error: {exc}", code=ErrorCode.PARSE_ERROR, answerable=True) from None
+    if isinstance(data, list):
+        raise MessageError("batches are not supported", code=ErrorCode.INVALID_REQUEST, answerable=True)
+    if not isinstance(data, dict):
+        raise MessageError("a message must be a JSON object", code=ErrorCode.INVALID_REQUEST, answerable=True)
+    raw_id = data.get("id")
+    request_id = raw_id if _valid_id(raw_id) else None
+    if data.get("jsonrpc") != JSONRPC:
+        raise MessageError(
+            'missing or wrong "jsonrpc" (must be "2.0")',
+            code=ErrorCode.INVALID_REQUEST,
+            request_id=request_id,
+            answerable="method" in data,
+        )
+    if "method" in data:
+        method = data["method"]
+        params = data.get("params", {})
+        has_id = "id" in data
+        if not isinstance(method, str):
+            raise MessageError('"method" must be a string', code=ErrorCode.INVALID_REQUEST, request_id=request_id,
+                               answerable=True)
+        if not _valid_id(raw_id):
+            raise MessageError('"id" must be a string, an integer or null', code=ErrorCode.INVALID_REQUEST,
+                               answerable=True)
+        if not isinstance(params, dict | list):
+            raise MessageError('"params" must be an object or an array', code=ErrorCode.INVALID_REQUEST,
+                               request_id=request_id, answerable=has_id)
+        return Request(method=method, params=params, id=request_id, is_notification=not has_id)
+    if "result" in data or "error" in data:
+        if "id" not in data or not _valid_id(raw_id):
+            raise MessageError("a response needs a valid id", code=ErrorCode.INVALID_REQUEST)
+        if "error" in data:
+            error = data["error"]
+            if not isinstance(error, dict) or not isinstance(error.get("code"), int):
+                raise MessageError("malformed error object", code=ErrorCode.INVALID_REQUEST, request_id=raw_id)
+            return Response(id=raw_id, error=error)
+        return Response(id=raw_id, result=data["result"])
+    raise MessageError("neither a request nor a response", code=ErrorCode.INVALID_REQUEST, request_id=request_id,
+                       answerable=True)
+
+
+def encode_request(request_id: int, method: str, params: dict[str, Any]) -> str:
+    return dumps({"jsonrpc": JSONRPC, "id": request_id, "method": method, "params": params})
+
+
+def encode_notification(method: str, params: dict[str, Any]) -> str:
+    return dumps({"jsonrpc": JSONRPC, "method": method, "params": params})
+
+
+def encode_result(request_id: RequestId, result: Any) -> str:
+    return dumps({"jsonrpc": JSONRPC, "id": request_id, "result": result})
+
+
+def encode_error(request_id: RequestId, error: dict[str, Any]) -> str:
+    return dumps({"jsonrpc": JSONRPC, "id": request_id, "error": error})
+
+
+def error_object(code: int, message: str, data: Any = None) -> dict[str, Any]:
+    error: dict[str, Any] = {"code": int(code), "message": message}
+    if data is not None:
+        error["data"] = data
+    return error

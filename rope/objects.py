@@ -1,0 +1,132 @@
+"""Server-side remote objects: what an application registers to expose.
+
+A `RopeObject` is deliberately dumb: an id, a type, a JSON-able state dict, a
+table of callables and a parent. It knows nothing about connections; once
+registered with a `RopeServer` every change (``update_state``, ``emit``,
+``close``) becomes one numbered entry in the server's change log, which is
+what clients replay. That keeps glue for mediasoup-like objects short: wrap
+the real object, put its getters in ``state``, its async methods in
+``methods``, and forward its events with ``emit``.
+"""
+
+from __future__ import annotations
+
+import inspect
+import uuid
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, TypeVar, overload
+
+if TYPE_CHECKING:
+    from rope.server import RopeServer
+
+Method = Callable[..., Awaitable[Any] | Any]
+M = TypeVar("M", bound=Method)
+
+
+class RopeObject:
+    """One object clients can see, call and listen to.
+
+    ``methods`` maps wire names to callables (async or not); a method may
+    return other `RopeObject`s (alone or inside lists/dicts): they are
+    registered on the way out and reach the client as proxies. ``events``
+    lists the event names the object emits, for clients' information.
+    """
+
+    def __init__(
+        self,
+        type: str,
+        *,
+        id: str | None = None,
+        state: Mapping[str, Any] | None = None,
+        methods: Mapping[str, Method] | None = None,
+        events: Iterable[str] = (),
+        parent: RopeObject | None = None,
+    ) -> None:
+        self.id: str = id if id is not None else str(uuid.uuid4())
+        self.type = type
+        self.parent = parent
+        self.events: tuple[str, ...] = tuple(events)
+        self._state: dict[str, Any] = dict(state or {})
+        self._methods: dict[str, Method] = {}
+        self._signatures: dict[str, inspect.Signature | None] = {}
+        self._children: dict[str, RopeObject] = {}
+        self._server: RopeServer | None = None
+        self._closed = False
+        for name, fn in (methods or {}).items():
+            self.method(fn, name=name)
+        if parent is not None:
+            parent._children[self.id] = self
+
+    def __repr__(self) -> str:
+        return f"RopeObject({self.type!r}, id={self.id!r}{', closed' if self._closed else ''})"
+
+    @property
+    def state(self) -> Mapping[str, Any]:
+        """A read-only view; change it with `update_state` so clients hear of it."""
+        return MappingProxyType(self._state)
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    @property
+    def server(self) -> RopeServer | None:
+        return self._server
+
+    @property
+    def children(self) -> list[RopeObject]:
+        return list(self._children.values())
+
+    @property
+    def method_names(self) -> list[str]:
+        return sorted(self._methods)
+
+    @overload
+    def method(self, fn: M, *, name: str | None = None) -> M: ...
+    @overload
+    def method(self, fn: None = None, *, name: str | None = None) -> Callable[[M], M]: ...
+
+    def method(self, fn: Method | None = None, *, name: str | None = None) -> Any:
+        """Expose ``fn`` under ``name`` (default: its ``__name__``); usable as a decorator."""
+        if fn is None:
+            return lambda f: self.method(f, name=name)
+        wire_name = name or fn.__name__
+        self._methods[wire_name] = fn
+        try:
+            self._signatures[wire_name] = inspect.signature(fn)
+        except (TypeError, ValueError):  # some builtins have none: let the call itself decide
+            self._signatures[wire_name] = None
+        return fn
+
+    def lookup(self, name: str) -> tuple[Method, inspect.Signature | None] | None:
+        fn = self._methods.get(name)
+        return None if fn is None else (fn, self._signatures[name])
+
+    def update_state(self, **changes: Any) -> None:
+        """Merge ``changes`` into the state and tell every client (only what changed)."""
+        if self._closed:
+            return
+        changed = {key: value for key, value in changes.items() if key not in self._state or self._state[key] != value}
+        if not changed:
+            return
+        self._state.update(changed)
+        if self._server is not None:
+            self._server._state_changed(self, changed)
+
+    def emit(self, event: str, *args: Any) -> None:
+        """Send ``event`` to every client's proxy, whose handlers get ``*args`` (JSON-able)."""
+        if self._server is not None and not self._closed:
+            self._server._event(self, event, args)
+
+    def close(self) -> None:
+        """Close this object and its children (children first); clients see them go. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        for child in reversed(list(self._children.values())):
+            child.close()
+        if self.parent is not None:
+            self.parent._children.pop(self.id, None)
+        if self._server is not None:
+            self._server._closed_object(self)
