@@ -270,16 +270,22 @@ class _Connection:
         self.protocol_errors = 0
         self.done = asyncio.Event()
         self._task: asyncio.Task[Any] | None = None
+        self._writer: asyncio.Task[None] | None = None
 
     def push(self, change: str) -> None:
-        for encoded_id in self.sessions.values():
+        for encoded_id in list(self.sessions.values()):
             self._notify(encoded_id, change)
 
     def _notify(self, encoded_session: str, change: str) -> None:
         # Spliced, not re-encoded: one change is serialised once for all sessions.
         message = _CHANGE_PREFIX + encoded_session + ',"change":' + change + "}}"
-        if not self.outbox.put(message) and self.outbox.overflowed:
-            self.sessions.clear()  # the writer notices and drops the connection
+        if not self.outbox.put(message) and self.outbox.overflowed and self.sessions:
+            # The writer may be stuck in a send to a peer that does not read: stop it; the
+            # connection ends and the client catches up after reconnecting.
+            log.warning("dropping %s: %d messages unsent (client too slow)", self.channel.peer, self.limits.max_pending)
+            self.sessions.clear()
+            if self._writer is not None:
+                self._writer.cancel()
 
     def abort(self) -> None:
         if self._task is not None:
@@ -291,7 +297,7 @@ class _Connection:
         log.debug("connection from %s", peer)
         async with asyncio.TaskGroup() as group:
             reader = group.create_task(self._read_all(group))
-            writer = group.create_task(self._write())
+            writer = self._writer = group.create_task(self._write())
             # The writer ends early only when the peer is gone or too slow: stop reading then.
             writer.add_done_callback(lambda _: reader.cancel())
         log.debug("connection from %s ended", peer)
@@ -311,8 +317,6 @@ class _Connection:
             await self.outbox.run()
         except (ConnectionError, OSError, RopeError) as error:
             log.debug("write to %s failed: %r", self.channel.peer, error)
-        if self.outbox.overflowed:
-            log.warning("dropping %s: %d messages unsent (client too slow)", self.channel.peer, self.limits.max_pending)
         self.sessions.clear()
 
     async def _receive(self) -> Request | None:
