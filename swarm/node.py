@@ -1,13 +1,18 @@
 """A swarm node: joins through bootstrap peers, proves membership, gossips load
 and placements, and keeps a view of every other live node.
 
-Cadences (defaults, chosen for a 2-core box running 20 nodes plus media):
-GossipSub heartbeat 1 s (mesh upkeep); load published every 2 s and at once
-when the media side calls `notify_load_changed`; placements on change and every
-10 s (so newcomers learn them); TTL 3 load periods (6 s). A SIGKILLed or frozen
-peer leaves every view within TTL + one sweep (0.5 s) = 6.5 s; peers directly
-connected to it notice the closed connection and drop it after 1.5 load
-periods (3 s) unless its records still arrive through others.
+Cadences (defaults, chosen so that 20 nodes fit on a 2-core box next to media):
+GossipSub heartbeat 1 s (mesh upkeep) with D=4; load published every 3 s and
+at once when the media side calls `notify_load_changed` (at most one message
+per 0.2 s); placements on change and every 10 s (so newcomers learn them).
+Every node handles every message about D times, so a swarm's gossip CPU grows
+with N x N / period: at a 2 s period 20 nodes saturated 2 cores, at 3 s they
+do not (see `swarm.simulate`).
+
+Liveness: TTL = 3 load periods (9 s). A SIGKILLed or frozen peer leaves every
+view within TTL + one sweep (0.5 s) = 9.5 s; peers directly connected to a
+killed one see the connection close and drop it after 1.5 periods (4.5 s)
+unless its records still arrive through others.
 """
 
 from __future__ import annotations
@@ -56,7 +61,10 @@ class NodeOptions:
     listen: str = "/ip4/127.0.0.1/tcp/0"
     bootstrap: Sequence[BootstrapPeer] = ()
     gossip_heartbeat_s: float = 1.0
-    load_interval_s: float = 2.0
+    gossip_degree: int = 4
+    """GossipSub D: every node receives each message about D times, and on a
+    shared box that duplicate work is the main cost (spec default 6)."""
+    load_interval_s: float = 3.0
     ttl_s: float | None = None
     """How long others keep us without news; default 3 load intervals."""
     min_publish_gap_s: float = 0.2
@@ -134,7 +142,12 @@ class SwarmNode:
     async def start(self) -> None:
         self._verifier.verify(self.certificate, peer_id_of(self._key_pair))  # fail early on a wrong certificate
         options = self.options
-        gossip = GossipConfig(heartbeat_interval=options.gossip_heartbeat_s)
+        gossip = GossipConfig(
+            heartbeat_interval=options.gossip_heartbeat_s,
+            degree=options.gossip_degree,
+            degree_low=max(1, options.gossip_degree - 1),
+            degree_high=2 * options.gossip_degree,
+        )
         try:
             host = await self._stack.enter_async_context(
                 open_host(

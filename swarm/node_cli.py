@@ -42,9 +42,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--swarm-pub", type=Path, default=None, help="the swarm's public key (default: DIR/swarm.pub)")
     parser.add_argument("--listen", default="/ip4/127.0.0.1/tcp/0", help="listen multiaddr")
     parser.add_argument("--bootstrap", type=Path, default=Path("bootstrap-peers.txt"), help="bootstrap peers file")
-    parser.add_argument("--load-interval", type=float, default=2.0, help="seconds between load messages")
+    parser.add_argument("--load-interval", type=float, default=3.0, help="seconds between load messages")
     parser.add_argument("--ttl", type=float, default=None, help="seconds others keep us without news (3 periods)")
     parser.add_argument("--heartbeat", type=float, default=1.0, help="GossipSub heartbeat, seconds")
+    parser.add_argument("--degree", type=int, default=4, help="GossipSub mesh degree D")
     parser.add_argument("--target-peers", type=int, default=4, help="connections kept through peer exchange")
     parser.add_argument("--print-peer-id", action="store_true", help="create the identity if needed, print its id")
     parser.add_argument("--control", action="store_true", help="JSON events on stdout, commands on stdin")
@@ -134,6 +135,7 @@ async def run(args: argparse.Namespace) -> int:
         load_interval_s=args.load_interval,
         ttl_s=args.ttl,
         target_peers=args.target_peers,
+        gossip_degree=args.degree,
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

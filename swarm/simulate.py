@@ -7,7 +7,8 @@ Measures the control plane the way an operator would see it:
   (median of 3 changes; timestamps taken by the nodes themselves);
 - ``gossip_bytes_per_node_s``: pubsub bytes sent per node per second in steady state
   (protobuf RPCs: messages, IHAVE/IWANT, GRAFT/PRUNE; not Noise/yamux/TCP framing);
-- ``detect_dead_s``: from SIGKILLing K nodes until every survivor's view dropped them.
+- ``detect_dead_s``: from SIGKILLing K nodes until every survivor's view dropped them;
+- ``cpu_per_node_pct``: each node process's CPU over the byte-counting window.
 
 Every node is a separate ``python -m swarm.node_cli --control`` process with its
 own identity and certificate; nodes 0 and 1 are the bootstrap peers.
@@ -31,6 +32,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import psutil
+
 from swarm.membership import SwarmAuthority, load_or_create_identity, peer_id_of
 
 __all__ = ["add_arguments", "run"]
@@ -39,8 +42,10 @@ __all__ = ["add_arguments", "run"]
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--peers", type=int, default=5, help="number of node processes (default 5)")
     parser.add_argument("--kill", type=int, default=1, help="nodes to SIGKILL at the end (default 1)")
-    parser.add_argument("--load-interval", type=float, default=2.0, help="seconds between load messages")
+    parser.add_argument("--load-interval", type=float, default=3.0, help="seconds between load messages")
     parser.add_argument("--heartbeat", type=float, default=1.0, help="GossipSub heartbeat, seconds")
+    parser.add_argument("--degree", type=int, default=4, help="GossipSub mesh degree D")
+    parser.add_argument("--settle", type=float, default=3.0, help="seconds for the mesh to settle after join")
     parser.add_argument("--window", type=float, default=10.0, help="seconds of steady state to count bytes")
     parser.add_argument("--phase-timeout", type=float, default=180.0, help="give up on a phase after this")
     parser.add_argument("--json", action="store_true", help="last stdout line: one JSON object of the results")
@@ -102,6 +107,7 @@ class _Swarm:
                     "--listen", f"/ip4/127.0.0.1/tcp/{port}",
                     "--load-interval", str(self.args.load_interval),
                     "--heartbeat", str(self.args.heartbeat),
+                    "--degree", str(self.args.degree),
                 ]
             )
             # fmt: on
@@ -196,6 +202,7 @@ async def _measure(swarm: _Swarm, args: argparse.Namespace) -> dict[str, Any]:
     join_s = time.time() - last_ready
     _progress(f"every view holds all {len(nodes) - 1} others: join {join_s:.2f} s after the last node listened")
 
+    await asyncio.sleep(args.settle)  # GRAFTs still in flight right after join: measure the steady mesh
     changer = nodes[-1]
     others = [n for n in nodes if n is not changer]
     rounds = []
@@ -214,11 +221,14 @@ async def _measure(swarm: _Swarm, args: argparse.Namespace) -> dict[str, Any]:
 
     _progress(f"counting gossip bytes over {args.window:.0f} s of steady state")
     before = await swarm.collect_stats(nodes)
+    cpu_before = _cpu_seconds(nodes)
     t0 = time.time()
     await asyncio.sleep(args.window)
     after = await swarm.collect_stats(nodes)
-    gossip_rate = (after - before) / (time.time() - t0) / len(nodes)
-    _progress(f"{gossip_rate:.0f} gossip bytes sent per node per second")
+    elapsed = time.time() - t0
+    gossip_rate = (after - before) / elapsed / len(nodes)
+    cpu_pct = 100 * (_cpu_seconds(nodes) - cpu_before) / elapsed / len(nodes)
+    _progress(f"{gossip_rate:.0f} gossip bytes sent and {cpu_pct:.1f} % of a core per node")
 
     detect_s: float | None = None
     kill = max(0, min(args.kill, len(nodes) - 2))
@@ -242,11 +252,22 @@ async def _measure(swarm: _Swarm, args: argparse.Namespace) -> dict[str, Any]:
         "converge_s": round(converge_s, 4),
         "converge_rounds_s": [round(r, 4) for r in rounds],
         "gossip_bytes_per_node_s": round(gossip_rate, 1),
+        "cpu_per_node_pct": round(cpu_pct, 2),
         "detect_dead_s": None if detect_s is None else round(detect_s, 3),
         "load_interval_s": args.load_interval,
         "heartbeat_s": args.heartbeat,
         "ttl_s": 3 * args.load_interval,
     }
+
+
+def _cpu_seconds(nodes: list[_Node]) -> float:
+    total = 0.0
+    for node in nodes:
+        if node.process is not None and node.process.returncode is None:
+            with contextlib.suppress(psutil.Error):
+                times = psutil.Process(node.process.pid).cpu_times()
+                total += times.user + times.system
+    return total
 
 
 def _table(results: dict[str, Any]) -> str:
@@ -257,6 +278,7 @@ def _table(results: dict[str, Any]) -> str:
         ("join (all listening -> full views)", f"{results['join_s']:.2f} s"),
         ("view convergence after a load change", f"{results['converge_s'] * 1000:.0f} ms (median of 3)"),
         ("gossip bytes per node per second", f"{results['gossip_bytes_per_node_s']:.0f} B/s"),
+        ("CPU per node (steady state)", f"{results['cpu_per_node_pct']:.1f} % of a core"),
         (
             f"detect {results['killed']} SIGKILLed node(s)",
             "-" if results["detect_dead_s"] is None else f"{results['detect_dead_s']:.2f} s (TTL {results['ttl_s']} s)",
