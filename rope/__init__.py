@@ -20,7 +20,7 @@ from rope.errors import (
     UnknownMethod,
     UnknownObject,
 )
-from rope.objects import RopeObject
+from rope.objects import RopeObject, exposed
 from rope.proxy import RemoteObject
 from rope.server import Authorizer, Credentials, RopeServer, current_caller, members_only, token_auth
 
@@ -50,6 +50,7 @@ __all__ = [
     "UnknownObject",
     "connect",
     "current_caller",
+    "exposed",
     "members_only",
     "token_auth",
 ]

@@ -24,6 +24,39 @@ Method = Callable[..., Awaitable[Any] | Any]
 M = TypeVar("M", bound=Method)
 
 
+@overload
+def exposed(fn: M, *, name: str | None = None) -> M: ...
+@overload
+def exposed(fn: None = None, *, name: str | None = None) -> Callable[[M], M]: ...
+
+
+def exposed(fn: Method | None = None, *, name: str | None = None) -> Any:
+    """Mark a method of a `RopeObject` subclass as remotely callable (as ``name``).
+
+    Subclass-style glue then needs no registration code: the constructor
+    collects every marked method, so they are known before the object is
+    registered and announced.
+    """
+    if fn is None:
+        return lambda f: exposed(f, name=name)
+    fn.__rope_name__ = name or fn.__name__  # type: ignore[attr-defined]
+    return fn
+
+
+def _exposed_names(cls: type) -> list[tuple[str, str]]:
+    """(attribute, wire name) for every `exposed` method of ``cls``, cached per class."""
+    cached = cls.__dict__.get("_rope_exposed")
+    if cached is not None:
+        return list(cached)
+    found = []
+    for attribute in dir(cls):
+        wire_name = getattr(getattr(cls, attribute, None), "__rope_name__", None)
+        if isinstance(wire_name, str):
+            found.append((attribute, wire_name))
+    cls._rope_exposed = found  # type: ignore[attr-defined]
+    return found
+
+
 class RopeObject:
     """One object clients can see, call and listen to.
 
@@ -53,6 +86,8 @@ class RopeObject:
         self._children: dict[str, RopeObject] = {}
         self._server: RopeServer | None = None
         self._closed = False
+        for attribute, wire_name in _exposed_names(self.__class__):
+            self.method(getattr(self, attribute), name=wire_name)
         for name, fn in (methods or {}).items():
             self.method(fn, name=name)
         if parent is not None:

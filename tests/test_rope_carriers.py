@@ -31,6 +31,7 @@ from rope import (
     Unauthorized,
     UnknownMethod,
     UnknownObject,
+    exposed,
     members_only,
 )
 from rope.libp2p import PROTOCOL_ID, libp2p_connector, serve_libp2p
@@ -57,9 +58,9 @@ async def eventually(condition: Callable[[], bool]) -> None:
 class Item(RopeObject):
     def __init__(self, name: str, parent: RopeObject) -> None:
         super().__init__("Item", state={"name": name, "count": 0, "closed": False}, events=["bumped"], parent=parent)
-        self.method(self.bump)
         self.method(self.close, name="close")
 
+    @exposed
     async def bump(self, by: int = 1) -> int:
         count = self.state["count"] + by
         self.update_state(count=count)

@@ -221,3 +221,53 @@ async def test_slow_reader_is_dropped_not_buffered_forever() -> None:
         obj.emit("spam", n)
     await asyncio.wait_for(serving, 5)  # the connection was dropped
     assert server.connection_count == 0
+
+
+# -- server-side object model -------------------------------------------------------------------
+
+
+def test_object_tree_cascade_and_change_log() -> None:
+    server = RopeServer(replay_size=100)
+    worker = server.register(RopeObject("Worker", id="w", state={"pid": 1}))
+    router = RopeObject("Router", id="r", parent=worker)
+    transport = RopeObject("Transport", id="t", parent=router, state={"router": router})
+    server.register(transport)  # registers its unregistered parent first
+    assert [o.id for o in server.objects] == ["w", "r", "t"]
+    assert [r["state"] for r in server.snapshot()][2] == {"router": {"$ref": "r"}}
+    start = server.seq
+    transport.update_state(score=3)
+    transport.update_state(score=3)  # no change, no entry
+    router.emit("workerclose", {"why": "test"}, 2)
+    worker.close()
+    kinds = [json.loads(c) for c in server.changes_since(start) or []]
+    assert [(c["kind"], c.get("id")) for c in kinds] == [
+        ("state", "t"), ("event", "r"), ("close", "t"), ("close", "r"), ("close", "w"),
+    ]
+    assert kinds[1]["args"] == [{"why": "test"}, 2]
+    assert server.objects == [] and transport.closed
+    assert server.changes_since(server.seq) == [] and server.changes_since(server.seq + 1) is None
+    server.register(RopeObject("X", id="x"))
+    with pytest.raises(ValueError, match="already registered"):
+        server.register(RopeObject("X", id="x"))
+    closed = RopeObject("X")
+    closed.close()
+    with pytest.raises(ValueError, match="closed"):
+        server.register(closed)
+
+
+def test_exposed_methods_are_collected_per_subclass() -> None:
+    from rope import exposed
+
+    class Producer(RopeObject):
+        def __init__(self) -> None:
+            super().__init__("Producer", state={"paused": False})
+
+        @exposed
+        async def pause(self) -> None:
+            self.update_state(paused=True)
+
+        @exposed(name="getStats")
+        async def get_stats(self) -> list[dict[str, Any]]:
+            return []
+
+    assert Producer().method_names == ["getStats", "pause"]
