@@ -33,7 +33,7 @@ LOOPBACK = "127.0.0.1"
 
 def gather_loopback_only() -> None:
     """Make aioice offer 127.0.0.1 as its host candidate (it skips loopback by default)."""
-    aioice.ice.get_host_addresses = lambda use_ipv4, use_ipv6: [LOOPBACK]  # type: ignore[assignment]
+    aioice.ice.get_host_addresses = lambda use_ipv4, use_ipv6: [LOOPBACK]
 
 
 @dataclass
@@ -91,7 +91,7 @@ class AiortcClient:
     @property
     def rtp_capabilities(self) -> dict[str, Any]:
         assert self._device is not None, "join() first"
-        return self._device.rtpCapabilities.model_dump(exclude_none=True)  # type: ignore[no-any-return]
+        return self._device.rtpCapabilities.model_dump(exclude_none=True)
 
     async def join(self) -> None:
         self._device = Device(handlerFactory=AiortcHandler.createFactory(tracks=[]))

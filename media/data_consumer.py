@@ -86,7 +86,7 @@ class DataConsumer(EventEmitter):
 
     async def dump(self) -> dict[str, Any]:
         self._check_open()
-        return fbs.to_plain(await self._channel.request("DATACONSUMER_DUMP", handler_id=self._id))  # type: ignore[no-any-return]
+        return fbs.to_plain(await self._channel.request("DATACONSUMER_DUMP", handler_id=self._id))
 
     async def get_stats(self) -> list[dict[str, Any]]:
         self._check_open()

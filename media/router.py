@@ -153,7 +153,7 @@ class Router(EventEmitter):
 
     async def dump(self) -> dict[str, Any]:
         self._check_open()
-        return fbs.to_plain(await self._channel.request("ROUTER_DUMP", handler_id=self._id))  # type: ignore[no-any-return]
+        return fbs.to_plain(await self._channel.request("ROUTER_DUMP", handler_id=self._id))
 
     def can_consume(self, *, producer_id: str, rtp_capabilities: dict[str, Any]) -> bool:
         producer = self._producers.get(producer_id)
@@ -364,7 +364,7 @@ class Router(EventEmitter):
         dump = await self._channel.request(
             method or f"ROUTER_CREATE_{kind.upper()}", f"Router_Create{kind}Request", body, self._id
         )
-        transport = cls(transport_id=transport_id, dump=dump, router=self, channel=self._channel, app_data=app_data)  # type: ignore[call-arg]
+        transport = cls(transport_id=transport_id, dump=dump, router=self, channel=self._channel, app_data=app_data)
         self._register_transport(transport)
         return transport
 
@@ -441,9 +441,12 @@ class Router(EventEmitter):
         pending = asyncio.get_running_loop().create_future()
         self._pipe_pairs[router.id] = router._pipe_pairs[self._id] = pending
         try:
-            options = {"listen_info": listen_info, "enable_rtx": enable_rtx, "enable_srtp": enable_srtp}
-            local = await self.create_pipe_transport(**options)
-            remote = await router.create_pipe_transport(**options)
+            local = await self.create_pipe_transport(
+                listen_info=listen_info, enable_rtx=enable_rtx, enable_srtp=enable_srtp
+            )
+            remote = await router.create_pipe_transport(
+                listen_info=listen_info, enable_rtx=enable_rtx, enable_srtp=enable_srtp
+            )
             await local.connect(
                 ip=remote.tuple["localAddress"], port=remote.tuple["localPort"], srtp_parameters=remote.srtp_parameters
             )

@@ -353,6 +353,8 @@ class Transport(EventEmitter):
         if app_data is not None and not isinstance(app_data, dict):
             raise TypeError("if given, app_data must be a dict")
         if self.DATA_TYPE == "sctp":
+            if not isinstance(sctp_stream_parameters, dict):
+                raise TypeError("sctp_stream_parameters (a dict with streamId) are required on this transport")
             sctp_stream_parameters = ortc.clone(sctp_stream_parameters)
             ortc.validate_sctp_stream_parameters(sctp_stream_parameters)
         else:
@@ -432,7 +434,7 @@ class Transport(EventEmitter):
                 "TRANSPORT_CONSUME_DATA", "Transport_ConsumeDataRequest", body, self._id
             )
         except BaseException:
-            self._sctp_stream_ids_in_use.discard(stream_id)  # type: ignore[arg-type]
+            self._sctp_stream_ids_in_use.discard(stream_id)
             raise
         data_consumer = DataConsumer(
             data_consumer_id=data_consumer_id, dump=dump, transport=self, channel=self._channel, app_data=app_data
@@ -441,7 +443,7 @@ class Transport(EventEmitter):
 
         def on_close() -> None:
             self._data_consumers.pop(data_consumer_id, None)
-            self._sctp_stream_ids_in_use.discard(stream_id)  # type: ignore[arg-type]
+            self._sctp_stream_ids_in_use.discard(stream_id)
 
         data_consumer.on("@close", on_close)
         data_consumer.on("@dataproducerclose", on_close)

@@ -65,7 +65,7 @@ class WebRtcServer(EventEmitter):
     async def dump(self) -> dict[str, Any]:
         if self._closed:
             raise InvalidStateError("WebRtcServer closed")
-        return fbs.to_plain(await self._channel.request("WEBRTCSERVER_DUMP", handler_id=self._id))  # type: ignore[no-any-return]
+        return fbs.to_plain(await self._channel.request("WEBRTCSERVER_DUMP", handler_id=self._id))
 
     def _handle_transport(self, transport: WebRtcTransport) -> None:
         self._transports[transport.id] = transport

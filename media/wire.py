@@ -222,11 +222,11 @@ def rtp_mapping_to_fbs(mapping: dict[str, Any]) -> Any:
 
 
 def media_kind_to_fbs(kind: str) -> int:
-    return getattr(fbs.enum("RtpParameters.MediaKind"), kind.upper())  # type: ignore[no-any-return]
+    return getattr(fbs.enum("RtpParameters.MediaKind"), kind.upper())
 
 
 def rtp_type_to_fbs(kind: str) -> int:
-    return getattr(fbs.enum("RtpParameters.Type"), kind.upper())  # type: ignore[no-any-return]
+    return getattr(fbs.enum("RtpParameters.Type"), kind.upper())
 
 
 def rtp_type_from_fbs(value: int) -> str:

@@ -127,7 +127,7 @@ class Worker(EventEmitter):
         self._webrtc_servers: set[WebRtcServer] = set()
         self.app_data: dict[str, Any] = app_data if app_data is not None else {}
         self.observer = EventEmitter()
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks: set[asyncio.Task[Any]] = set()
 
     async def _start(self) -> None:
         running = asyncio.get_running_loop().create_future()
@@ -238,7 +238,7 @@ class Worker(EventEmitter):
     async def dump(self) -> dict[str, Any]:
         self._check_open()
         response = await self._channel.request("WORKER_DUMP")
-        return fbs.to_plain(response)  # type: ignore[no-any-return]
+        return fbs.to_plain(response)
 
     async def get_resource_usage(self) -> dict[str, int]:
         """getrusage() of the worker process, with mediasoup's ru_* keys."""
