@@ -560,6 +560,11 @@ class P2PHost:
         host = self._require_host()
 
         async def _connect() -> str:
+            # py-libp2p refuses to redial a peer for 60 s after a failed dial; callers
+            # here run their own backoff (a bootstrap peer that starts late must be reached).
+            negative_cache = getattr(host.get_network(), "_negative_peer_cache", None)
+            if negative_cache is not None:
+                negative_cache.evict(str(info.peer_id))
             try:
                 await host.connect(info)
             except trio.Cancelled:
@@ -584,7 +589,15 @@ class P2PHost:
         """Peers with at least one open connection (a snapshot; safe from asyncio)."""
         if self._libp2p is None:
             return []
-        connections = dict(self._libp2p.get_network().connections)
+        network = self._libp2p.get_network()
+        for _ in range(10):  # the trio thread may resize the dict while we copy it
+            try:
+                connections = dict(network.connections)
+                break
+            except RuntimeError:
+                continue
+        else:
+            return []
         return [peer.to_base58() for peer, conns in connections.items() if conns]
 
     def add_connection_listener(self, listener: Callable[[str, bool], None]) -> Callable[[], None]:

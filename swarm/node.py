@@ -2,17 +2,19 @@
 and placements, and keeps a view of every other live node.
 
 Cadences (defaults, chosen so that 20 nodes fit on a 2-core box next to media):
-GossipSub heartbeat 1 s (mesh upkeep) with D=4; load published every 3 s and
-at once when the media side calls `notify_load_changed` (at most one message
-per 0.2 s); placements on change and every 10 s (so newcomers learn them).
-Every node handles every message about D times, so a swarm's gossip CPU grows
-with N x N / period: at a 2 s period 20 nodes saturated 2 cores, at 3 s they
-do not (see `swarm.simulate`).
+GossipSub heartbeat 1 s (mesh upkeep) with D=4; load published every 5 s (the
+announcement period dTelecom uses) and at once when the media side calls
+`notify_load_changed` (at most one message per 0.2 s); placements on change
+and every 10 s (so newcomers learn them). Every node handles every message
+about D times, so gossip CPU grows with N x N / period: on this project's
+2-core box, 20 nodes saturated both cores at a 2 s period and took about 1.7
+cores at 3 s (see `swarm.simulate`).
 
-Liveness: TTL = 3 load periods (9 s). A SIGKILLed or frozen peer leaves every
-view within TTL + one sweep (0.5 s) = 9.5 s; peers directly connected to a
-killed one see the connection close and drop it after 1.5 periods (4.5 s)
-unless its records still arrive through others.
+Liveness: TTL = 3 load periods (15 s). A SIGKILLed or frozen peer leaves every
+view within TTL + one sweep (0.5 s) = 15.5 s; peers directly connected to a
+killed one see the connection close and drop it after 1.5 periods (7.5 s)
+unless its records still arrive through others. Shorter periods buy faster
+detection with CPU: ``load_interval_s`` sets both.
 """
 
 from __future__ import annotations
@@ -64,7 +66,7 @@ class NodeOptions:
     gossip_degree: int = 4
     """GossipSub D: every node receives each message about D times, and on a
     shared box that duplicate work is the main cost (spec default 6)."""
-    load_interval_s: float = 3.0
+    load_interval_s: float = 5.0
     ttl_s: float | None = None
     """How long others keep us without news; default 3 load intervals."""
     min_publish_gap_s: float = 0.2

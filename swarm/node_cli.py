@@ -42,7 +42,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--swarm-pub", type=Path, default=None, help="the swarm's public key (default: DIR/swarm.pub)")
     parser.add_argument("--listen", default="/ip4/127.0.0.1/tcp/0", help="listen multiaddr")
     parser.add_argument("--bootstrap", type=Path, default=Path("bootstrap-peers.txt"), help="bootstrap peers file")
-    parser.add_argument("--load-interval", type=float, default=3.0, help="seconds between load messages")
+    parser.add_argument("--load-interval", type=float, default=5.0, help="seconds between load messages")
     parser.add_argument("--ttl", type=float, default=None, help="seconds others keep us without news (3 periods)")
     parser.add_argument("--heartbeat", type=float, default=1.0, help="GossipSub heartbeat, seconds")
     parser.add_argument("--degree", type=int, default=4, help="GossipSub mesh degree D")

@@ -42,7 +42,7 @@ __all__ = ["add_arguments", "run"]
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--peers", type=int, default=5, help="number of node processes (default 5)")
     parser.add_argument("--kill", type=int, default=1, help="nodes to SIGKILL at the end (default 1)")
-    parser.add_argument("--load-interval", type=float, default=3.0, help="seconds between load messages")
+    parser.add_argument("--load-interval", type=float, default=5.0, help="seconds between load messages")
     parser.add_argument("--heartbeat", type=float, default=1.0, help="GossipSub heartbeat, seconds")
     parser.add_argument("--degree", type=int, default=4, help="GossipSub mesh degree D")
     parser.add_argument("--settle", type=float, default=3.0, help="seconds for the mesh to settle after join")

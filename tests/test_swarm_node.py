@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
+import threading
 from collections.abc import AsyncIterator, Callable
 
 import pytest
@@ -78,6 +80,25 @@ async def test_join_converge_and_placements(authority: SwarmAuthority) -> None:
         )
         nodes[2].remove_placement("router:abc")
         await wait_until(lambda: all(n.view is not None and n.view.locate("router:abc") is None for n in nodes[:2]))
+
+
+async def test_bootstrap_peer_that_starts_late_is_reached_by_backoff(authority: SwarmAuthority) -> None:
+    verifier = CertificateVerifier(authority.public_key)
+    late_key = create_new_key_pair()
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    late_addr = f"/ip4/127.0.0.1/tcp/{port}"
+    bootstrap = parse_bootstrap(f"{late_addr}/p2p/{peer_id_of(late_key)}\n")
+    early_key = create_new_key_pair()
+    early_options = NodeOptions(**{**FAST.__dict__, "bootstrap": bootstrap})  # type: ignore[arg-type]
+    async with SwarmNode(early_key, authority.issue(peer_id_of(early_key)), verifier, early_options) as early:
+        await asyncio.sleep(1.5)  # a few failed dials: nothing listens yet
+        late_options = NodeOptions(**{**FAST.__dict__, "listen": late_addr})  # type: ignore[arg-type]
+        async with SwarmNode(late_key, authority.issue(peer_id_of(late_key)), verifier, late_options) as late:
+            await wait_until(lambda: early.is_member(late.peer_id) and late.is_member(early.peer_id))
+            await wait_until(lambda: full_views([early, late]))
+    assert not [t for t in threading.enumerate() if t.name == "libp2p-trio"]
 
 
 async def test_closed_peer_leaves_views(authority: SwarmAuthority) -> None:
