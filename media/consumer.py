@@ -102,16 +102,16 @@ class Consumer(EventEmitter):
 
     async def pause(self) -> None:
         self._check_open()
-        was_paused = self._paused
         await self._channel.request("CONSUMER_PAUSE", handler_id=self._id)
+        was_paused = self._paused
         self._paused = True
         if not was_paused and not self._producer_paused:
             self.observer.emit("pause")
 
     async def resume(self) -> None:
         self._check_open()
-        was_paused = self._paused
         await self._channel.request("CONSUMER_RESUME", handler_id=self._id)
+        was_paused = self._paused
         self._paused = False
         if was_paused and not self._producer_paused:
             self.observer.emit("resume")
@@ -146,13 +146,10 @@ class Consumer(EventEmitter):
         self._check_open()
         await self._channel.request("CONSUMER_REQUEST_KEY_FRAME", handler_id=self._id)
 
-    async def enable_trace_event(self, types: list[str]) -> None:
+    async def enable_trace_event(self, types: list[str] | None = None) -> None:
+        """Trace "rtp", "keyframe", "nack", "pli", "fir"; unknown names are ignored, as in mediasoup."""
         self._check_open()
-        trace = fbs.enum("Consumer.TraceEventType")
-        try:
-            events = [getattr(trace, t.upper()) for t in types]
-        except AttributeError:
-            raise TypeError(f"invalid trace event types {types!r}") from None
+        events = wire.trace_event_types_to_fbs("Consumer.TraceEventType", [] if types is None else types)
         body = fbs.new("Consumer.EnableTraceEventRequest", events=events)
         await self._channel.request(
             "CONSUMER_ENABLE_TRACE_EVENT", "Consumer_EnableTraceEventRequest", body, self._id

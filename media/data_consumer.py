@@ -95,16 +95,16 @@ class DataConsumer(EventEmitter):
 
     async def pause(self) -> None:
         self._check_open()
-        was_paused = self._paused
         await self._channel.request("DATACONSUMER_PAUSE", handler_id=self._id)
+        was_paused = self._paused
         self._paused = True
         if not was_paused and not self._data_producer_paused:
             self.observer.emit("pause")
 
     async def resume(self) -> None:
         self._check_open()
-        was_paused = self._paused
         await self._channel.request("DATACONSUMER_RESUME", handler_id=self._id)
+        was_paused = self._paused
         self._paused = False
         if was_paused and not self._data_producer_paused:
             self.observer.emit("resume")

@@ -79,7 +79,7 @@ class Producer(EventEmitter):
 
     async def dump(self) -> dict[str, Any]:
         self._check_open()
-        return wire.flatten(fbs.to_plain(await self._channel.request("PRODUCER_DUMP", handler_id=self._id)))
+        return wire.producer_dump_from_fbs(await self._channel.request("PRODUCER_DUMP", handler_id=self._id))
 
     async def get_stats(self) -> list[dict[str, Any]]:
         self._check_open()
@@ -88,27 +88,24 @@ class Producer(EventEmitter):
 
     async def pause(self) -> None:
         self._check_open()
-        was_paused = self._paused
         await self._channel.request("PRODUCER_PAUSE", handler_id=self._id)
+        was_paused = self._paused
         self._paused = True
         if not was_paused:
             self.observer.emit("pause")
 
     async def resume(self) -> None:
         self._check_open()
-        was_paused = self._paused
         await self._channel.request("PRODUCER_RESUME", handler_id=self._id)
+        was_paused = self._paused
         self._paused = False
         if was_paused:
             self.observer.emit("resume")
 
-    async def enable_trace_event(self, types: list[str]) -> None:
+    async def enable_trace_event(self, types: list[str] | None = None) -> None:
+        """Trace "rtp", "keyframe", "nack", "pli", "fir", "sr"; unknown names are ignored, as in mediasoup."""
         self._check_open()
-        trace = fbs.enum("Producer.TraceEventType")
-        try:
-            events = [getattr(trace, t.upper()) for t in types]
-        except AttributeError:
-            raise TypeError(f"invalid trace event types {types!r}") from None
+        events = wire.trace_event_types_to_fbs("Producer.TraceEventType", [] if types is None else types)
         body = fbs.new("Producer.EnableTraceEventRequest", events=events)
         await self._channel.request(
             "PRODUCER_ENABLE_TRACE_EVENT", "Producer_EnableTraceEventRequest", body, self._id

@@ -173,7 +173,8 @@ def rtp_parameters_from_fbs(data: Any) -> dict[str, Any]:
             entry["channels"] = codec.channels
         entry["parameters"] = parameters_from_fbs(codec.parameters)
         entry["rtcpFeedback"] = [
-            {"type": _str(fb.type), "parameter": _str(fb.parameter) or ""} for fb in codec.rtcpFeedback or []
+            {"type": _str(fb.type), **({"parameter": _str(fb.parameter)} if fb.parameter else {})}
+            for fb in codec.rtcpFeedback or []
         ]
         codecs.append(entry)
     result: dict[str, Any] = {
@@ -195,6 +196,36 @@ def rtp_parameters_from_fbs(data: Any) -> dict[str, Any]:
     if data.mid:
         result["mid"] = _str(data.mid)
     return result
+
+
+def trace_event_types_from_fbs(path: str, types: list[int] | None) -> list[str]:
+    """`Producer.TraceEventType` / `Consumer.TraceEventType` numbers -> mediasoup's names ("pli")."""
+    names = fbs.enum_names(path)
+    return [names[t].lower() for t in types or []]
+
+
+def trace_event_types_to_fbs(path: str, types: Any) -> list[int]:
+    """mediasoup's enableTraceEvent() argument: a list of strings; unknown names are ignored."""
+    if not isinstance(types, list):
+        raise TypeError("types must be a list")
+    if any(not isinstance(t, str) for t in types):
+        raise TypeError("every type must be a string")
+    enum = fbs.enum(path)
+    return [getattr(enum, t.upper()) for t in types if t and hasattr(enum, t.upper()) and not t.startswith("_")]
+
+
+def producer_dump_from_fbs(dump: Any) -> dict[str, Any]:
+    """Producer.DumpResponse -> mediasoup's ProducerDump (parseProducerDump)."""
+    return {
+        "id": _str(dump.id),
+        "kind": fbs.enum_names("RtpParameters.MediaKind")[dump.kind].lower(),
+        "type": rtp_type_from_fbs(dump.type),
+        "rtpParameters": rtp_parameters_from_fbs(dump.rtpParameters),
+        "rtpMapping": fbs.to_plain(dump.rtpMapping),
+        "rtpStreams": [flatten(fbs.to_plain(stream)) for stream in dump.rtpStreams] if dump.rtpStreams else None,
+        "traceEventTypes": trace_event_types_from_fbs("Producer.TraceEventType", dump.traceEventTypes),
+        "paused": bool(dump.paused),
+    }
 
 
 def rtp_mapping_to_fbs(mapping: dict[str, Any]) -> Any:

@@ -35,6 +35,9 @@ SPAWN_TIMEOUT_S = 10.0
 STOP_TIMEOUT_S = 3.0
 WRONG_SETTINGS_EXIT_CODE = 42
 
+observer = EventEmitter()
+"""Module-level observer, as mediasoup's: "newworker" (worker) for every worker created."""
+
 
 def _validate_settings(
     log_level: str, log_tags: list[str], rtc_min_port: int, rtc_max_port: int, app_data: Any
@@ -111,6 +114,7 @@ async def create_worker(
     channel = Channel(read_fd=resp_read, write_fd=req_write, pid=process.pid)
     worker = Worker(process=process, channel=channel, app_data=app_data)
     await worker._start()
+    observer.emit("newworker", worker)
     return worker
 
 
@@ -292,6 +296,8 @@ class Worker(EventEmitter):
         self, *, media_codecs: list[dict[str, Any]] | None = None, app_data: dict[str, Any] | None = None
     ) -> Router:
         self._check_open()
+        if media_codecs is not None and not isinstance(media_codecs, list):
+            raise TypeError("if given, media_codecs must be a list")
         if app_data is not None and not isinstance(app_data, dict):
             raise TypeError("if given, app_data must be a dict")
         rtp_capabilities = ortc.generate_router_rtp_capabilities(media_codecs or [])

@@ -1,0 +1,41 @@
+"""Port of mediasoup's test-mediasoup.js: module-level version, capabilities, scalability modes."""
+
+from __future__ import annotations
+
+import pytest
+
+import media
+from media.worker_install import install_dir
+
+
+def test_version_matches_the_worker_package() -> None:
+    # Upstream compares with package.json; here the installed worker's VERSION file is the package.
+    assert media.version == (install_dir() / "VERSION").read_text().strip()
+    assert media.version == "3.14.16"
+
+
+def test_get_supported_rtp_capabilities_returns_a_copy() -> None:
+    rtp_capabilities = media.get_supported_rtp_capabilities()
+    assert isinstance(rtp_capabilities, dict)
+    rtp_capabilities["codecs"] = "bar"
+    assert media.get_supported_rtp_capabilities() != rtp_capabilities
+
+
+@pytest.mark.parametrize(
+    ("mode", "expected"),
+    [
+        ("L1T3", (1, 3, False)),
+        ("L3T2_KEY", (3, 2, True)),
+        ("S2T3", (2, 3, False)),
+        ("foo", (1, 1, False)),
+        (None, (1, 1, False)),
+        ("S0T3", (1, 1, False)),
+        ("S1T0", (1, 1, False)),
+        ("L20T3", (20, 3, False)),
+        ("S200T3", (1, 1, False)),
+        ("L4T7_KEY_SHIFT", (4, 7, True)),
+    ],
+)
+def test_parse_scalability_mode(mode: str | None, expected: tuple[int, int, bool]) -> None:
+    spatial, temporal, ksvc = expected
+    assert media.parse_scalability_mode(mode) == {"spatialLayers": spatial, "temporalLayers": temporal, "ksvc": ksvc}

@@ -1,0 +1,138 @@
+"""Port of mediasoup's test-Worker.js."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+
+import pytest
+
+import media
+from media.errors import InvalidStateError
+from tests.mediasoup.conftest import DATA, Calls, once, pid_gone, wait_for
+
+
+@pytest.mark.skip(reason="Node-specific: mediasoup.workerBin is the npm package's binary path; "
+                  "here media.worker_install.worker_bin() is covered by the worker tests themselves")
+def test_worker_bin() -> None: ...
+
+
+async def test_create_worker_succeeds() -> None:
+    on_new_worker = Calls()
+    media.observer.once("newworker", on_new_worker)
+    worker1 = await media.create_worker()
+    assert on_new_worker.calls == [(worker1,)]
+    assert isinstance(worker1, media.Worker)
+    assert isinstance(worker1.pid, int)
+    assert not worker1.closed and not worker1.died
+    await worker1.close()
+    assert worker1.closed and not worker1.died
+
+    worker2 = await media.create_worker(
+        log_level="debug",
+        log_tags=["info"],
+        rtc_min_port=0,
+        rtc_max_port=9999,
+        dtls_certificate_file=str(DATA / "dtls-cert.pem"),
+        dtls_private_key_file=str(DATA / "dtls-key.pem"),
+        libwebrtc_field_trials="WebRTC-Bwe-AlrLimitedBackoff/Disabled/",
+        app_data={"foo": 456},
+    )
+    assert isinstance(worker2.pid, int)
+    assert not worker2.closed and not worker2.died
+    assert worker2.app_data == {"foo": 456}
+    await worker2.close()
+    assert worker2.closed and not worker2.died
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        {"log_level": "chicken"},
+        {"rtc_min_port": 1000, "rtc_max_port": 999},
+        {"rtc_min_port": 1000, "rtc_max_port": 65536},
+        {"dtls_certificate_file": "/notfound/cert.pem"},
+        {"dtls_private_key_file": "/notfound/priv.pem"},
+        {"app_data": "NOT-AN-OBJECT"},
+    ],
+)
+async def test_create_worker_with_wrong_settings_raises_type_error(settings: dict[str, object]) -> None:
+    with pytest.raises(TypeError):
+        await media.create_worker(**settings)  # type: ignore[arg-type]
+
+
+async def test_update_settings_succeeds(worker: media.Worker) -> None:
+    assert await worker.update_settings(log_level="debug", log_tags=["ice"]) is None
+
+
+async def test_update_settings_with_wrong_settings_raises_type_error(worker: media.Worker) -> None:
+    with pytest.raises(TypeError):
+        await worker.update_settings(log_level="chicken")
+
+
+async def test_update_settings_raises_invalid_state_if_closed(worker: media.Worker) -> None:
+    await worker.close()
+    with pytest.raises(InvalidStateError):
+        await worker.update_settings(log_level="error")
+
+
+async def test_dump_succeeds(worker: media.Worker) -> None:
+    dump = await worker.dump()
+    assert dump["pid"] == worker.pid
+    assert dump["webRtcServerIds"] == []
+    assert dump["routerIds"] == []
+    assert dump["channelMessageHandlers"]["channelRequestHandlers"] == []
+    assert dump["channelMessageHandlers"]["channelNotificationHandlers"] == []
+
+
+async def test_dump_raises_invalid_state_if_closed(worker: media.Worker) -> None:
+    await worker.close()
+    with pytest.raises(InvalidStateError):
+        await worker.dump()
+
+
+async def test_get_resource_usage_succeeds(worker: media.Worker) -> None:
+    usage = await worker.get_resource_usage()
+    assert isinstance(usage, dict)
+    assert all(isinstance(value, int) for value in usage.values())
+
+
+async def test_close_succeeds() -> None:
+    worker = await media.create_worker(log_level="warn")
+    on_close = Calls()
+    worker.observer.once("close", on_close)
+    await worker.close()
+    assert on_close.count == 1
+    assert worker.closed and not worker.died
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM, signal.SIGKILL])
+async def test_worker_emits_died_if_the_process_died_unexpectedly(signum: int) -> None:
+    worker = await media.create_worker(log_level="warn")
+    on_observer_close = Calls()
+    worker.observer.once("close", on_observer_close)
+    seen_at_died: list[tuple[int, bool]] = []
+    worker.on("died", lambda _error: seen_at_died.append((on_observer_close.count, worker.closed)))
+    subprocess_closed = asyncio.ensure_future(once(worker, "subprocessclose"))
+    os.kill(worker.pid, signum)
+    await subprocess_closed
+    await wait_for(lambda: on_observer_close.count > 0)
+    # "died" comes first, with the worker already closed; observer "close" after it.
+    assert seen_at_died == [(0, True)]
+    assert on_observer_close.count == 1
+    assert worker.closed and worker.died
+
+
+async def test_worker_ignores_pipe_hup_alrm_usr1_usr2(worker: media.Worker) -> None:
+    on_died = Calls()
+    worker.on("died", on_died)
+    for signum in (signal.SIGPIPE, signal.SIGHUP, signal.SIGALRM, signal.SIGUSR1, signal.SIGUSR2):
+        os.kill(worker.pid, signum)
+    # Still answering requests after every signal was delivered, and nothing died.
+    await asyncio.sleep(0.5)
+    assert (await worker.dump())["pid"] == worker.pid
+    assert not worker.closed and on_died.count == 0
+    pid = worker.pid
+    await worker.close()
+    assert pid_gone(pid)
