@@ -71,6 +71,8 @@ class NodeOptions:
     """How long others keep us without news; default 3 load intervals."""
     min_publish_gap_s: float = 0.2
     """Bursts of `notify_load_changed` collapse into one message per gap."""
+    announce_delay_s: float = 1.0
+    """After a new member connects, re-announce this much later (subscriptions settle)."""
     placements_refresh_s: float = 10.0
     sweep_interval_s: float = 0.5
     target_peers: int = 4
@@ -128,6 +130,7 @@ class SwarmNode:
         self._placements_version = 0
         self._placements_changed = asyncio.Event()
         self._dial_backoff: dict[str, float] = {}
+        self._announce: asyncio.TimerHandle | None = None
         self._warn = _WarnLimiter()
         self.view: SwarmView | None = None
         self.rejected_messages = 0
@@ -162,7 +165,9 @@ class SwarmNode:
             )
             self._host = host
             self.view = SwarmView(host.peer_id, options.effective_ttl_s)
-            self._gate = MembershipGate(host, self.certificate, self._verifier, options.handshake_timeout_s)
+            self._gate = MembershipGate(
+                host, self.certificate, self._verifier, options.handshake_timeout_s, on_member=self._member_joined
+            )
             self._stack.push_async_callback(self._gate.close)
             host.set_gossip_validator(STATE_TOPIC, self._validate)
             subscription = await host.gossip_subscribe(STATE_TOPIC)
@@ -175,6 +180,9 @@ class SwarmNode:
     async def close(self) -> None:
         """Stop every task, close the host. Idempotent."""
         runner, self._runner = self._runner, None
+        if self._announce is not None:
+            self._announce.cancel()
+            self._announce = None
         if runner is not None:
             runner.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -336,6 +344,21 @@ class SwarmNode:
             await asyncio.sleep(self.options.sweep_interval_s)
             for peer_id in view.expire():
                 log.info("peer %s left the view (no news within its TTL)", peer_id)
+
+    def _member_joined(self, peer_id: str, certificate: Certificate) -> None:
+        """Re-announce ourselves soon after a new member connects (once its pubsub
+        subscription has arrived), so a newcomer fills its view in about a second
+        instead of a load period; bursts of joins collapse into one message."""
+        if self._announce is not None:
+            return
+
+        def announce() -> None:
+            self._announce = None
+            self.notify_load_changed()
+            if self._placements_version:
+                self._placements_changed.set()
+
+        self._announce = asyncio.get_running_loop().call_later(self.options.announce_delay_s, announce)
 
     def _connection_changed(self, peer_id: str, connected: bool) -> None:
         if not connected and self.view is not None:
