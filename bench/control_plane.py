@@ -1,0 +1,221 @@
+"""Control-plane rate on one router: create_webrtc_transport() and consume() calls per second.
+
+    .venv/bin/python -m bench.control_plane [--calls 600] [--node-dir /tmp/msnode] [--json]
+
+Each operation runs sequentially (one call awaited after the other) and with
+100 concurrent calls in flight (batches of 100 gathered), first through this
+Python layer (`media/`), then, in the same run and against the same worker
+binary, through mediasoup's own Node.js layer (npm `mediasoup@3.14.16`,
+installed outside the repository in --node-dir with MEDIASOUP_WORKER_BIN
+pointing at `.worker/mediasoup-worker`, so its postinstall skips the build).
+The Node side is a small script written to a temp dir that prints one JSON line.
+If the Node baseline cannot be installed or run, the Python figures are still
+printed and the reason is reported.
+
+consume(): one opus producer on a WebRtcTransport, consumers on a second one
+(the producer is audio: no RTX, one encoding). Transports created by the
+transport rounds are closed after each round so ports do not run out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import media
+from bench.report import emit_json, parser, progress, table
+from media.codecs import DEFAULT_MEDIA_CODECS
+from media.rtp_traffic import OPUS_RTP_PARAMETERS
+from media.worker_install import worker_bin
+
+LOOPBACK = [{"protocol": "udp", "ip": "127.0.0.1"}]
+CONCURRENCY = 100
+NODE_VERSION = "3.14.16"
+NODE_PACKAGE = {
+    "name": "mafalda-swarm-bench-node",
+    "version": "1.0.0",
+    "private": True,
+    "dependencies": {"mediasoup": NODE_VERSION},
+    # Their newer versions need a package the registry does not have (shared notes).
+    "overrides": {"@mafalda-sfu/mediasoup-ortc": "3.14.7", "@mafalda-sfu/mediasoup-node-fbs": "3.14.7"},
+}
+
+NODE_SCRIPT = r"""
+const mediasoup = require(process.argv[2]);
+const CALLS = Number(process.argv[3]);
+const CONCURRENCY = Number(process.argv[4]);
+const OPUS = JSON.parse(process.argv[5]);
+const CODECS = JSON.parse(process.argv[6]);
+const LISTEN = [{ protocol: 'udp', ip: '127.0.0.1' }];
+
+async function rate(fn, concurrent, cleanup) {
+  const t0 = process.hrtime.bigint();
+  const made = [];
+  if (concurrent) {
+    for (let done = 0; done < CALLS; done += CONCURRENCY) {
+      const n = Math.min(CONCURRENCY, CALLS - done);
+      made.push(...await Promise.all(Array.from({ length: n }, () => fn())));
+    }
+  } else {
+    for (let i = 0; i < CALLS; i++) made.push(await fn());
+  }
+  const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+  for (const obj of made) obj.close();
+  return CALLS / seconds;
+}
+
+(async () => {
+  const worker = await mediasoup.createWorker({ logLevel: 'error' });
+  const router = await worker.createRouter({ mediaCodecs: CODECS });
+  const out = {};
+  const makeTransport = () => router.createWebRtcTransport({ listenInfos: LISTEN });
+  await rate(makeTransport, false);  // warm-up
+  out.transport_sequential = await rate(makeTransport, false);
+  out.transport_concurrent = await rate(makeTransport, true);
+  const send = await router.createWebRtcTransport({ listenInfos: LISTEN });
+  const recv = await router.createWebRtcTransport({ listenInfos: LISTEN });
+  const producer = await send.produce({ kind: 'audio', rtpParameters: OPUS });
+  const consume = () => recv.consume({ producerId: producer.id, rtpCapabilities: router.rtpCapabilities });
+  await rate(consume, false);  // warm-up
+  out.consume_sequential = await rate(consume, false);
+  out.consume_concurrent = await rate(consume, true);
+  worker.close();
+  console.log(JSON.stringify(out));
+})().catch((error) => { console.error(String(error && error.stack || error)); process.exit(1); });
+"""
+
+
+async def _rate(fn: Callable[[], Awaitable[Any]], calls: int, concurrent: bool) -> float:
+    made: list[Any] = []
+    start = time.perf_counter()
+    if concurrent:
+        for done in range(0, calls, CONCURRENCY):
+            made += await asyncio.gather(*(fn() for _ in range(min(CONCURRENCY, calls - done))))
+    else:
+        for _ in range(calls):
+            made.append(await fn())
+    seconds = time.perf_counter() - start
+    for obj in made:
+        await obj.close()
+    return calls / seconds
+
+
+async def measure_python(calls: int) -> dict[str, float]:
+    worker = await media.create_worker()
+    try:
+        router = await worker.create_router(media_codecs=DEFAULT_MEDIA_CODECS)
+
+        def make_transport() -> Awaitable[Any]:
+            return router.create_webrtc_transport(listen_infos=LOOPBACK)
+
+        out: dict[str, float] = {}
+        await _rate(make_transport, calls, False)  # warm-up
+        out["transport_sequential"] = await _rate(make_transport, calls, False)
+        out["transport_concurrent"] = await _rate(make_transport, calls, True)
+        send = await router.create_webrtc_transport(listen_infos=LOOPBACK)
+        recv = await router.create_webrtc_transport(listen_infos=LOOPBACK)
+        producer = await send.produce(kind="audio", rtp_parameters=OPUS_RTP_PARAMETERS)
+
+        def consume() -> Awaitable[Any]:
+            return recv.consume(producer_id=producer.id, rtp_capabilities=router.rtp_capabilities)
+
+        await _rate(consume, calls, False)  # warm-up
+        out["consume_sequential"] = await _rate(consume, calls, False)
+        out["consume_concurrent"] = await _rate(consume, calls, True)
+        return out
+    finally:
+        await worker.close()
+
+
+def _node_env() -> dict[str, str]:
+    return {**os.environ, "MEDIASOUP_WORKER_BIN": str(worker_bin())}
+
+
+def install_node_baseline(node_dir: Path) -> Path:
+    """npm install mediasoup@3.14.16 into node_dir (once); returns the package directory. Raises on failure."""
+    package = node_dir / "node_modules" / "mediasoup"
+    if (package / "package.json").exists() and json.loads((package / "package.json").read_text())[
+        "version"
+    ] == NODE_VERSION:
+        return package
+    if shutil.which("node") is None or shutil.which("npm") is None:
+        raise RuntimeError("node/npm not found on PATH")
+    node_dir.mkdir(parents=True, exist_ok=True)
+    (node_dir / "package.json").write_text(json.dumps(NODE_PACKAGE))
+    progress(f"npm install mediasoup@{NODE_VERSION} in {node_dir} (once) ...")
+    result = subprocess.run(
+        ["npm", "install", "--no-audit", "--no-fund"], cwd=node_dir, env=_node_env(),
+        capture_output=True, text=True, timeout=600,
+    )
+    if result.returncode != 0 or not (package / "package.json").exists():
+        tail = (result.stderr or result.stdout).strip().splitlines()[-3:]
+        raise RuntimeError(f"npm install failed (exit {result.returncode}): {' | '.join(tail)}")
+    return package
+
+
+def measure_node(node_dir: Path, calls: int) -> dict[str, float]:
+    package = install_node_baseline(node_dir)
+    with tempfile.TemporaryDirectory(prefix="control-plane-node-") as tmp:
+        script = Path(tmp) / "bench.js"
+        script.write_text(NODE_SCRIPT)
+        result = subprocess.run(
+            ["node", str(script), str(package), str(calls), str(CONCURRENCY),
+             json.dumps(OPUS_RTP_PARAMETERS), json.dumps(DEFAULT_MEDIA_CODECS)],
+            env=_node_env(), capture_output=True, text=True, timeout=300,
+        )
+    if result.returncode != 0:
+        raise RuntimeError(f"node script failed (exit {result.returncode}): {result.stderr.strip()[-300:]}")
+    return {k: float(v) for k, v in json.loads(result.stdout.strip().splitlines()[-1]).items()}
+
+
+ROWS = [
+    ("create_webrtc_transport()", "sequential", "transport_sequential"),
+    ("create_webrtc_transport()", f"{CONCURRENCY} concurrent", "transport_concurrent"),
+    ("consume()", "sequential", "consume_sequential"),
+    ("consume()", f"{CONCURRENCY} concurrent", "consume_concurrent"),
+]
+
+
+def main() -> None:
+    p = parser(__doc__.splitlines()[0])
+    p.add_argument("--calls", type=int, default=600, help="calls per measurement (default 600)")
+    p.add_argument("--node-dir", type=Path, default=Path(tempfile.gettempdir()) / "msnode",
+                   help="where mediasoup's Node layer is (or gets) installed; outside the repository")
+    p.add_argument("--no-node", action="store_true", help="skip the Node.js baseline")
+    args = p.parse_args()
+
+    progress(f"Python layer: {args.calls} calls per measurement ...")
+    python = asyncio.run(measure_python(args.calls))
+    node: dict[str, float] | None = None
+    node_error = "skipped (--no-node)" if args.no_node else None
+    if not args.no_node:
+        progress("mediasoup's Node.js layer, same worker binary ...")
+        try:
+            node = measure_node(args.node_dir, args.calls)
+        except (RuntimeError, OSError, subprocess.SubprocessError, ValueError, KeyError) as error:
+            node_error = str(error)
+
+    rows = []
+    for operation, mode, key in ROWS:
+        py, nd = python[key], (node or {}).get(key)
+        rows.append([operation, mode, py, nd if nd is not None else "n/a", py / nd if nd else "n/a"])
+    table(["operation", "mode", "Python calls/s", "Node calls/s", "Python/Node"], rows,
+          title=f"Control plane on one router, {args.calls} calls per figure (mediasoup worker {media.version})")
+    if node_error:
+        print(f"Node.js baseline NOT measured: {node_error}")
+    emit_json(args.json, {
+        "calls": args.calls, "concurrency": CONCURRENCY, "python": python, "node": node, "node_error": node_error,
+        "ratio": {k: python[k] / node[k] for k in python} if node else None,
+    })
+
+
+if __name__ == "__main__":
+    main()
