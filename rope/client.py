@@ -116,6 +116,8 @@ class RopeConnection:
         self._outbox: Outbox | None = None
         self._channel: MessageChannel | None = None
         self._supervisor: asyncio.Task[None] | None = None
+        self._stop_channel: asyncio.Event | None = None
+        self._channel_done = asyncio.Event()
         self._closing = False
         self._close_called = False
         self._torn_down = False
@@ -168,9 +170,12 @@ class RopeConnection:
         self._emitter.off(event, handler)
 
     async def drop(self) -> None:
-        """Close the current channel as if the network failed (reconnection follows); for tests and tools."""
-        if self._channel is not None:
-            await self._channel.close()
+        """Abandon the current channel as if the network failed: nothing more is read from it,
+        and reconnection follows. For tests and tools."""
+        channel = self._channel
+        if channel is not None and self._stop_channel is not None:
+            self._stop_channel.set()
+            await self._channel_done.wait()
 
     async def close(self) -> None:
         """Close every session and the channel, stop reconnecting, wait for every task. Idempotent."""
@@ -301,12 +306,15 @@ class RopeConnection:
         """Serve one channel until any of its tasks ends; then stop the others."""
         outbox = Outbox(channel, self._max_pending)
         self._channel, self._outbox = channel, outbox
+        stop = self._stop_channel = asyncio.Event()
+        self._channel_done.clear()
         self._emitter.emit("open")
         for client in list(self._clients.values()):
             client._channel_open()
         tasks = [
             asyncio.ensure_future(self._read(channel)),
             asyncio.ensure_future(self._write(outbox)),
+            asyncio.ensure_future(stop.wait()),
         ]
         if self._ping_interval is not None:
             tasks.append(asyncio.ensure_future(self._ping(self._ping_interval)))
@@ -316,7 +324,9 @@ class RopeConnection:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+            self._outbox = None
             await channel.close()
+            self._channel_done.set()
 
     async def _write(self, outbox: Outbox) -> None:
         with contextlib.suppress(ConnectionError, OSError, RopeError):

@@ -63,7 +63,7 @@ class StreamChannel:
             if self._closed:
                 return None
             data = await self._stream.read(READ_SIZE)
-            if not data:
+            if not data or self._closed:
                 return None
             self._frames.extend(self._decoder.feed(data))  # raises a fatal FrameError on oversize
         frame = self._frames.popleft()

@@ -31,6 +31,7 @@ from rope import (
     Unauthorized,
     UnknownMethod,
     UnknownObject,
+    current_caller,
     exposed,
     members_only,
 )
@@ -77,6 +78,7 @@ class Room(RopeObject):
         self.gate = asyncio.Event()
         for fn in (self.echo, self.add, self.fail, self.wait_release, self.create_item, self.tick, self.ticks):
             self.method(fn)
+        self.method(lambda: current_caller.get().peer.peer_id, name="whoami")
 
     async def echo(self, value: Any) -> Any:
         return value
@@ -209,6 +211,7 @@ async def test_calls_results_and_errors(site: Site) -> None:
         value = {"a": [1, 2.5, "x", None, True], "nested": {"k": "é"}}
         assert await room.echo(value) == value
         assert await room.add(2, b=3) == 5
+        assert await room.whoami() == site.client_identity  # the authenticated libp2p peer (None on WebSocket)
 
         with pytest.raises(ValueError, match="bad value") as info:
             await room.fail("value", "bad value")
