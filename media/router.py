@@ -38,6 +38,11 @@ def _check_listen_info(info: Any) -> None:
         raise TypeError(f"invalid listen info protocol {info.get('protocol')!r} (udp or tcp)")
 
 
+def _is_int(value: Any) -> bool:
+    """An int that is not a bool (mediasoup rejects `interval: false`)."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 def _check_app_data(app_data: Any) -> None:
     if app_data is not None and not isinstance(app_data, dict):
         raise TypeError("if given, app_data must be a dict")
@@ -315,11 +320,11 @@ class Router(EventEmitter):
         app_data: dict[str, Any] | None = None,
     ) -> AudioLevelObserver:
         self._check_open()
-        if not isinstance(max_entries, int) or max_entries <= 0:
+        if not _is_int(max_entries) or max_entries <= 0:
             raise TypeError("if given, max_entries must be a positive int")
-        if not isinstance(threshold, int) or not -127 <= threshold <= 0:
+        if not _is_int(threshold) or not -127 <= threshold <= 0:
             raise TypeError("if given, threshold must be an int between -127 and 0")
-        if not isinstance(interval, int) or interval < 0:
+        if not _is_int(interval) or interval < 0:
             raise TypeError("if given, interval must be a non-negative int (ms)")
         _check_app_data(app_data)
         options = fbs.new(
@@ -332,7 +337,7 @@ class Router(EventEmitter):
         self, *, interval: int = 300, app_data: dict[str, Any] | None = None
     ) -> ActiveSpeakerObserver:
         self._check_open()
-        if not isinstance(interval, int) or interval < 0:
+        if not _is_int(interval) or interval < 0:
             raise TypeError("if given, interval must be a non-negative int (ms)")
         _check_app_data(app_data)
         options = fbs.new("ActiveSpeakerObserver.ActiveSpeakerObserverOptions", interval=interval)
