@@ -10,7 +10,7 @@ belongs to `swarm.bridge`.
 from __future__ import annotations
 
 from collections import deque
-from typing import Protocol
+from typing import Any, Protocol
 
 from rope.channel import Peer
 from rope.client import Connector, RopeConnection
@@ -108,7 +108,7 @@ def libp2p_connector(host: Host, peer_id: str, *, multiaddr: str | None = None,
 
 
 async def connect_libp2p(host: Host, peer_id: str, *, multiaddr: str | None = None, token: str | None = None,
-                         **options: object) -> RopeConnection:
+                         **options: Any) -> RopeConnection:
     """Open a `RopeConnection` to ``peer_id`` over ``host``; ``options`` go to `RopeConnection`."""
     connector = libp2p_connector(host, peer_id, multiaddr=multiaddr)
-    return await RopeConnection(connector, token=token, **options).open()  # type: ignore[arg-type]
+    return await RopeConnection(connector, token=token, **options).open()

@@ -18,7 +18,7 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
 from rope.channel import Peer
-from rope.client import RopeConnection
+from rope.client import Connector, RopeConnection
 from rope.errors import ErrorCode, FrameError
 from rope.framing import DEFAULT_MAX_FRAME
 from rope.server import RopeServer
@@ -108,7 +108,7 @@ class WebSocketListener:
         await self.close()
 
 
-def websocket_connector(url: str, *, max_message: int = DEFAULT_MAX_FRAME, open_timeout: float = 10.0) -> Any:
+def websocket_connector(url: str, *, max_message: int = DEFAULT_MAX_FRAME, open_timeout: float = 10.0) -> Connector:
     """A `Connector` that dials ``url`` afresh for every (re)connection."""
 
     async def connect() -> WebSocketChannel:
