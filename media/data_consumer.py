@@ -86,7 +86,7 @@ class DataConsumer(EventEmitter):
 
     async def dump(self) -> dict[str, Any]:
         self._check_open()
-        return fbs.to_plain(await self._channel.request("DATACONSUMER_DUMP", handler_id=self._id))
+        return wire.data_dump_from_fbs(await self._channel.request("DATACONSUMER_DUMP", handler_id=self._id))
 
     async def get_stats(self) -> list[dict[str, Any]]:
         self._check_open()
@@ -134,9 +134,25 @@ class DataConsumer(EventEmitter):
 
     async def set_subchannels(self, subchannels: list[int]) -> None:
         self._check_open()
-        body = fbs.new("DataConsumer.SetSubchannelsRequest", subchannels=list(subchannels))
+        body = fbs.new("DataConsumer.SetSubchannelsRequest", subchannels=wire.subchannels_to_fbs(subchannels))
         response = await self._channel.request(
             "DATACONSUMER_SET_SUBCHANNELS", "DataConsumer_SetSubchannelsRequest", body, self._id
+        )
+        self._subchannels = [int(s) for s in response.subchannels or []]
+
+    async def add_subchannel(self, subchannel: int) -> None:
+        self._check_open()
+        body = fbs.new("DataConsumer.AddSubchannelRequest", subchannel=subchannel)
+        response = await self._channel.request(
+            "DATACONSUMER_ADD_SUBCHANNEL", "DataConsumer_AddSubchannelRequest", body, self._id
+        )
+        self._subchannels = [int(s) for s in response.subchannels or []]
+
+    async def remove_subchannel(self, subchannel: int) -> None:
+        self._check_open()
+        body = fbs.new("DataConsumer.RemoveSubchannelRequest", subchannel=subchannel)
+        response = await self._channel.request(
+            "DATACONSUMER_REMOVE_SUBCHANNEL", "DataConsumer_RemoveSubchannelRequest", body, self._id
         )
         self._subchannels = [int(s) for s in response.subchannels or []]
 

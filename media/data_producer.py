@@ -97,7 +97,7 @@ class DataProducer(EventEmitter):
 
     async def dump(self) -> dict[str, Any]:
         self._check_open()
-        return fbs.to_plain(await self._channel.request("DATAPRODUCER_DUMP", handler_id=self._id))
+        return wire.data_dump_from_fbs(await self._channel.request("DATAPRODUCER_DUMP", handler_id=self._id))
 
     async def get_stats(self) -> list[dict[str, Any]]:
         self._check_open()

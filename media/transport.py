@@ -427,7 +427,7 @@ class Transport(EventEmitter):
             label=data_producer.label,
             protocol=data_producer.protocol,
             paused=paused,
-            subchannels=subchannels,
+            subchannels=wire.subchannels_to_fbs(subchannels),
         )
         try:
             dump = await self._channel.request(

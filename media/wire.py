@@ -473,6 +473,23 @@ def sctp_stream_parameters_to_fbs(params: dict[str, Any] | None) -> Any:
     )
 
 
+def subchannels_to_fbs(subchannels: list[int] | None) -> list[int] | None:
+    """Subchannels are uint16 on the wire; mediasoup's builder keeps the low 16 bits (65536 -> 0)."""
+    if subchannels is None:
+        return None
+    if not isinstance(subchannels, list) or any(not isinstance(s, int) or isinstance(s, bool) for s in subchannels):
+        raise TypeError("subchannels must be a list of ints")
+    return [s & 0xFFFF for s in subchannels]
+
+
+def data_dump_from_fbs(dump: Any) -> dict[str, Any]:
+    """DataProducer / DataConsumer DumpResponse -> mediasoup's dump ("sctp"/"direct", JSON stream parameters)."""
+    out = fbs.to_plain(dump)
+    out["type"] = fbs.enum_names("DataProducer.Type")[dump.type].lower()
+    out["sctpStreamParameters"] = sctp_stream_parameters_from_fbs(dump.sctpStreamParameters)
+    return out
+
+
 def sctp_stream_parameters_from_fbs(p: Any) -> dict[str, Any] | None:
     if p is None:
         return None

@@ -44,7 +44,11 @@ async def test_create_succeeds(router: Any) -> None:
     assert (await router.dump())["rtpObserverIds"] == [rtp_observer.id]
 
 
-@pytest.mark.parametrize("options", [{"max_entries": 0}, {"max_entries": -10}, {"threshold": "foo"}, {"interval": False}, {"app_data": "NOT-AN-OBJECT"}])
+@pytest.mark.parametrize(
+    "options",
+    [{"max_entries": 0}, {"max_entries": -10}, {"threshold": "foo"}, {"interval": False},
+     {"app_data": "NOT-AN-OBJECT"}],
+)
 async def test_create_with_wrong_arguments_raises_type_error(router: Any, options: dict[str, Any]) -> None:
     with pytest.raises(TypeError):
         await router.create_audio_level_observer(**options)
