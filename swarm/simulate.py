@@ -2,7 +2,9 @@
 
 Measures the control plane the way an operator would see it:
 
-- ``join_s``: from the last node listening until every view holds all N-1 others;
+- ``join_s``: N-1 nodes start together; once their views are full, node N starts:
+  from it listening until it is in every view and its view holds all N-1 others
+  (``initial_views_s`` is the same for the first N-1, from the last one listening);
 - ``converge_s``: from a load change on one node until every other view shows it
   (median of 3 changes; timestamps taken by the nodes themselves);
 - ``gossip_bytes_per_node_s``: pubsub bytes sent per node per second in steady state
@@ -113,15 +115,15 @@ class _Swarm:
             # fmt: on
         return commands
 
-    async def spawn(self, commands: list[list[str]], group: asyncio.TaskGroup) -> None:
-        for node, command in zip(self.nodes, commands, strict=True):
+    async def spawn(self, nodes: list[_Node], commands: list[list[str]], group: asyncio.TaskGroup) -> None:
+        for node in nodes:
             log_file = (self.directory / f"node{node.index}.log").open("wb")
             node.process = await asyncio.create_subprocess_exec(
-                *command,
+                *commands[node.index],
                 stdin=asyncio.subprocess.PIPE,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=log_file,
-                start_new_session=True,  # a Ctrl-C in the terminal reaches us, and we stop them
+                start_new_session=True,  # a terminal's Ctrl-C reaches only us; we stop them in order
             )
             log_file.close()
             group.create_task(self._read_events(node))
@@ -190,17 +192,42 @@ class _Swarm:
                 await node.process.wait()
 
 
-async def _measure(swarm: _Swarm, args: argparse.Namespace) -> dict[str, Any]:
+async def _measure(
+    swarm: _Swarm, args: argparse.Namespace, commands: list[list[str]], group: asyncio.TaskGroup
+) -> dict[str, Any]:
     nodes = swarm.nodes
-    everyone = {n.peer_id for n in nodes}
+    first, late = nodes[:-1], nodes[-1]
     spawned = time.time()
-    await swarm.until(lambda: all(n.ready_at is not None for n in nodes), "all nodes listening")
-    last_ready = max(n.ready_at or 0 for n in nodes)
-    _progress(f"all {len(nodes)} nodes listening after {last_ready - spawned:.1f} s; waiting for full views")
+    await swarm.spawn(first, commands, group)
+    await swarm.until(lambda: all(n.ready_at is not None for n in first), "all nodes listening")
+    last_ready = max(n.ready_at or 0 for n in first)
+    _progress(f"{len(first)} nodes listening after {last_ready - spawned:.1f} s; waiting for full views")
 
-    await swarm.until(lambda: all(n.view == everyone - {n.peer_id} for n in nodes), "full views")
-    join_s = time.time() - last_ready
-    _progress(f"every view holds all {len(nodes) - 1} others: join {join_s:.2f} s after the last node listened")
+    def full_views(group_of: list[_Node]) -> Callable[[], bool]:
+        everyone = {n.peer_id for n in group_of}
+        return lambda: all(n.view == everyone - {n.peer_id} for n in group_of)
+
+    async def report_views() -> None:
+        while True:
+            await asyncio.sleep(2)
+            sizes = sorted(len(n.view) for n in first)
+            _progress(f"  views: smallest {sizes[0]}, median {sizes[len(sizes) // 2]} of {len(first) - 1}")
+
+    reporter = asyncio.get_running_loop().create_task(report_views())
+    try:
+        await swarm.until(full_views(first), "full views")
+    finally:
+        reporter.cancel()
+    initial_s = time.time() - last_ready
+    _progress(f"every view holds all {len(first) - 1} others {initial_s:.2f} s after the last node listened")
+
+    _progress(f"starting node {late.index} to join the running swarm")
+    await swarm.spawn([late], commands, group)
+    await swarm.until(lambda: late.ready_at is not None, "the late node listening")
+    await swarm.until(full_views(nodes), "the late node in every view")
+    assert late.ready_at is not None
+    join_s = time.time() - late.ready_at
+    _progress(f"node {late.index} joined (in every view, its view full) {join_s:.2f} s after it listened")
 
     await asyncio.sleep(args.settle)  # GRAFTs still in flight right after join: measure the steady mesh
     changer = nodes[-1]
@@ -248,6 +275,7 @@ async def _measure(swarm: _Swarm, args: argparse.Namespace) -> dict[str, Any]:
         "peers": len(nodes),
         "killed": kill,
         "startup_s": round(last_ready - spawned, 3),
+        "initial_views_s": round(initial_s, 3),
         "join_s": round(join_s, 3),
         "converge_s": round(converge_s, 4),
         "converge_rounds_s": [round(r, 4) for r in rounds],
@@ -274,8 +302,9 @@ def _table(results: dict[str, Any]) -> str:
     rows = [
         ("peers (processes)", f"{results['peers']}"),
         ("load interval / GossipSub heartbeat", f"{results['load_interval_s']} s / {results['heartbeat_s']} s"),
-        ("startup (spawn -> all listening)", f"{results['startup_s']:.2f} s"),
-        ("join (all listening -> full views)", f"{results['join_s']:.2f} s"),
+        (f"startup of {results['peers'] - 1} (spawn -> all listening)", f"{results['startup_s']:.2f} s"),
+        ("first views (all listening -> full views)", f"{results['initial_views_s']:.2f} s"),
+        ("join of one more node (listening -> in every view)", f"{results['join_s']:.2f} s"),
         ("view convergence after a load change", f"{results['converge_s'] * 1000:.0f} ms (median of 3)"),
         ("gossip bytes per node per second", f"{results['gossip_bytes_per_node_s']:.0f} B/s"),
         ("CPU per node (steady state)", f"{results['cpu_per_node_pct']:.1f} % of a core"),
@@ -307,9 +336,8 @@ async def run(args: argparse.Namespace) -> int:
         failures: list[BaseException] = []
         try:
             async with asyncio.TaskGroup() as group:
-                await swarm.spawn(commands, group)
                 try:
-                    results = await _measure(swarm, args)
+                    results = await _measure(swarm, args, commands, group)
                 finally:
                     _progress("stopping the nodes")
                     await swarm.stop()
