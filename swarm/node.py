@@ -7,14 +7,17 @@ announcement period dTelecom uses) and at once when the media side calls
 `notify_load_changed` (at most one message per 0.2 s); placements on change
 and every 10 s (so newcomers learn them). Every node handles every message
 about D times, so gossip CPU grows with N x N / period: on this project's
-2-core box, 20 nodes saturated both cores at a 2 s period and took about 1.7
+2-core box, 20 nodes saturated both cores at a 2 s period and took up to 1.7
 cores at 3 s (see `swarm.simulate`).
 
-Liveness: TTL = 3 load periods (15 s). A SIGKILLed or frozen peer leaves every
-view within TTL + one sweep (0.5 s) = 15.5 s; peers directly connected to a
-killed one see the connection close and drop it after 1.5 periods (7.5 s)
-unless its records still arrive through others. Shorter periods buy faster
-detection with CPU: ``load_interval_s`` sets both.
+Liveness: TTL = 3 load periods (15 s); suspicion grace = 1.5 periods (7.5 s).
+A node whose connection to a peer closes (a SIGKILL closes it at once) gives
+that peer the grace deadline and gossips a suspect record, which does the same
+in every view; the suspect's next load record (due within one period) clears
+it, so a wrong or lying report costs nothing. So a killed peer with at least
+one surviving neighbour leaves every view in about 7.5 s (+ one 0.5 s sweep);
+a frozen one (its connections stay open) within TTL + sweep = 15.5 s.
+Shorter periods buy faster detection with CPU: ``load_interval_s`` sets both.
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ from swarm.records import (
     Placement,
     PlacementRecord,
     RecordError,
+    SuspectRecord,
     VersionCounter,
     decode_envelope,
     encode_envelope,
@@ -80,6 +84,11 @@ class NodeOptions:
     handshake_timeout_s: float = 5.0
     reconnect_min_s: float = 0.5
     reconnect_max_s: float = 30.0
+
+    @property
+    def suspect_grace_s(self) -> float:
+        """A suspect's deadline: past one load period, so a live one refreshes in time."""
+        return 1.5 * self.load_interval_s
 
     @property
     def effective_ttl_s(self) -> float:
@@ -130,6 +139,8 @@ class SwarmNode:
         self._placements_version = 0
         self._placements_changed = asyncio.Event()
         self._dial_backoff: dict[str, float] = {}
+        self._suspects: set[str] = set()
+        self._suspects_changed = asyncio.Event()
         self._announce: asyncio.TimerHandle | None = None
         self._warn = _WarnLimiter()
         self.view: SwarmView | None = None
@@ -164,7 +175,7 @@ class SwarmNode:
                 )
             )
             self._host = host
-            self.view = SwarmView(host.peer_id, options.effective_ttl_s)
+            self.view = SwarmView(host.peer_id, options.effective_ttl_s, suspect_grace_s=options.suspect_grace_s)
             self._gate = MembershipGate(
                 host, self.certificate, self._verifier, options.handshake_timeout_s, on_member=self._member_joined
             )
@@ -194,6 +205,7 @@ class SwarmNode:
             group.create_task(self._receive(subscription))
             group.create_task(self._publish_load_loop())
             group.create_task(self._publish_placements_loop())
+            group.create_task(self._publish_suspects_loop())
             group.create_task(self._sweep_loop())
             group.create_task(self._peer_exchange_loop())
             for peer in self.options.bootstrap:
@@ -307,7 +319,7 @@ class SwarmNode:
             placements_version=self._placements_version,
         )
 
-    async def _publish(self, record: LoadRecord | PlacementRecord) -> None:
+    async def _publish(self, record: LoadRecord | PlacementRecord | SuspectRecord) -> None:
         try:
             await self.host.gossip_publish(STATE_TOPIC, encode_envelope(self._certificate_text, record))
         except (RecordError, ConnectionError) as error:
@@ -361,8 +373,21 @@ class SwarmNode:
         self._announce = asyncio.get_running_loop().call_later(self.options.announce_delay_s, announce)
 
     def _connection_changed(self, peer_id: str, connected: bool) -> None:
-        if not connected and self.view is not None:
-            self.view.suspect(peer_id, 1.5 * self.options.load_interval_s)
+        if not connected and self.view is not None and peer_id in self.view:
+            self.view.suspect(peer_id, self.options.suspect_grace_s)
+            self._suspects.add(peer_id)
+            self._suspects_changed.set()
+
+    async def _publish_suspects_loop(self) -> None:
+        """Tell the others at once when a neighbour's connection closes: peers not
+        connected to it then drop it after the suspicion grace, not the full TTL."""
+        while True:
+            await self._suspects_changed.wait()
+            await asyncio.sleep(self.options.min_publish_gap_s)  # a burst of closes: one message
+            self._suspects_changed.clear()
+            suspects, self._suspects = tuple(sorted(self._suspects)), set()
+            if suspects:
+                await self._publish(SuspectRecord(self.peer_id, self._versions.next(), suspects))
 
     async def _bootstrap_loop(self, peer: BootstrapPeer) -> None:
         """Stay connected to one bootstrap peer, redialling with capped exponential backoff."""

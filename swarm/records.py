@@ -6,7 +6,7 @@ still supersedes what it said before). Only the owner announces its own
 records, so merging is "highest version wins" with no conflicts.
 
 Wire: one JSON envelope per gossip message, ``{"v":1, "cert": <the publisher's
-membership certificate>, "kind": "load"|"placements", "record": {...}}``. The
+membership certificate>, "kind": "load"|"placements"|"suspect", "record": {...}}``. The
 decoder is strict (types, sizes): gossip comes from the network.
 """
 
@@ -27,6 +27,7 @@ __all__ = [
     "Placement",
     "PlacementRecord",
     "RecordError",
+    "SuspectRecord",
     "VersionCounter",
     "WorkerLoad",
     "decode_envelope",
@@ -101,7 +102,18 @@ class PlacementRecord:
     placements: Mapping[str, Placement]
 
 
-Record = LoadRecord | PlacementRecord
+@dataclass(frozen=True)
+class SuspectRecord:
+    """ "My connection to these peers just closed": a hint that shortens their
+    deadline in every view to the suspicion grace. A live suspect's next record
+    refreshes it, so a wrong (or lying) report costs nothing but a message."""
+
+    peer_id: str
+    version: int
+    suspects: tuple[str, ...]
+
+
+Record = LoadRecord | PlacementRecord | SuspectRecord
 
 
 @dataclass(frozen=True)
@@ -138,6 +150,9 @@ def encode_envelope(certificate: str, record: Record) -> bytes:
             "ttl": record.ttl_s,
             "pver": record.placements_version,
         }
+    elif isinstance(record, SuspectRecord):
+        kind = "suspect"
+        body = {"peer": record.peer_id, "ver": record.version, "suspects": list(record.suspects)}
     else:
         kind = "placements"
         body = {
@@ -230,6 +245,9 @@ def decode_envelope(data: bytes) -> Envelope:
     record: Record
     if kind == "load":
         record = _decode_load(body)
+    elif kind == "suspect":
+        suspects = tuple(_str(p, "suspect") for p in _list(body.get("suspects"), "suspects", 64))
+        record = SuspectRecord(_str(body.get("peer"), "peer"), _int(body.get("ver"), "ver"), suspects)
     elif kind == "placements":
         record = _decode_placements(body)
     else:

@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from swarm.records import LoadRecord, Placement, PlacementRecord, Record
+from swarm.records import LoadRecord, Placement, PlacementRecord, Record, SuspectRecord
 
 __all__ = ["PeerState", "SwarmView", "ViewEvent"]
 
@@ -39,9 +39,16 @@ class ViewEvent:
 
 
 class SwarmView:
-    def __init__(self, self_id: str, default_ttl_s: float, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        self_id: str,
+        default_ttl_s: float,
+        clock: Callable[[], float] = time.monotonic,
+        suspect_grace_s: float | None = None,
+    ) -> None:
         self.self_id = self_id
         self.default_ttl_s = default_ttl_s
+        self.suspect_grace_s = suspect_grace_s if suspect_grace_s is not None else default_ttl_s / 2
         self._clock = clock
         self._peers: dict[str, PeerState] = {}
         self._listeners: list[Callable[[ViewEvent], None]] = []
@@ -106,6 +113,15 @@ class SwarmView:
         """
         if record.peer_id == self.self_id:
             return False
+        if isinstance(record, SuspectRecord):
+            for peer_id in record.suspects:
+                if peer_id != record.peer_id:  # nobody suspects itself into an early death
+                    self.suspect(peer_id, self.suspect_grace_s)
+            state = self._peers.get(record.peer_id)
+            if state is not None:  # the reporter, at least, is alive
+                ttl = state.load.ttl_s if state.load else self.default_ttl_s
+                state.expires_at = max(state.expires_at, self._clock() + min(max(ttl, MIN_TTL_S), MAX_TTL_S))
+            return False
         now = self._clock()
         state = self._peers.get(record.peer_id)
         added = state is None
@@ -133,8 +149,8 @@ class SwarmView:
         return changed or added
 
     def suspect(self, peer_id: str, grace_s: float) -> None:
-        """Our direct connection to ``peer_id`` closed: unless its records keep
-        arriving through others, drop it after ``grace_s`` instead of the full TTL."""
+        """A direct connection to ``peer_id`` closed (ours, or a reporter's): unless
+        its records keep arriving, drop it after ``grace_s`` instead of the full TTL."""
         state = self._peers.get(peer_id)
         if state is not None:
             state.expires_at = min(state.expires_at, self._clock() + grace_s)

@@ -26,6 +26,7 @@ from swarm.records import (
     Placement,
     PlacementRecord,
     RecordError,
+    SuspectRecord,
     WorkerLoad,
     decode_envelope,
     encode_envelope,
@@ -109,6 +110,8 @@ def test_record_codec_round_trip_and_strictness() -> None:
     load = LoadRecord(PEER, 7, 12.5, 2, (WorkerLoad("w", 3, 500, 4.5),), 1.0, 2.0, ("/ip4/127.0.0.1/tcp/1",), 6.0, 3)
     assert decode_envelope(encode_envelope("cert", load)).record == load
     placements = PlacementRecord(PEER, 9, {"router:1": Placement("router", {"worker": "w"})})
+    suspect = SuspectRecord(PEER, 11, ("a", "b"))
+    assert decode_envelope(encode_envelope("cert", suspect)).record == suspect
     decoded = decode_envelope(encode_envelope("cert", placements))
     assert decoded.certificate == "cert" and decoded.record == placements
     bad = [
@@ -161,3 +164,21 @@ def test_view_versions_ttl_and_suspicion() -> None:
     assert view.expire() == ["a"]
     assert view.locate("p1") is None and "a" not in view
     assert events == [("added", "a"), ("load", "a"), ("placements", "a"), ("load", "a"), ("removed", "a")]
+
+
+def test_view_suspect_reports() -> None:
+    clock = FakeClock()
+    view = SwarmView("me", default_ttl_s=15.0, clock=clock, suspect_grace_s=7.5)
+    for peer in ("a", "b"):
+        view.apply(LoadRecord(peer, 1, 0, 1, (), 0, 0, (), 15.0))
+    view.apply(SuspectRecord("b", 2, ("a", "b", "me")))  # b lost its connection to a
+    clock.now += 5.0
+    view.apply(LoadRecord("b", 3, 0, 1, (), 0, 0, (), 15.0))
+    clock.now += 3.0  # 8 s after the report: a is gone, b (which reported itself) is not
+    assert view.expire() == ["a"]
+    view.apply(LoadRecord("a", 2, 0, 1, (), 0, 0, (), 15.0))  # a was alive after all: back
+    view.apply(SuspectRecord("b", 4, ("a",)))
+    clock.now += 5.0
+    view.apply(LoadRecord("a", 3, 0, 1, (), 0, 0, (), 15.0))  # its next record clears the suspicion
+    clock.now += 5.0
+    assert view.expire() == [] and "a" in view and "b" in view
