@@ -45,6 +45,11 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     level = [logging.WARNING, logging.INFO, logging.DEBUG][min(args.verbose, 2)]
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    if not args.verbose:
+        # Quiet by default: the worker's own log lines (libwebrtc reports benign
+        # conditions at "error") and aiortc's decoder warnings before a key frame.
+        logging.getLogger("media.worker.log").setLevel(logging.CRITICAL)
+        logging.getLogger("aiortc").setLevel(logging.ERROR)
     module = importlib.import_module(args._module)
     result = module.run(args)
     if inspect.iscoroutine(result):
