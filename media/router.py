@@ -5,23 +5,21 @@ Events: "workerclose". Observer: "close", "newtransport".
 
 from __future__ import annotations
 
-import asyncio
 import uuid
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from media import fbs, ortc, wire
+from media import fbs, ortc, piping, wire
 from media.channel import Channel
 from media.direct_transport import DirectTransport
 from media.errors import InvalidStateError
 from media.events import EventEmitter
 from media.pipe_transport import PipeTransport
+from media.piping import PipeToRouterResult
 from media.plain_transport import PlainTransport
 from media.rtp_observer import ActiveSpeakerObserver, AudioLevelObserver, RtpObserver
 from media.webrtc_transport import WebRtcTransport
 
 if TYPE_CHECKING:
-    from media.consumer import Consumer
     from media.data_producer import DataProducer
     from media.producer import Producer
     from media.transport import Transport
@@ -53,14 +51,6 @@ def _base_options(**fields: Any) -> Any:
     return fbs.new("Transport.Options", **{"direct": False, **fields})
 
 
-@dataclass
-class PipeToRouterResult:
-    pipe_consumer: Consumer
-    """On this router's pipe transport: carries the producer out."""
-    pipe_producer: Producer
-    """On the destination router: the producer's mirror, consumable there."""
-
-
 class Router(EventEmitter):
     def __init__(
         self,
@@ -83,9 +73,8 @@ class Router(EventEmitter):
         self._rtp_observers: dict[str, RtpObserver] = {}
         self.app_data: dict[str, Any] = app_data if app_data is not None else {}
         self.observer = EventEmitter()
-        # One PipeTransport pair per pair of routers, shared by every piped producer.
-        # Both routers hold the same future: {router id: that router's pipe transport}.
-        self._pipe_pairs: dict[str, asyncio.Future[dict[str, PipeTransport]]] = {}
+        # One PipeTransport pair per pair of routers, shared by every piped producer (`media.piping`).
+        self._pipe_pairs: dict[str, piping.PairFuture] = {}
 
     @property
     def id(self) -> str:
@@ -396,13 +385,13 @@ class Router(EventEmitter):
         self,
         *,
         producer_id: str,
-        router: Router,
+        router: Any,
         keep_id: bool = True,
         listen_info: dict[str, Any] | None = None,
         enable_rtx: bool = False,
         enable_srtp: bool = False,
     ) -> PipeToRouterResult:
-        """Make a producer of this router consumable on another one (on any worker).
+        """Make a producer of this router consumable on another router: on any worker, local or remote.
 
         The pipe consumer and pipe producer are linked: closing, pausing or
         resuming one side follows on the other.
@@ -415,65 +404,7 @@ class Router(EventEmitter):
         producer = self.get_producer(producer_id)
         if producer is None:
             raise KeyError(f'Producer with id "{producer_id}" not found')
-        pair = await self._pipe_transport_pair(
-            router, listen_info or {"protocol": "udp", "ip": "127.0.0.1"}, enable_rtx, enable_srtp
+        return await piping.pipe_to_router(
+            self, producer, router, keep_id=keep_id, listen_info=listen_info, enable_rtx=enable_rtx,
+            enable_srtp=enable_srtp,
         )
-        local, remote = pair[self._id], pair[router.id]
-        pipe_consumer = await local.consume(producer_id=producer_id)
-        try:
-            pipe_producer = await remote.produce(
-                id=producer.id if keep_id else None,
-                kind=pipe_consumer.kind,
-                rtp_parameters=pipe_consumer.rtp_parameters,
-                paused=pipe_consumer.producer_paused,
-                app_data=producer.app_data,
-            )
-        except BaseException:
-            await pipe_consumer.close()
-            raise
-        pipe_consumer.observer.on("close", pipe_producer.close)
-        pipe_consumer.observer.on("pause", pipe_producer.pause)
-        pipe_consumer.observer.on("resume", pipe_producer.resume)
-        pipe_producer.observer.on("close", pipe_consumer.close)
-        return PipeToRouterResult(pipe_consumer=pipe_consumer, pipe_producer=pipe_producer)
-
-    async def _pipe_transport_pair(
-        self, router: Router, listen_info: dict[str, Any], enable_rtx: bool, enable_srtp: bool
-    ) -> dict[str, PipeTransport]:
-        pending = self._pipe_pairs.get(router.id)
-        if pending is not None:
-            return await pending
-        pending = asyncio.get_running_loop().create_future()
-        self._pipe_pairs[router.id] = router._pipe_pairs[self._id] = pending
-        try:
-            local = await self.create_pipe_transport(
-                listen_info=listen_info, enable_rtx=enable_rtx, enable_srtp=enable_srtp
-            )
-            remote = await router.create_pipe_transport(
-                listen_info=listen_info, enable_rtx=enable_rtx, enable_srtp=enable_srtp
-            )
-            await local.connect(
-                ip=remote.tuple["localAddress"], port=remote.tuple["localPort"], srtp_parameters=remote.srtp_parameters
-            )
-            await remote.connect(
-                ip=local.tuple["localAddress"], port=local.tuple["localPort"], srtp_parameters=local.srtp_parameters
-            )
-        except BaseException as error:
-            self._pipe_pairs.pop(router.id, None)
-            router._pipe_pairs.pop(self._id, None)
-            pending.set_exception(error)
-            pending.exception()  # retrieved here; waiters get it too
-            raise
-
-        async def forget_pair() -> None:
-            if self._pipe_pairs.get(router.id) is pending:
-                del self._pipe_pairs[router.id]
-            if router._pipe_pairs.get(self._id) is pending:
-                del router._pipe_pairs[self._id]
-            await local.close()
-            await remote.close()
-
-        local.observer.on("close", forget_pair)
-        remote.observer.on("close", forget_pair)
-        pending.set_result({self._id: local, router.id: remote})
-        return pending.result()
