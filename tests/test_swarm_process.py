@@ -1,4 +1,4 @@
-"""A real node process (``python -m swarm.node_cli``) joining, then SIGKILLed."""
+"""A real node process (``python -m swarm.node_cli``) joining, then SIGKILLed or frozen."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from libp2p.crypto.ed25519 import create_new_key_pair
 
 from swarm.membership import CertificateVerifier, SwarmAuthority, load_or_create_identity, peer_id_of
@@ -24,7 +25,10 @@ async def wait_until(predicate: Callable[[], object], within: float) -> None:
             await asyncio.sleep(0.05)
 
 
-async def test_sigkilled_process_leaves_the_view(tmp_path: Path) -> None:
+@pytest.mark.parametrize("signum", [signal.SIGKILL, signal.SIGSTOP], ids=["killed", "frozen"])
+async def test_dead_or_frozen_process_leaves_the_view(tmp_path: Path, signum: signal.Signals) -> None:
+    """SIGKILL closes its connections (suspicion: 1.5 periods); SIGSTOP leaves them
+    open forever, so only the TTL (3 periods) removes it."""
     authority = SwarmAuthority.generate()
     _, public_key = authority.save(tmp_path / "authority")
     verifier = CertificateVerifier(authority.public_key)
@@ -54,13 +58,13 @@ async def test_sigkilled_process_leaves_the_view(tmp_path: Path) -> None:
                     pass
             assert event["peer"] == local.peer_id
 
-            process.send_signal(signal.SIGKILL)
-            await process.wait()
-            # Bound: the closed connection makes it a suspect (1.5 periods), the TTL (3 periods)
-            # catches it otherwise; 10 s leaves room for a loaded machine.
+            process.send_signal(signum)
+            # Bound: 1.5 periods (killed) or 3 periods (frozen); 10 s leaves room for a loaded machine.
             await wait_until(lambda: remote_id not in local.view, within=10)
-            assert not local.is_member(remote_id)
+            if signum == signal.SIGKILL:
+                assert not local.is_member(remote_id)
         finally:
             if process.returncode is None:
                 process.kill()
+                process.send_signal(signal.SIGCONT)
                 await process.wait()
