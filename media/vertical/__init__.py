@@ -43,6 +43,10 @@ class VerticalWorker(EventEmitter):
     ) -> VerticalRouter:
         if self._closed:
             raise InvalidStateError("Worker closed")
+        if media_codecs is not None and not isinstance(media_codecs, list):
+            raise TypeError("if given, media_codecs must be a list")
+        if app_data is not None and not isinstance(app_data, dict):
+            raise TypeError("if given, app_data must be a dict")
         router = VerticalRouter(
             pool=self._pool, key=codecs_key(media_codecs), media_codecs=media_codecs, app_data=app_data
         )
@@ -64,7 +68,7 @@ class VerticalWorker(EventEmitter):
             return
         self._closed = True
         for router in list(self._routers):
-            await router.close()
+            await router.worker_closed()
         await self._pool.close()
         self.observer.emit("close")
 

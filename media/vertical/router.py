@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from media import ortc
 from media.errors import InvalidStateError
 from media.events import EventEmitter
+from media.vertical.rtp_observer import VerticalRtpObserver
 from media.vertical.transport import VerticalTransport
 
 if TYPE_CHECKING:
@@ -66,6 +67,7 @@ class VerticalRouter(EventEmitter):
         self._homes: dict[str, tuple[Any, Any]] = {}
         """Producer id -> (the real producer, the real router its media enters)."""
         self._pipes: dict[tuple[str, int], _Pipe] = {}
+        self._rtp_observers: dict[str, VerticalRtpObserver] = {}
         self.app_data: dict[str, Any] = app_data if app_data is not None else {}
         self.observer = EventEmitter()
         self._id = str(uuid.uuid4())
@@ -136,6 +138,50 @@ class VerticalRouter(EventEmitter):
 
     async def create_pipe_transport(self, **options: Any) -> VerticalTransport:
         return await self._create("create_pipe_transport", **options)
+
+    # --- RTP observers ----------------------------------------------------------------
+
+    async def create_audio_level_observer(self, **options: Any) -> VerticalRtpObserver:
+        return await self._create_rtp_observer("create_audio_level_observer", options)
+
+    async def create_active_speaker_observer(self, **options: Any) -> VerticalRtpObserver:
+        return await self._create_rtp_observer("create_active_speaker_observer", options)
+
+    async def _create_rtp_observer(self, method: str, options: dict[str, Any]) -> VerticalRtpObserver:
+        """An observer lives on one real router; the producers it watches are piped there."""
+        self._check_open()
+        anchor = self._real_routers[0] if self._real_routers else await self._place()
+        inner = await getattr(anchor, method)(**options)
+        rtp_observer = VerticalRtpObserver(inner, self, anchor)
+        self._rtp_observers[inner.id] = rtp_observer
+        rtp_observer.on("@close", lambda: self._rtp_observers.pop(inner.id, None))
+        self.observer.emit("newrtpobserver", rtp_observer)
+        return rtp_observer
+
+    # --- dump ---------------------------------------------------------------------------
+
+    async def dump(self) -> dict[str, Any]:
+        """mediasoup's Router dump, merged over the real routers and limited to this router's objects."""
+        self._check_open()
+        transports = set(self._transports)
+        observers = set(self._rtp_observers)
+        consumers = {c for t in self._transports.values() for c in t.consumers}
+        producers = set(self._homes)
+        merged: dict[str, Any] = {"id": self._id, "transportIds": [], "rtpObserverIds": []}
+        maps = ("mapProducerIdConsumerIds", "mapConsumerIdProducerId", "mapProducerIdObserverIds",
+                "mapDataProducerIdDataConsumerIds", "mapDataConsumerIdDataProducerId")
+        for key in maps:
+            merged[key] = []
+        for router in self._real_routers:
+            dump = await router.dump()
+            merged["transportIds"] += [t for t in dump.get("transportIds", []) if t in transports]
+            merged["rtpObserverIds"] += [o for o in dump.get("rtpObserverIds", []) if o in observers]
+            for key in maps:
+                for entry in dump.get(key) or []:
+                    owner = entry.get("key")
+                    if owner in producers or owner in consumers or owner in transports:
+                        merged[key].append(entry)
+        return merged
 
     # --- producers and on-demand pipes ------------------------------------------
 
@@ -220,7 +266,23 @@ class VerticalRouter(EventEmitter):
     async def close(self) -> None:
         if self._closed:
             return
+        await self._close_children()
+        self.emit("@close")
+        self.observer.emit("close")
+
+    async def worker_closed(self) -> None:
+        """Its (vertical) worker closed: as on one worker, "workerclose" then observer "close"."""
+        if self._closed:
+            return
+        await self._close_children()
+        self.emit("@close")
+        self.emit("workerclose")
+        self.observer.emit("close")
+
+    async def _close_children(self) -> None:
         self._closed = True
+        for rtp_observer in list(self._rtp_observers.values()):
+            await rtp_observer.router_closed()
         for transport in list(self._transports.values()):
             # As on a single router: producers and consumers see "transportclose",
             # the transport "routerclose" (the real router may live on for others).
@@ -234,5 +296,3 @@ class VerticalRouter(EventEmitter):
         for router in list(self._real_routers):
             self._real_routers.remove(router)
             await self._pool.release_router(router)
-        self.emit("@close")
-        self.observer.emit("close")

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.mediasoup.conftest import Calls, once, skip_backends
+from tests.mediasoup.conftest import Calls, once
 
 MEDIA_CODECS: list[dict[str, Any]] = [
     {
@@ -19,10 +19,6 @@ MEDIA_CODECS: list[dict[str, Any]] = [
     }
 ]
 
-pytestmark = skip_backends(
-    "vertical: a VerticalRouter offers no RTP observers (an observer needs every producer it watches "
-    "on one real router, which vertical placement does not guarantee)"
-)
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ import pytest
 
 import media
 from media.errors import InvalidStateError
-from tests.mediasoup.conftest import Calls, skip_backends
+from tests.mediasoup.conftest import Calls
 
 MEDIA_CODECS: list[dict[str, Any]] = [
     {
@@ -61,8 +61,6 @@ async def test_create_router_succeeds(worker: media.Worker) -> None:
     assert len(worker.routers) == 0
 
 
-@skip_backends("vertical: a VerticalRouter creates its real routers lazily (on the first transport), "
-               "so create_router() validates nothing up front; a gap in media/vertical")
 @pytest.mark.parametrize("options", [{"media_codecs": {}}, {"app_data": "NOT-AN-OBJECT"}])
 async def test_create_router_with_wrong_arguments_raises_type_error(
     backend_worker: Any, options: dict[str, Any]
@@ -86,8 +84,6 @@ async def test_router_close_succeeds(backend_worker: Any) -> None:
     assert router.closed
 
 
-@skip_backends("vertical: VerticalWorker.close() closes its routers with close() (no 'workerclose'); "
-               "a gap in media/vertical, outside this suite's remit")
 async def test_router_emits_workerclose_if_worker_closed(backend_worker: Any) -> None:
     router = await backend_worker.create_router(media_codecs=MEDIA_CODECS)
     on_close = Calls()
