@@ -32,7 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     for name, (module_name, help_text) in SUBCOMMANDS.items():
         try:
             module = importlib.import_module(module_name)
-        except Exception as error:  # noqa: BLE001 - any broken module must not take the CLI down
+        except Exception as error:
             sub.add_parser(name, help=f"(unavailable: {error})").set_defaults(_module=module_name)
             continue
         sub_parser = sub.add_parser(name, help=help_text)
