@@ -93,7 +93,7 @@ class Consumer(EventEmitter):
 
     async def dump(self) -> dict[str, Any]:
         self._check_open()
-        return wire.flatten(fbs.to_plain(await self._channel.request("CONSUMER_DUMP", handler_id=self._id)))
+        return wire.consumer_dump_from_fbs(await self._channel.request("CONSUMER_DUMP", handler_id=self._id))
 
     async def get_stats(self) -> list[dict[str, Any]]:
         self._check_open()

@@ -228,6 +228,29 @@ def producer_dump_from_fbs(dump: Any) -> dict[str, Any]:
     }
 
 
+def consumer_dump_from_fbs(dump: Any) -> dict[str, Any]:
+    """Consumer.DumpResponse -> mediasoup's ConsumerDump (parseConsumerDump): names and JSON RTP parameters."""
+    data = dump.data
+    base = data.base
+    out = flatten(fbs.to_plain(data))
+    out.update(
+        {
+            "id": _str(base.id),
+            "type": rtp_type_from_fbs(base.type),
+            "producerId": _str(base.producerId),
+            "kind": fbs.enum_names("RtpParameters.MediaKind")[base.kind].lower(),
+            "rtpParameters": rtp_parameters_from_fbs(base.rtpParameters),
+            "consumableRtpEncodings": encodings_from_fbs(base.consumableRtpEncodings),
+            "supportedCodecPayloadTypes": [int(pt) for pt in base.supportedCodecPayloadTypes or []],
+            "traceEventTypes": trace_event_types_from_fbs("Consumer.TraceEventType", base.traceEventTypes),
+            "paused": bool(base.paused),
+            "producerPaused": bool(base.producerPaused),
+            "priority": base.priority,
+        }
+    )
+    return out
+
+
 def rtp_mapping_to_fbs(mapping: dict[str, Any]) -> Any:
     return fbs.new(
         "RtpParameters.RtpMapping",
