@@ -16,13 +16,13 @@ from __future__ import annotations
 
 import asyncio
 import socket
-import time
 from typing import Any
 
 import media
 from bench.report import emit_json, parser, progress, table
+from bench.rtp_window import DRAIN_S, feed, packets_sent
 from media.codecs import DEFAULT_MEDIA_CODECS
-from media.rtp_traffic import OPUS_RTP_PARAMETERS, RtpSource
+from media.rtp_traffic import OPUS_RTP_PARAMETERS
 
 LOOPBACK = {"protocol": "udp", "ip": "127.0.0.1"}
 PACKETS_PER_SECOND = 50
@@ -31,15 +31,6 @@ PACKETS_PER_SECOND = 50
 async def _cpu_seconds(worker: Any) -> float:
     usage = await worker.get_resource_usage()
     return (usage["ru_utime"] + usage["ru_stime"]) / 1000.0
-
-
-async def _packets_sent(consumers: list[Any]) -> int:
-    total = 0
-    for consumer in consumers:
-        for stat in await consumer.get_stats():
-            if stat["type"] == "outbound-rtp":
-                total += int(stat.get("packetCount", 0))
-    return total
 
 
 async def measure(router: Any, worker: Any, consumers_count: int, seconds: float) -> dict[str, Any]:
@@ -54,26 +45,24 @@ async def measure(router: Any, worker: Any, consumers_count: int, seconds: float
         await transport.connect(ip="127.0.0.1", port=sink.getsockname()[1])
         consumers.append(await transport.consume(producer_id=producer.id, rtp_capabilities=router.rtp_capabilities))
         transports.append(transport)
-    source = RtpSource("127.0.0.1", ingress.tuple["localPort"], PACKETS_PER_SECOND)
-    source.start()
-    await asyncio.sleep(1.0)  # warm-up
-    sent_before, packets_before = source.sent, await _packets_sent(consumers)
-    cpu_before, start = await _cpu_seconds(worker), time.monotonic()
-    await asyncio.sleep(seconds)
-    cpu_after, elapsed = await _cpu_seconds(worker), time.monotonic() - start
-    sent_after, packets_after = source.sent, await _packets_sent(consumers)
-    await source.stop()
+    # Counters are read with no traffic flowing (see bench/rtp_window.py).
+    await feed(ingress, PACKETS_PER_SECOND, 1.0)  # warm-up: streams created, first packets forwarded
+    packets_before = await packets_sent(consumers)
+    cpu_before = await _cpu_seconds(worker)
+    sent = await feed(ingress, PACKETS_PER_SECOND, seconds)
+    cpu_after = await _cpu_seconds(worker)
+    packets_after = await packets_sent(consumers)
     for transport in transports:
         await transport.close()
     for sink in sinks:
         sink.close()
     delivered = packets_after - packets_before
-    expected = (sent_after - sent_before) * consumers_count
+    expected = sent * consumers_count
     return {
         "consumers": consumers_count,
-        "packets_per_s": delivered / elapsed,
+        "packets_per_s": delivered / seconds,
         "loss_pct": max(0.0, 100.0 * (1 - delivered / expected)) if expected else 0.0,
-        "worker_cpu_pct": 100.0 * (cpu_after - cpu_before) / elapsed,
+        "worker_cpu_pct": 100.0 * (cpu_after - cpu_before) / (seconds + DRAIN_S),
     }
 
 

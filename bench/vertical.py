@@ -20,13 +20,13 @@ from __future__ import annotations
 import asyncio
 import math
 import socket
-import time
 from typing import Any
 
 import media
 from bench.report import emit_json, parser, progress, table
+from bench.rtp_window import feed, packets_sent
 from media.codecs import DEFAULT_MEDIA_CODECS
-from media.rtp_traffic import OPUS_RTP_PARAMETERS, RtpSource
+from media.rtp_traffic import OPUS_RTP_PARAMETERS
 from media.vertical import Capacity, Vertical
 
 LOOPBACK = {"protocol": "udp", "ip": "127.0.0.1"}
@@ -75,15 +75,6 @@ async def pipes_case(peers: int, workers: int) -> dict[str, Any]:
         await vertical_worker.close()
 
 
-async def _packets_sent(consumers: list[Any]) -> int:
-    total = 0
-    for consumer in consumers:
-        for stat in await consumer.get_stats():
-            if stat["type"] == "outbound-rtp":
-                total += int(stat.get("packetCount", 0))
-    return total
-
-
 async def capacity_case(workers: int, fanout: int, rate: float, seconds: float) -> dict[str, Any]:
     vertical_worker = await Vertical(
         media,
@@ -104,19 +95,16 @@ async def capacity_case(workers: int, fanout: int, rate: float, seconds: float) 
             consumers.append(
                 await transport.consume(producer_id=producer.id, rtp_capabilities=router.rtp_capabilities)
             )
-        source = RtpSource("127.0.0.1", ingress.tuple["localPort"], rate)
-        source.start()
-        await asyncio.sleep(1.0)
-        before, start = await _packets_sent(consumers), time.monotonic()
-        await asyncio.sleep(seconds)
-        after, elapsed = await _packets_sent(consumers), time.monotonic() - start
-        await source.stop()
+        await feed(ingress, rate, 1.0)  # warm-up
+        before = await packets_sent(consumers)
+        sent = await feed(ingress, rate, seconds)
+        after = await packets_sent(consumers)
         return {
             "workers": workers,
             "workers_used": len({r.worker for r in router.real_routers}),
             "fanout": fanout,
-            "offered_packets_per_s": rate * fanout,
-            "delivered_packets_per_s": (after - before) / elapsed,
+            "offered_packets_per_s": sent * fanout / seconds,
+            "delivered_packets_per_s": (after - before) / seconds,
         }
     finally:
         for sink in sinks:
