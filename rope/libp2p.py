@@ -10,6 +10,7 @@ belongs to `swarm.bridge`.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 from rope.channel import Peer
@@ -40,7 +41,7 @@ class Host(Protocol):
 
     async def connect(self, multiaddr: str) -> str: ...
     async def open_stream(self, peer_id: str, protocol: str) -> Stream: ...
-    def set_stream_handler(self, protocol: str, handler: object) -> None: ...
+    def set_stream_handler(self, protocol: str, handler: Callable[[Any], Awaitable[None]]) -> None: ...
 
 
 class StreamChannel:
