@@ -22,7 +22,7 @@ import media
 from bench.report import emit_json, parser, progress, table
 from bench.rtp_window import DRAIN_S, feed, packets_sent
 from media.codecs import DEFAULT_MEDIA_CODECS
-from media.rtp_traffic import OPUS_RTP_PARAMETERS
+from media.rtp_traffic import OPUS_RTP_PARAMETERS, RtpSource
 
 LOOPBACK = {"protocol": "udp", "ip": "127.0.0.1"}
 PACKETS_PER_SECOND = 50
@@ -46,12 +46,14 @@ async def measure(router: Any, worker: Any, consumers_count: int, seconds: float
         consumers.append(await transport.consume(producer_id=producer.id, rtp_capabilities=router.rtp_capabilities))
         transports.append(transport)
     # Counters are read with no traffic flowing (see bench/rtp_window.py).
-    await feed(ingress, PACKETS_PER_SECOND, 1.0)  # warm-up: streams created, first packets forwarded
+    source = RtpSource("127.0.0.1", ingress.tuple["localPort"], PACKETS_PER_SECOND)
+    await feed(source, 1.0)  # warm-up: the transport learns the source, streams start
     packets_before = await packets_sent(consumers)
     cpu_before = await _cpu_seconds(worker)
-    sent = await feed(ingress, PACKETS_PER_SECOND, seconds)
+    sent = await feed(source, seconds)
     cpu_after = await _cpu_seconds(worker)
     packets_after = await packets_sent(consumers)
+    await source.close()
     for transport in transports:
         await transport.close()
     for sink in sinks:

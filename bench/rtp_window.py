@@ -25,11 +25,11 @@ async def packets_sent(consumers: list[Any]) -> int:
     return total
 
 
-async def feed(ingress: Any, packets_per_second: float, seconds: float) -> int:
-    """Send RTP to a comedia PlainTransport for `seconds`, then drain; returns packets sent."""
-    source = RtpSource("127.0.0.1", ingress.tuple["localPort"], packets_per_second)
+async def feed(source: RtpSource, seconds: float) -> int:
+    """Run the source for `seconds`, then let the tail drain; returns packets sent in the window."""
+    before = source.sent
     source.start()
     await asyncio.sleep(seconds)
     await source.stop()
     await asyncio.sleep(DRAIN_S)
-    return source.sent
+    return source.sent - before

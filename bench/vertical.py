@@ -26,7 +26,7 @@ import media
 from bench.report import emit_json, parser, progress, table
 from bench.rtp_window import feed, packets_sent
 from media.codecs import DEFAULT_MEDIA_CODECS
-from media.rtp_traffic import OPUS_RTP_PARAMETERS
+from media.rtp_traffic import OPUS_RTP_PARAMETERS, RtpSource
 from media.vertical import Capacity, Vertical
 
 LOOPBACK = {"protocol": "udp", "ip": "127.0.0.1"}
@@ -95,10 +95,12 @@ async def capacity_case(workers: int, fanout: int, rate: float, seconds: float) 
             consumers.append(
                 await transport.consume(producer_id=producer.id, rtp_capabilities=router.rtp_capabilities)
             )
-        await feed(ingress, rate, 1.0)  # warm-up
+        source = RtpSource("127.0.0.1", ingress.tuple["localPort"], rate)
+        await feed(source, 1.0)  # warm-up: the transport learns the source, streams start
         before = await packets_sent(consumers)
-        sent = await feed(ingress, rate, seconds)
+        sent = await feed(source, seconds)
         after = await packets_sent(consumers)
+        await source.close()
         return {
             "workers": workers,
             "workers_used": len({r.worker for r in router.real_routers}),

@@ -35,7 +35,11 @@ def rtp_packet(sequence: int, timestamp: int, ssrc: int = OPUS_SSRC, payload_typ
 
 
 class RtpSource:
-    """Sends RTP to one address at `packets_per_second`, from a task it owns."""
+    """Sends RTP to one address at `packets_per_second`, from a task it owns.
+
+    One socket for its whole life: a comedia PlainTransport latches onto the
+    first source address it sees, so restarting must not change the port.
+    """
 
     def __init__(self, ip: str, port: int, packets_per_second: float = 50.0) -> None:
         self._address = (ip, port)
@@ -46,22 +50,27 @@ class RtpSource:
         self.sent = 0
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="rtp-source")
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name="rtp-source")
 
     async def _run(self) -> None:
-        start = time.monotonic()
+        start, first = time.monotonic(), self.sent
         while True:
             self._socket.sendto(rtp_packet(self.sent, self.sent * 960), self._address)
             self.sent += 1
-            delay = start + self.sent * self._interval - time.monotonic()
+            delay = start + (self.sent - first) * self._interval - time.monotonic()
             await asyncio.sleep(max(0.0, delay))
 
     async def stop(self) -> None:
+        """Stop sending; start() resumes from the same socket and sequence number."""
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+
+    async def close(self) -> None:
+        await self.stop()
         self._socket.close()
 
 

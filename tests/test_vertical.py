@@ -47,7 +47,7 @@ async def test_consumers_beyond_one_workers_threshold_spread_and_all_receive_rtp
         for sink, _ in pairs:
             await sink.wait_for_packets(25)
     finally:
-        await source.stop()
+        await source.close()
         for sink, _ in pairs:
             sink.close()
     # 2 consumers per worker: 5 consumers fill 3 workers; the producer is piped
