@@ -35,6 +35,9 @@ class DirectTransport(Transport):
     async def set_max_outgoing_bitrate(self, bitrate: int) -> None:
         raise UnsupportedError("set_max_outgoing_bitrate() not implemented in DirectTransport")
 
+    async def set_min_outgoing_bitrate(self, bitrate: int) -> None:
+        raise UnsupportedError("set_min_outgoing_bitrate() not implemented in DirectTransport")
+
     def send_rtcp(self, rtcp_packet: bytes) -> None:
         self._check_open()
         if not isinstance(rtcp_packet, (bytes, bytearray)):

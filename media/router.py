@@ -36,6 +36,38 @@ def _check_listen_info(info: Any) -> None:
         raise TypeError(f"invalid listen info protocol {info.get('protocol')!r} (udp or tcp)")
 
 
+def _check_num_sctp_streams(streams: Any) -> None:
+    if streams is not None and (
+        not isinstance(streams, dict) or not _is_int(streams.get("OS")) or not _is_int(streams.get("MIS"))
+    ):
+        raise TypeError("if given, num_sctp_streams must be a dict with int OS and MIS")
+
+
+def _listen_infos_from_ips(
+    listen_ips: Any, port: int | None, enable_udp: bool, enable_tcp: bool, prefer_udp: bool, prefer_tcp: bool
+) -> list[dict[str, Any]]:
+    """mediasoup's deprecated `listenIps` (strings or {ip, announcedIp}) as listen infos, one per protocol."""
+    if not isinstance(listen_ips, list):
+        raise TypeError("listen_ips must be a list")
+    protocols: list[str] = []
+    if enable_udp and (prefer_udp or not enable_tcp or not prefer_tcp):
+        protocols = ["udp", "tcp"] if enable_tcp else ["udp"]
+    elif enable_tcp and ((prefer_tcp and not prefer_udp) or not enable_udp):
+        protocols = ["tcp", "udp"] if enable_udp else ["tcp"]
+    infos = []
+    for listen_ip in listen_ips:
+        entry = {"ip": listen_ip} if isinstance(listen_ip, str) else listen_ip
+        if not isinstance(entry, dict) or not isinstance(entry.get("ip"), str):
+            raise TypeError(f"invalid listen ip {listen_ip!r}")
+        for protocol in protocols:
+            info: dict[str, Any] = {"protocol": protocol, "ip": entry["ip"]}
+            info["announcedAddress"] = entry.get("announcedIp")
+            if port is not None:
+                info["port"] = port
+            infos.append(info)
+    return infos
+
+
 def _is_int(value: Any) -> bool:
     """An int that is not a bool (mediasoup rejects `interval: false`)."""
     return isinstance(value, int) and not isinstance(value, bool)
@@ -165,8 +197,10 @@ class Router(EventEmitter):
         *,
         listen_infos: list[dict[str, Any]] | None = None,
         webrtc_server: WebRtcServer | None = None,
-        enable_udp: bool = True,
-        enable_tcp: bool = True,
+        listen_ips: list[Any] | None = None,
+        port: int | None = None,
+        enable_udp: bool | None = None,
+        enable_tcp: bool | None = None,
         prefer_udp: bool = False,
         prefer_tcp: bool = False,
         initial_available_outgoing_bitrate: int = 600_000,
@@ -178,8 +212,16 @@ class Router(EventEmitter):
         app_data: dict[str, Any] | None = None,
     ) -> WebRtcTransport:
         self._check_open()
-        if (listen_infos is None) == (webrtc_server is None):
-            raise TypeError("give exactly one of listen_infos or webrtc_server")
+        if [listen_infos, webrtc_server, listen_ips].count(None) != 2:
+            raise TypeError("give exactly one of listen_infos, webrtc_server or (deprecated) listen_ips")
+        _check_num_sctp_streams(num_sctp_streams)
+        # As mediasoup: a WebRtcServer offers both protocols unless told; individual listening, UDP only.
+        if enable_udp is None:
+            enable_udp = True
+        if enable_tcp is None:
+            enable_tcp = webrtc_server is not None
+        if listen_ips is not None:
+            listen_infos = _listen_infos_from_ips(listen_ips, port, enable_udp, enable_tcp, prefer_udp, prefer_tcp)
         if listen_infos is not None:
             if not isinstance(listen_infos, list) or not listen_infos:
                 raise TypeError("listen_infos must be a non-empty list of {protocol, ip, ...}")
@@ -240,6 +282,7 @@ class Router(EventEmitter):
         if rtcp_listen_info is not None:
             _check_listen_info(rtcp_listen_info)
         _check_app_data(app_data)
+        _check_num_sctp_streams(num_sctp_streams)
         suites = fbs.enum("SrtpParameters.SrtpCryptoSuite")
         if not hasattr(suites, srtp_crypto_suite):
             raise TypeError(f"invalid srtp_crypto_suite {srtp_crypto_suite!r}")
@@ -275,6 +318,7 @@ class Router(EventEmitter):
         self._check_open()
         _check_listen_info(listen_info)
         _check_app_data(app_data)
+        _check_num_sctp_streams(num_sctp_streams)
         options = fbs.new(
             "PipeTransport.PipeTransportOptions",
             base=_base_options(

@@ -152,13 +152,12 @@ class Transport(EventEmitter):
 
     async def dump(self) -> dict[str, Any]:
         self._check_open()
-        return wire.flatten(fbs.to_plain(await self._channel.request("TRANSPORT_DUMP", handler_id=self._id)))
+        return wire.transport_dump_from_fbs(await self._channel.request("TRANSPORT_DUMP", handler_id=self._id))
 
     async def get_stats(self) -> list[dict[str, Any]]:
         self._check_open()
         response = await self._channel.request("TRANSPORT_GET_STATS", handler_id=self._id)
-        stats = wire.flatten(fbs.to_plain(response))
-        return [{"type": self.STATS_TYPE, **wire.name_enums(stats)}]
+        return [{"type": self.STATS_TYPE, **wire.transport_stats_from_fbs(response)}]
 
     async def set_max_incoming_bitrate(self, bitrate: int) -> None:
         self._check_open()
@@ -172,6 +171,22 @@ class Transport(EventEmitter):
         body = fbs.new("Transport.SetMaxOutgoingBitrateRequest", maxOutgoingBitrate=bitrate)
         await self._channel.request(
             "TRANSPORT_SET_MAX_OUTGOING_BITRATE", "Transport_SetMaxOutgoingBitrateRequest", body, self._id
+        )
+
+    async def set_min_outgoing_bitrate(self, bitrate: int) -> None:
+        self._check_open()
+        body = fbs.new("Transport.SetMinOutgoingBitrateRequest", minOutgoingBitrate=bitrate)
+        await self._channel.request(
+            "TRANSPORT_SET_MIN_OUTGOING_BITRATE", "Transport_SetMinOutgoingBitrateRequest", body, self._id
+        )
+
+    async def enable_trace_event(self, types: list[str] | None = None) -> None:
+        """Trace "probation", "bwe"; unknown names are ignored, as in mediasoup."""
+        self._check_open()
+        events = wire.trace_event_types_to_fbs("Transport.TraceEventType", [] if types is None else types)
+        body = fbs.new("Transport.EnableTraceEventRequest", events=events)
+        await self._channel.request(
+            "TRANSPORT_ENABLE_TRACE_EVENT", "Transport_EnableTraceEventRequest", body, self._id
         )
 
     # --- media ---------------------------------------------------------------

@@ -375,8 +375,14 @@ def dtls_parameters_to_fbs(params: dict[str, Any]) -> Any:
     return fbs.new(
         "WebRtcTransport.DtlsParameters",
         fingerprints=fingerprints,
-        role=getattr(role, str(params.get("role", "auto")).upper()),
+        role=_dtls_role_to_fbs(role, params.get("role", "auto")),
     )
+
+
+def _dtls_role_to_fbs(role: Any, name: Any) -> int:
+    if not isinstance(name, str) or not hasattr(role, name.upper()) or name.startswith("_"):
+        raise TypeError(f"invalid DTLS role {name!r} (auto, client or server)")
+    return int(getattr(role, name.upper()))
 
 
 def dtls_parameters_from_fbs(p: Any) -> dict[str, Any]:
@@ -472,6 +478,40 @@ def name_enums(plain: dict[str, Any]) -> dict[str, Any]:
         if isinstance(out.get(key), dict):
             out[key] = name_enums(out[key])
     return out
+
+
+_TRANSPORT_FIELD_PARSERS = {
+    "iceParameters": lambda v: ice_parameters_from_fbs(v),
+    "iceCandidates": lambda v: ice_candidates_from_fbs(v),
+    "dtlsParameters": lambda v: dtls_parameters_from_fbs(v),
+    "iceSelectedTuple": lambda v: tuple_from_fbs(v),
+    "tuple": lambda v: tuple_from_fbs(v),
+    "rtcpTuple": lambda v: tuple_from_fbs(v),
+    "srtpParameters": lambda v: srtp_parameters_from_fbs(v),
+}
+
+
+def _transport_fields(response: Any, out: dict[str, Any]) -> dict[str, Any]:
+    """The kind-specific fields of a transport dump or stats as mediasoup's parsers give them."""
+    for key, parse in _TRANSPORT_FIELD_PARSERS.items():
+        if hasattr(response, key):
+            value = getattr(response, key)
+            out[key] = parse(value) if value is not None else None
+    return name_enums(out)
+
+
+def transport_dump_from_fbs(dump: Any) -> dict[str, Any]:
+    """A transport kind's DumpResponse -> mediasoup's dump (parseBaseTransportDump + the kind's own fields)."""
+    out = flatten(fbs.to_plain(dump))
+    base = dump.base
+    out["sctpParameters"] = sctp_parameters_from_fbs(base.sctpParameters)
+    out["traceEventTypes"] = trace_event_types_from_fbs("Transport.TraceEventType", base.traceEventTypes)
+    return _transport_fields(dump, out)
+
+
+def transport_stats_from_fbs(stats: Any) -> dict[str, Any]:
+    """A transport kind's GetStatsResponse -> mediasoup's stats entry (without its "type")."""
+    return _transport_fields(stats, flatten(fbs.to_plain(stats)))
 
 
 def rtp_stream_stats_from_fbs(stats: list[Any] | None) -> list[dict[str, Any]]:
