@@ -1,0 +1,285 @@
+"""Remote Mediasoup server: a media back-end's objects as ROPE objects.
+
+`MediasoupServer(backend)` registers one root object (type "Mediasoup", id
+"mediasoup") whose ``create_worker`` calls ``backend.create_worker``. The
+back-end is anything with mediasoup's API: the `media` module, a
+`media.vertical.Vertical`, or a `media.remote.RemoteMediasoup` (a proxy).
+
+Every object the back-end creates is mirrored by one `MediaObject`: its type
+is the class name (WebRtcTransport, Consumer, ...), its state the object's
+read-only properties (`media.remote.spec`), its methods the object's async
+methods, its events the object's events. Children are found through the
+parents' observer events ("newrouter", "newtransport", "newconsumer", ...), so
+objects created behind the API's back (the pipe transports of a server-side
+pipe_to_router) are exposed too. When the media object closes, its ROPE
+object closes and is forgotten: nothing is kept for closed objects.
+
+Serving is ROPE's business: `serve_libp2p(server.rope, host)` for swarm
+members, `WebSocketListener(server.rope)` for application servers with a token.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import logging
+from collections.abc import Callable
+from functools import partial
+from typing import Any
+
+from media.errors import WorkerError
+from media.remote.spec import (
+    CHILD_EVENTS,
+    FORWARDED_OBSERVER_EVENTS,
+    OBSERVER_PREFIX,
+    ROOT_ID,
+    SPECS,
+    family,
+    pack,
+    type_name,
+    unpack_bytes,
+)
+from rope import ErrorCode, RopeError, RopeObject, RopeServer
+from rope.server import Authorizer, Credentials
+
+log = logging.getLogger("media.remote.server")
+
+
+def any_of(*authorizers: Authorizer) -> Authorizer:
+    """Admit a connection that any of ``authorizers`` admits (e.g. members over libp2p, tokens over WebSocket)."""
+
+    async def authorize(credentials: Credentials) -> bool:
+        for authorizer in authorizers:
+            verdict = authorizer(credentials)
+            if inspect.isawaitable(verdict):
+                verdict = await verdict
+            if verdict:
+                return True
+        return False
+
+    return authorize
+
+
+class MediasoupServer:
+    """Exposes ``backend`` on a `RopeServer` (given, or a new one with ``authorize``)."""
+
+    def __init__(self, backend: Any, rope: RopeServer | None = None, *, authorize: Authorizer | None = None) -> None:
+        self.backend = backend
+        self.rope = rope if rope is not None else RopeServer(authorize=authorize)
+        self._mirrors: dict[int, MediaObject] = {}
+        """id(media object) -> its mirror, while both live."""
+        self._workers: list[Any] = []
+        self.root = self.rope.register(RopeObject(
+            "Mediasoup",
+            id=ROOT_ID,
+            state={"version": _version(backend)},
+            methods={"create_worker": self._create_worker, "get_stats": self._get_stats,
+                     "get_supported_rtp_capabilities": self._supported_rtp_capabilities},
+        ))
+
+    @property
+    def mirror_count(self) -> int:
+        """Media objects mirrored now (for leak checks and monitoring)."""
+        return len(self._mirrors)
+
+    async def _create_worker(self, **settings: Any) -> MediaObject:
+        worker = await _guard(self.backend.create_worker, (), unpack_bytes(settings))
+        self._workers.append(worker)
+        worker.observer.on("close", partial(self._forget_worker, worker))
+        return self.mirror(worker, self.root)
+
+    def _forget_worker(self, worker: Any) -> None:
+        if worker in self._workers:
+            self._workers.remove(worker)
+
+    async def _get_stats(self) -> dict[str, Any]:
+        from media.stats import get_stats
+
+        return await get_stats(self._workers)
+
+    def _supported_rtp_capabilities(self) -> Any:
+        get = getattr(self.backend, "get_supported_rtp_capabilities", None)
+        if get is None:
+            raise RopeError("this back-end has no get_supported_rtp_capabilities()", code=ErrorCode.UNKNOWN_METHOD)
+        return get()
+
+    def mirror(self, obj: Any, parent: RopeObject) -> MediaObject:
+        """The mirror of ``obj`` (made and registered on first sight, with its existing children)."""
+        found = self._mirrors.get(id(obj))
+        if found is not None and found.target is obj:
+            return found
+        name = type_name(obj)
+        if name is None:
+            raise TypeError(f"cannot expose {type(obj).__name__} objects")
+        mirror = MediaObject(self, obj, name, parent)
+        self._mirrors[id(obj)] = mirror
+        self.rope.register(mirror)
+        mirror.adopt_existing()
+        if obj.closed:  # closed while we looked: let clients see it go
+            mirror.target_closed()
+        return mirror
+
+    def find(self, obj: Any) -> MediaObject | None:
+        found = self._mirrors.get(id(obj))
+        return found if found is not None and found.target is obj else None
+
+    def _forget(self, mirror: MediaObject) -> None:
+        if self._mirrors.get(id(mirror.target)) is mirror:
+            del self._mirrors[id(mirror.target)]
+
+    def to_wire(self, value: Any) -> Any:
+        """A call result or event argument for clients: media objects become mirrors (references)."""
+        if isinstance(value, RopeObject):
+            return value
+        if isinstance(value, dict):
+            return {str(key): self.to_wire(item) for key, item in value.items()}
+        if isinstance(value, list | tuple):
+            return [self.to_wire(item) for item in value]
+        if dataclasses.is_dataclass(value) and not isinstance(value, type):
+            return {field.name: self.to_wire(getattr(value, field.name)) for field in dataclasses.fields(value)}
+        if hasattr(value, "observer") and type_name(value) is not None:
+            mirror = self.find(value)
+            if mirror is None:
+                raise RopeError(f"{type(value).__name__} {getattr(value, 'id', '')} is not exposed by this server",
+                                code=ErrorCode.INTERNAL_ERROR)
+            return mirror
+        return pack(value)
+
+    async def close(self, *, close_workers: bool = True) -> None:
+        """Close the workers created through this server (unless told not to), then every connection."""
+        if close_workers:
+            for worker in list(self._workers):
+                await worker.close()
+        self.root.close()
+        await self.rope.close()
+
+
+def _version(backend: Any) -> str | None:
+    try:
+        version = getattr(backend, "version", None)
+    except Exception:  # a back-end whose version cannot be read still serves
+        return None
+    return version if isinstance(version, str) else None
+
+
+def from_wire(value: Any) -> Any:
+    """Call arguments from a client: references (already mirrors) become the media objects."""
+    if isinstance(value, MediaObject):
+        return value.target
+    if isinstance(value, RopeObject):
+        raise RopeError(f"{value.type} {value.id!r} is not a media object", code=ErrorCode.INVALID_PARAMS)
+    if isinstance(value, dict):
+        if len(value) == 1 and "$bytes" in value:
+            return unpack_bytes(value)
+        return {key: from_wire(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [from_wire(item) for item in value]
+    return value
+
+
+async def _guard(fn: Callable[..., Any], args: Any, kwargs: dict[str, Any]) -> Any:
+    """Call ``fn``; a `WorkerError` keeps its method and reason on the wire (the client rebuilds it)."""
+    try:
+        result = fn(*args, **kwargs)
+        if inspect.isawaitable(result):
+            result = await result
+        return result
+    except WorkerError as error:
+        raise RopeError(
+            f"{type(error).__name__}: {error}",
+            code=ErrorCode.REMOTE_EXCEPTION,
+            data={"type": type(error).__name__, "message": str(error), "method": error.method, "reason": error.reason},
+        ) from None
+
+
+class MediaObject(RopeObject):
+    """The ROPE mirror of one media object: state, methods and events kept in step with it."""
+
+    def __init__(self, glue: MediasoupServer, target: Any, name: str, parent: RopeObject) -> None:
+        self.glue = glue
+        self.target = target
+        self.spec = SPECS[name]
+        self._listeners: list[tuple[Any, str, Callable[..., Any]]] = []
+        methods = {
+            method: partial(self._call, method)
+            for method in self.spec.methods
+            if callable(getattr(target, method, None))
+        }
+        super().__init__(name, state=self._read_state(), methods=methods,
+                         events=(*self.spec.events, *(OBSERVER_PREFIX + e for e in FORWARDED_OBSERVER_EVENTS)),
+                         parent=parent)
+        for event in self.spec.events:
+            self._listen(target, event, partial(self._forward, event))
+        for event in FORWARDED_OBSERVER_EVENTS:
+            self._listen(target.observer, event, partial(self._forward, OBSERVER_PREFIX + event))
+        self._listen(target.observer, "close", self.target_closed)
+        for event in CHILD_EVENTS.get(family(name), ()):
+            self._listen(target.observer, event, self._adopt)
+        if name == "PipeTransport":
+            # A server-side pipe_to_router connects pipes without a call through us: catch the new tuple.
+            for event in ("newproducer", "newconsumer"):
+                self._listen(target.observer, event, lambda _child: self.refresh())
+
+    def _listen(self, emitter: Any, event: str, handler: Callable[..., Any]) -> None:
+        emitter.on(event, handler)
+        self._listeners.append((emitter, event, handler))
+
+    def _read_state(self) -> dict[str, Any]:
+        state = {}
+        for prop in self.spec.state:
+            try:
+                state[prop] = pack(getattr(self.target, prop, None))
+            except Exception as error:  # a property that cannot be read now is reported, not fatal
+                log.debug("%s.%s unreadable: %r", self.type, prop, error)
+                state[prop] = None
+        return state
+
+    def refresh(self) -> None:
+        """Send clients whatever changed in the object's properties."""
+        self.update_state(**self._read_state())
+
+    async def _call(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        try:
+            result = await _guard(getattr(self.target, method), from_wire(list(args)), from_wire(kwargs))
+        finally:
+            self.refresh()
+        return self.glue.to_wire(result)
+
+    def _forward(self, event: str, *args: Any) -> None:
+        self.refresh()
+        try:
+            wire_args = self.glue.to_wire(list(args))
+        except RopeError as error:
+            log.debug("event %s of %s not forwarded: %s", event, self.type, error)
+            return
+        self.emit(event, *wire_args)
+
+    def _adopt(self, child: Any) -> None:
+        self.glue.mirror(child, self)
+
+    def adopt_existing(self) -> None:
+        """Children the object had before we looked (e.g. a proxied back-end's)."""
+        target = self.target
+        for attribute in ("routers", "webrtc_servers", "transports", "producers", "consumers", "data_producers",
+                          "data_consumers"):
+            if self.type == "Router" and attribute != "transports":
+                continue  # a router's producers belong to its transports
+            children = getattr(target, attribute, None)
+            values = children.values() if isinstance(children, dict) else children
+            for child in list(values or ()):
+                if not child.closed:
+                    self.glue.mirror(child, self)
+
+    def target_closed(self, *_: Any) -> None:
+        """The media object closed: clients see it close; we forget it (and stop listening)."""
+        if self.closed:
+            return
+        self.refresh()
+        for emitter, event, handler in self._listeners:
+            emitter.remove_listener(event, handler)
+        self._listeners.clear()
+        for child in self.children:
+            if isinstance(child, MediaObject):
+                child.target_closed()
+        self.glue._forget(self)
+        self.close()
