@@ -42,7 +42,7 @@ class PipeTransport(Transport):
             "PipeTransport.ConnectRequest",
             ip=ip,
             port=port,
-            srtpParameters=wire.srtp_parameters_to_fbs(srtp_parameters) if srtp_parameters else None,
+            srtpParameters=wire.srtp_parameters_to_fbs(srtp_parameters) if srtp_parameters is not None else None,
         )
         response = await self._channel.request("PIPETRANSPORT_CONNECT", "PipeTransport_ConnectRequest", body, self._id)
         self._tuple = wire.tuple_from_fbs(response.tuple)
@@ -56,4 +56,6 @@ class PipeTransport(Transport):
             raise TypeError("missing producer_id")
         producer = self._get_producer(producer_id)
         rtp_parameters = ortc.get_pipe_consumer_rtp_parameters(producer.consumable_rtp_parameters, self._rtx)
-        return await self._create_consumer(producer, rtp_parameters, consumer_type="pipe", app_data=app_data)
+        return await self._create_consumer(
+            producer, rtp_parameters, consumer_type="pipe", app_data=app_data, initial_score=False
+        )

@@ -29,10 +29,13 @@ _fallback_pairs: weakref.WeakKeyDictionary[Any, dict[str, PairFuture]] = weakref
 
 @dataclass
 class PipeToRouterResult:
-    pipe_consumer: Any
+    pipe_consumer: Any = None
     """On the source router's pipe transport: carries the producer out."""
-    pipe_producer: Any
+    pipe_producer: Any = None
     """On the destination router: the producer's mirror, consumable there."""
+    pipe_data_consumer: Any = None
+    """When a data producer was piped: its counterparts (the media ones are then None)."""
+    pipe_data_producer: Any = None
 
 
 def _pairs(router: Any) -> dict[str, PairFuture]:
@@ -78,6 +81,39 @@ async def pipe_to_router(
     return PipeToRouterResult(pipe_consumer=pipe_consumer, pipe_producer=pipe_producer)
 
 
+async def pipe_data_to_router(
+    source: Any,
+    data_producer: Any,
+    target: Any,
+    *,
+    keep_id: bool = True,
+    listen_info: dict[str, Any] | None = None,
+    enable_rtx: bool = False,
+    enable_srtp: bool = False,
+) -> PipeToRouterResult:
+    """Make ``data_producer`` (on ``source``) consumable on ``target``, over the same PipeTransport pair (SCTP).
+
+    Closing either side closes the other.
+    """
+    pair = await _transport_pair(source, target, listen_info or DEFAULT_LISTEN_INFO, enable_rtx, enable_srtp)
+    local, remote = pair[source.id], pair[target.id]
+    pipe_data_consumer = await local.consume_data(data_producer_id=data_producer.id)
+    try:
+        pipe_data_producer = await remote.produce_data(
+            id=data_producer.id if keep_id else None,
+            sctp_stream_parameters=pipe_data_consumer.sctp_stream_parameters,
+            label=pipe_data_consumer.label,
+            protocol=pipe_data_consumer.protocol,
+            app_data=data_producer.app_data,
+        )
+    except BaseException:
+        await pipe_data_consumer.close()
+        raise
+    pipe_data_consumer.observer.on("close", pipe_data_producer.close)
+    pipe_data_producer.observer.on("close", pipe_data_consumer.close)
+    return PipeToRouterResult(pipe_data_consumer=pipe_data_consumer, pipe_data_producer=pipe_data_producer)
+
+
 async def _transport_pair(
     source: Any, target: Any, listen_info: dict[str, Any], enable_rtx: bool, enable_srtp: bool
 ) -> dict[str, Any]:
@@ -87,7 +123,8 @@ async def _transport_pair(
         return await pending
     pending = asyncio.get_running_loop().create_future()
     source_pairs[target.id] = target_pairs[source.id] = pending
-    options = {"listen_info": listen_info, "enable_rtx": enable_rtx, "enable_srtp": enable_srtp}
+    # SCTP on, as mediasoup's pipeToRouter(): the same pair carries data producers.
+    options = {"listen_info": listen_info, "enable_sctp": True, "enable_rtx": enable_rtx, "enable_srtp": enable_srtp}
     local = remote = None
     try:
         local = await source.create_pipe_transport(**options)

@@ -68,6 +68,16 @@ def _listen_infos_from_ips(
     return infos
 
 
+def _single_listen_info(listen_info: Any, listen_ip: Any, port: int | None) -> dict[str, Any]:
+    """A plain or pipe transport's listen info, or mediasoup's deprecated `listenIp` (+ `port`) as one (UDP)."""
+    if (listen_info is None) == (listen_ip is None):
+        raise TypeError("give exactly one of listen_info or (deprecated) listen_ip")
+    if listen_ip is not None:
+        [listen_info] = _listen_infos_from_ips([listen_ip], port, True, False, False, False)
+    _check_listen_info(listen_info)
+    return listen_info
+
+
 def _is_int(value: Any) -> bool:
     """An int that is not a bool (mediasoup rejects `interval: false`)."""
     return isinstance(value, int) and not isinstance(value, bool)
@@ -265,8 +275,10 @@ class Router(EventEmitter):
     async def create_plain_transport(
         self,
         *,
-        listen_info: dict[str, Any],
+        listen_info: dict[str, Any] | None = None,
         rtcp_listen_info: dict[str, Any] | None = None,
+        listen_ip: Any = None,
+        port: int | None = None,
         rtcp_mux: bool = True,
         comedia: bool = False,
         enable_sctp: bool = False,
@@ -278,9 +290,10 @@ class Router(EventEmitter):
         app_data: dict[str, Any] | None = None,
     ) -> PlainTransport:
         self._check_open()
-        _check_listen_info(listen_info)
+        listen_info = _single_listen_info(listen_info, listen_ip, port)
         if rtcp_listen_info is not None:
             _check_listen_info(rtcp_listen_info)
+            rtcp_mux = False  # as mediasoup: a separate RTCP listen info means no RTCP mux
         _check_app_data(app_data)
         _check_num_sctp_streams(num_sctp_streams)
         suites = fbs.enum("SrtpParameters.SrtpCryptoSuite")
@@ -306,7 +319,9 @@ class Router(EventEmitter):
     async def create_pipe_transport(
         self,
         *,
-        listen_info: dict[str, Any],
+        listen_info: dict[str, Any] | None = None,
+        listen_ip: Any = None,
+        port: int | None = None,
         enable_sctp: bool = False,
         num_sctp_streams: dict[str, int] | None = None,
         max_sctp_message_size: int = 268_435_456,
@@ -316,7 +331,7 @@ class Router(EventEmitter):
         app_data: dict[str, Any] | None = None,
     ) -> PipeTransport:
         self._check_open()
-        _check_listen_info(listen_info)
+        listen_info = _single_listen_info(listen_info, listen_ip, port)
         _check_app_data(app_data)
         _check_num_sctp_streams(num_sctp_streams)
         options = fbs.new(
@@ -428,27 +443,36 @@ class Router(EventEmitter):
     async def pipe_to_router(
         self,
         *,
-        producer_id: str,
+        producer_id: str | None = None,
+        data_producer_id: str | None = None,
         router: Any,
         keep_id: bool = True,
         listen_info: dict[str, Any] | None = None,
         enable_rtx: bool = False,
         enable_srtp: bool = False,
     ) -> PipeToRouterResult:
-        """Make a producer of this router consumable on another router: on any worker, local or remote.
+        """Make a producer (or data producer) of this router consumable on another router, local or remote.
 
         The pipe consumer and pipe producer are linked: closing, pausing or
         resuming one side follows on the other.
         """
         self._check_open()
+        if (producer_id is None) == (data_producer_id is None):
+            raise TypeError("give exactly one of producer_id or data_producer_id")
         if router is self:
             raise TypeError("cannot use this Router as destination")
         if router.closed:
             raise InvalidStateError("destination Router closed")
+        options: dict[str, Any] = {
+            "keep_id": keep_id, "listen_info": listen_info, "enable_rtx": enable_rtx, "enable_srtp": enable_srtp,
+        }
+        if data_producer_id is not None:
+            data_producer = self.get_data_producer(data_producer_id)
+            if data_producer is None:
+                raise KeyError(f'DataProducer with id "{data_producer_id}" not found')
+            return await piping.pipe_data_to_router(self, data_producer, router, **options)
+        assert producer_id is not None
         producer = self.get_producer(producer_id)
         if producer is None:
             raise KeyError(f'Producer with id "{producer_id}" not found')
-        return await piping.pipe_to_router(
-            self, producer, router, keep_id=keep_id, listen_info=listen_info, enable_rtx=enable_rtx,
-            enable_srtp=enable_srtp,
-        )
+        return await piping.pipe_to_router(self, producer, router, **options)

@@ -313,7 +313,9 @@ class Transport(EventEmitter):
         preferred_layers: dict[str, Any] | None = None,
         ignore_dtx: bool = False,
         app_data: dict[str, Any] | None = None,
+        initial_score: bool = True,
     ) -> Consumer:
+        """`initial_score`: take the worker's score; PipeTransport's consumers start at mediasoup's default."""
         consumer_id = str(uuid.uuid4())
         body = fbs.new(
             "Transport.ConsumeRequest",
@@ -336,7 +338,7 @@ class Transport(EventEmitter):
             consumer_type=consumer_type,
             paused=bool(status.paused),
             producer_paused=bool(status.producerPaused),
-            score=fbs.to_plain(status.score),
+            score=fbs.to_plain(status.score) if initial_score else None,
             preferred_layers=wire.consumer_layers_from_fbs(status.preferredLayers),
             transport=self,
             channel=self._channel,
