@@ -49,7 +49,7 @@ class PlainTransport(Transport):
             ip=ip,
             port=port,
             rtcpPort=rtcp_port,
-            srtpParameters=wire.srtp_parameters_to_fbs(srtp_parameters) if srtp_parameters else None,
+            srtpParameters=wire.srtp_parameters_to_fbs(srtp_parameters) if srtp_parameters is not None else None,
         )
         response = await self._channel.request(
             "PLAINTRANSPORT_CONNECT", "PlainTransport_ConnectRequest", body, self._id

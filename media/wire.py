@@ -425,6 +425,14 @@ def ice_candidates_from_fbs(candidates: list[Any] | None) -> list[dict[str, Any]
 
 def srtp_parameters_to_fbs(params: dict[str, Any]) -> Any:
     suite = fbs.enum("SrtpParameters.SrtpCryptoSuite")
+    if (
+        not isinstance(params, dict)
+        or not isinstance(params.get("cryptoSuite"), str)
+        or not hasattr(suite, params["cryptoSuite"])
+        or params["cryptoSuite"].startswith("_")
+        or not isinstance(params.get("keyBase64"), str)
+    ):
+        raise TypeError(f"invalid srtp_parameters {params!r} (a dict with cryptoSuite and keyBase64)")
     return fbs.new(
         "SrtpParameters.SrtpParameters",
         cryptoSuite=getattr(suite, params["cryptoSuite"]),
