@@ -424,6 +424,8 @@ class Router(EventEmitter):
     def _register_transport(self, transport: Transport) -> None:
         self._transports[transport.id] = transport
         transport.on("@close", lambda: self._transports.pop(transport.id, None))
+        # A WebRtcServer's close closes its transports in the worker: the router forgets them too.
+        transport.on("@listenserverclose", lambda: self._transports.pop(transport.id, None))
         transport.on("@newproducer", lambda producer: self._producers.__setitem__(producer.id, producer))
         transport.on("@producerclose", lambda producer: self._producers.pop(producer.id, None))
         transport.on("@newdataproducer", lambda dp: self._data_producers.__setitem__(dp.id, dp))
