@@ -123,6 +123,14 @@ class MediasoupServer:
         found = self._mirrors.get(id(obj))
         return found if found is not None and found.target is obj else None
 
+    def find_target(self, rope_id: str) -> Any:
+        """The media object behind ROPE id ``rope_id`` (None if unknown or closed)."""
+        try:
+            found = self.rope.get(rope_id)
+        except RopeError:
+            return None
+        return found.target if isinstance(found, MediaObject) else None
+
     def _forget(self, mirror: MediaObject) -> None:
         if self._mirrors.get(id(mirror.target)) is mirror:
             del self._mirrors[id(mirror.target)]

@@ -1,0 +1,126 @@
+"""One node's load, the same way over every back-end: what the swarm gossips and monitoring shows.
+
+``await get_stats(source)`` where ``source`` is the `media` module (the
+workers this process created: tracked from ``media.observer`` once this module
+is imported), a `media.remote.RemoteMediasoup` (the server's own figures, in
+one call: its CPU and memory, not ours), a `VerticalWorker` (its real workers)
+or any iterable of workers of these kinds.
+
+It walks the public API only (worker.routers, router.transports,
+transport.producers/consumers) and asks each worker for its resource usage,
+so it works unchanged on local, remote and vertical workers. Cheap by design:
+counting is local (remote state is mirrored), a worker's CPU share comes from
+the difference of two ``get_resource_usage()`` readings (no sleeping), and
+per-transport bitrates (one ``get_stats()`` call per transport) can be turned
+off or capped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import weakref
+from collections.abc import Iterable
+from types import ModuleType
+from typing import Any
+
+import psutil
+
+import media
+
+_local_workers: weakref.WeakSet[Any] = weakref.WeakSet()
+media.observer.on("newworker", _local_workers.add)
+
+_cpu_samples: weakref.WeakKeyDictionary[Any, tuple[float, float]] = weakref.WeakKeyDictionary()
+"""worker -> (CPU seconds used, monotonic time) at the previous reading."""
+
+COUNTS = ("routers", "transports", "pipe_transports", "producers", "pipe_producers", "consumers", "pipe_consumers",
+          "data_producers", "data_consumers")
+
+
+async def get_stats(source: Any, *, transport_bitrates: bool = True, max_transports: int = 1000) -> dict[str, Any]:
+    """The node's figures: ``system``, ``workers`` (one entry each), ``totals`` and ``transports`` (bitrates)."""
+    node_stats = getattr(source, "get_node_stats", None)
+    if node_stats is not None:
+        return await node_stats()  # type: ignore[no-any-return]
+    workers = [worker for worker in _workers(source) if not worker.closed]
+    worker_stats = await asyncio.gather(*(_worker_stats(worker) for worker in workers))
+    totals = {key: sum(stats[key] for stats in worker_stats) for key in COUNTS}
+    totals["workers"] = len(workers)
+    transports: list[dict[str, Any]] = []
+    if transport_bitrates:
+        every = [t for worker in workers for router in _routers(worker) for t in router.transports.values()]
+        transports = [t for t in await asyncio.gather(*(_bitrates(t) for t in every[:max_transports])) if t]
+    return {"time": time.time(), "system": system_stats(), "workers": worker_stats, "totals": totals,
+            "transports": transports}
+
+
+def system_stats() -> dict[str, Any]:
+    memory = psutil.virtual_memory()
+    return {
+        "cpu_count": psutil.cpu_count() or 1,
+        "cpu_percent": psutil.cpu_percent(interval=None),
+        "load_average": list(psutil.getloadavg()),
+        "memory_total": memory.total,
+        "memory_available": memory.available,
+        "memory_percent": memory.percent,
+    }
+
+
+def _workers(source: Any) -> list[Any]:
+    if isinstance(source, ModuleType):
+        return list(_local_workers)
+    real = getattr(source, "real_workers", None)  # a VerticalWorker
+    if real is not None:
+        return list(real)
+    if hasattr(source, "create_router"):
+        return [source]
+    if isinstance(source, Iterable):
+        return [worker for item in source for worker in _workers(item)]
+    raise TypeError(f"get_stats() needs the media module, a RemoteMediasoup, a worker or workers, not {source!r}")
+
+
+def _routers(worker: Any) -> list[Any]:
+    return [router for router in worker.routers if not router.closed]
+
+
+async def _worker_stats(worker: Any) -> dict[str, Any]:
+    counts = dict.fromkeys(COUNTS, 0)
+    for router in _routers(worker):
+        counts["routers"] += 1
+        for transport in router.transports.values():
+            pipe = type(transport).__name__ == "PipeTransport"
+            counts["pipe_transports" if pipe else "transports"] += 1
+            counts["pipe_producers" if pipe else "producers"] += len(transport.producers)
+            for consumer in transport.consumers.values():
+                counts["pipe_consumers" if consumer.type == "pipe" else "consumers"] += 1
+            counts["data_producers"] += len(transport.data_producers)
+            counts["data_consumers"] += len(transport.data_consumers)
+    try:
+        usage = await worker.get_resource_usage()
+    except Exception:  # closing or unreachable right now: counts still stand
+        usage = {}
+    return {"pid": getattr(worker, "pid", None), "cpu": _cpu_share(worker, usage),
+            "memory_rss_kb": usage.get("ru_maxrss"), **counts}
+
+
+def _cpu_share(worker: Any, usage: dict[str, int]) -> float | None:
+    """CPU used since the previous reading, as a share of one core (None on the first reading)."""
+    if "ru_utime" not in usage:
+        return None
+    seconds = (usage["ru_utime"] + usage["ru_stime"]) / 1000.0  # mediasoup reports milliseconds
+    now = time.monotonic()
+    previous = _cpu_samples.get(worker)
+    _cpu_samples[worker] = (seconds, now)
+    if previous is None or now <= previous[1]:
+        return None
+    return max(0.0, (seconds - previous[0]) / (now - previous[1]))
+
+
+async def _bitrates(transport: Any) -> dict[str, Any] | None:
+    try:
+        [stats, *_] = await transport.get_stats()
+    except Exception:  # closed meanwhile
+        return None
+    return {"id": transport.id, "type": stats.get("type"), "recv_bitrate": stats.get("recvBitrate", 0),
+            "send_bitrate": stats.get("sendBitrate", 0)}
