@@ -42,7 +42,7 @@ async def get_stats(source: Any, *, transport_bitrates: bool = True, max_transpo
     """The node's figures: ``system``, ``workers`` (one entry each), ``totals`` and ``transports`` (bitrates)."""
     node_stats = getattr(source, "get_node_stats", None)
     if node_stats is not None:
-        return await node_stats()  # type: ignore[no-any-return]
+        return await node_stats()
     workers = [worker for worker in _workers(source) if not worker.closed]
     worker_stats = await asyncio.gather(*(_worker_stats(worker) for worker in workers))
     totals = {key: sum(stats[key] for stats in worker_stats) for key in COUNTS}

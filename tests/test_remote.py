@@ -198,7 +198,7 @@ async def test_killing_the_remote_worker_process_emits_died_on_the_client() -> N
 
 
 async def test_several_clients_see_each_others_objects() -> None:
-    async with loopback(media, "websocket") as (server, first):
+    async with loopback(media, "websocket") as (_server, first):
         second = RemoteMediasoup(await first.client.connection.client())
         new_workers: list[Any] = []
         second.observer.on("newworker", new_workers.append)
@@ -225,7 +225,7 @@ async def test_closed_objects_are_forgotten_on_the_server() -> None:
         worker = await remote.create_worker()
         baseline = server.mirror_count
         router = await worker.create_router(media_codecs=DEFAULT_MEDIA_CODECS)
-        ingress, producer = await _rtp_producer(router)
+        _ingress, producer = await _rtp_producer(router)
         sink, _consumer = await _sink_consumer(router, producer.id)
         sink.close()
         real_router = server.find_target(router.proxy.id)
@@ -266,7 +266,7 @@ async def test_a_proxy_reexports_a_remote_server() -> None:
         worker = await remote.create_worker()
         router = await worker.create_router(media_codecs=DEFAULT_MEDIA_CODECS)
         ingress, producer = await _rtp_producer(router)
-        sink, consumer = await _sink_consumer(router, producer.id)
+        sink, _consumer = await _sink_consumer(router, producer.id)
         source = RtpSource("127.0.0.1", ingress.tuple["localPort"])
         source.start()
         try:
@@ -283,7 +283,7 @@ async def test_get_stats_is_the_same_over_local_and_remote_back_ends() -> None:
     worker = await media.create_worker()
     try:
         router = await worker.create_router(media_codecs=DEFAULT_MEDIA_CODECS)
-        ingress, producer = await _rtp_producer(router)
+        _ingress, producer = await _rtp_producer(router)
         sink, _ = await _sink_consumer(router, producer.id)
         sink.close()
         local = await get_stats(media)
@@ -295,7 +295,7 @@ async def test_get_stats_is_the_same_over_local_and_remote_back_ends() -> None:
     async with loopback(media, "websocket") as (_, remote):
         remote_worker = await remote.create_worker()
         router = await remote_worker.create_router(media_codecs=DEFAULT_MEDIA_CODECS)
-        ingress, producer = await _rtp_producer(router)
+        _ingress, producer = await _rtp_producer(router)
         sink, _ = await _sink_consumer(router, producer.id)
         sink.close()
         for stats in (await get_stats(remote), await get_stats([remote_worker])):
