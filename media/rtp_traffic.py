@@ -34,15 +34,31 @@ def rtp_packet(sequence: int, timestamp: int, ssrc: int = OPUS_SSRC, payload_typ
     return header + payload
 
 
+def rtp_payload(data: bytes) -> bytes:
+    """The payload of an RTP packet, past its CSRCs and header extension (an SFU may add one)."""
+    offset = 12 + 4 * (data[0] & 0x0F)
+    if data[0] & 0x10 and len(data) >= offset + 4:
+        offset += 4 + 4 * struct.unpack_from("!H", data, offset + 2)[0]
+    return data[offset:]
+
+
+STAMP = struct.Struct("!d")
+"""A stamped packet carries its send time (`time.monotonic()`) right after the opus TOC bytes."""
+_TOC = b"\xf8\xff\xfe"
+
+
 class RtpSource:
     """Sends RTP to one address at `packets_per_second`, from a task it owns.
 
     One socket for its whole life: a comedia PlainTransport latches onto the
     first source address it sees, so restarting must not change the port.
+    With ``stamp``, each payload carries its send time, so an `RtpSink` with
+    ``stamped=True`` measures one-way latency (same machine, same clock).
     """
 
-    def __init__(self, ip: str, port: int, packets_per_second: float = 50.0) -> None:
+    def __init__(self, ip: str, port: int, packets_per_second: float = 50.0, *, stamp: bool = False) -> None:
         self._address = (ip, port)
+        self._stamp = stamp
         self._interval = 1.0 / packets_per_second
         self._socket = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self._socket.setblocking(False)
@@ -56,7 +72,11 @@ class RtpSource:
     async def _run(self) -> None:
         start, first = time.monotonic(), self.sent
         while True:
-            self._socket.sendto(rtp_packet(self.sent, self.sent * 960), self._address)
+            if self._stamp:
+                payload = _TOC + STAMP.pack(time.monotonic()) + bytes(49)
+                self._socket.sendto(rtp_packet(self.sent, self.sent * 960, payload=payload), self._address)
+            else:
+                self._socket.sendto(rtp_packet(self.sent, self.sent * 960), self._address)
             self.sent += 1
             delay = start + (self.sent - first) * self._interval - time.monotonic()
             await asyncio.sleep(max(0.0, delay))
@@ -75,18 +95,24 @@ class RtpSource:
 
 
 class RtpSink(asyncio.DatagramProtocol):
-    """A UDP port that counts the RTP packets (and bytes) it receives."""
+    """A UDP port that counts the RTP packets (and bytes) it receives.
 
-    def __init__(self) -> None:
+    With ``stamped``, it also keeps each packet's latency (seconds) from the
+    send time a stamping `RtpSource` put in the payload.
+    """
+
+    def __init__(self, stamped: bool = False) -> None:
+        self.stamped = stamped
+        self.latencies: list[float] = []
         self.packets = 0
         self.bytes = 0
         self._transport: asyncio.DatagramTransport | None = None
         self._arrived = asyncio.Event()
 
     @classmethod
-    async def open(cls, ip: str = "127.0.0.1") -> RtpSink:
+    async def open(cls, ip: str = "127.0.0.1", *, stamped: bool = False) -> RtpSink:
         loop = asyncio.get_running_loop()
-        _, sink = await loop.create_datagram_endpoint(cls, local_addr=(ip, 0))
+        _, sink = await loop.create_datagram_endpoint(lambda: cls(stamped), local_addr=(ip, 0))
         return sink
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -96,6 +122,10 @@ class RtpSink(asyncio.DatagramProtocol):
         if len(data) >= 12 and data[0] >> 6 == 2 and not 192 <= data[1] <= 223:  # RTP, not RTCP
             self.packets += 1
             self.bytes += len(data)
+            if self.stamped:
+                payload = rtp_payload(data)
+                if len(payload) >= len(_TOC) + STAMP.size and payload.startswith(_TOC):
+                    self.latencies.append(time.monotonic() - STAMP.unpack_from(payload, len(_TOC))[0])
             self._arrived.set()
 
     @property
