@@ -49,6 +49,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--target-peers", type=int, default=4, help="connections kept through peer exchange")
     parser.add_argument("--print-peer-id", action="store_true", help="create the identity if needed, print its id")
     parser.add_argument("--control", action="store_true", help="JSON events on stdout, commands on stdin")
+    media = parser.add_argument_group("media (an SFU node)")
+    media.add_argument("--media", action="store_true", help="run mediasoup workers and share them with members")
+    media.add_argument("--workers", type=int, default=None, help="workers this node runs at most (default: CPUs)")
+    media.add_argument("--consumers-per-worker", type=int, default=500, help="consumers a worker takes at most")
+    media.add_argument("--entry-port", type=int, default=None,
+                       help="serve mediasoup's API to application servers over WebSocket on this port (with --media)")
+    media.add_argument("--entry-host", default="127.0.0.1", help="address of the WebSocket entry point")
+    media.add_argument("--token-file", type=Path, default=None,
+                       help="file holding the token application servers present (default: DIR/entry.token)")
 
 
 def _emit(event: str, **fields: Any) -> None:
@@ -152,9 +161,48 @@ async def run(args: argparse.Namespace) -> int:
                 serving = group.create_task(control.serve())
                 await stop.wait()
                 serving.cancel()
+        elif args.media:
+            return await _run_media_node(node, args, stop)
         else:
             print(f"node {node.peer_id} listening on {' '.join(node.listen_addrs)}", file=sys.stderr)
             await stop.wait()
+    return 0
+
+
+async def _run_media_node(node: SwarmNode, args: argparse.Namespace, stop: asyncio.Event) -> int:
+    """An SFU node: workers for members; with --entry-port, an entry point for application servers."""
+    import os
+
+    import media
+    from media.vertical import Capacity
+    from rope import token_auth
+    from rope.websocket import WebSocketListener
+    from swarm.media_node import MediaNode
+
+    capacity = Capacity(max_workers=args.workers or os.cpu_count() or 1,
+                        max_consumers_per_worker=args.consumers_per_worker)
+    media_node = MediaNode(node, media, capacity)
+    await media_node.start()
+    listener = entry = None
+    try:
+        if args.entry_port is not None:
+            token_path = args.token_file or args.dir / "entry.token"
+            try:
+                token = token_path.read_text().strip()
+            except OSError as error:
+                print(f"mafalda-swarm node: cannot read the entry token: {error}", file=sys.stderr)
+                return 2
+            entry = media_node.entry_server(token_auth(token))
+            listener = await WebSocketListener(entry.rope, host=args.entry_host, port=args.entry_port).start()
+        print(f"media node {node.peer_id} listening on {' '.join(node.listen_addrs)}"
+              + (f"; applications: {listener.url}" if listener else ""), file=sys.stderr)
+        await stop.wait()
+    finally:
+        if listener is not None:
+            await listener.close()
+        if entry is not None:
+            await entry.close(close_workers=True)
+        await media_node.close()
     return 0
 
 
