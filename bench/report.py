@@ -7,12 +7,17 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 from collections.abc import Sequence
 from typing import Any
 
 
 def parser(description: str) -> argparse.ArgumentParser:
+    """The common options; also keeps the workers' own log lines (benign at this volume) off the output."""
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s %(message)s")
+    logging.getLogger("media.worker.log").setLevel(logging.CRITICAL)
+    logging.getLogger("aiortc").setLevel(logging.ERROR)
     p = argparse.ArgumentParser(description=description)
     p.add_argument("--json", action="store_true", help="also print one JSON object as the last line")
     return p
