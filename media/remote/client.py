@@ -414,6 +414,8 @@ class Transport(RemoteBase):
     get_stats = _remote("get_stats", _transport.Transport.get_stats)
     set_max_incoming_bitrate = _remote("set_max_incoming_bitrate", _transport.Transport.set_max_incoming_bitrate)
     set_max_outgoing_bitrate = _remote("set_max_outgoing_bitrate", _transport.Transport.set_max_outgoing_bitrate)
+    set_min_outgoing_bitrate = _remote("set_min_outgoing_bitrate", _transport.Transport.set_min_outgoing_bitrate)
+    enable_trace_event = _remote("enable_trace_event", _transport.Transport.enable_trace_event)
     produce = _remote("produce", _transport.Transport.produce)
     consume = _remote("consume", _transport.Transport.consume)
     produce_data = _remote("produce_data", _transport.Transport.produce_data)

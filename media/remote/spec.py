@@ -47,7 +47,8 @@ class TypeSpec:
 
 _TRANSPORT_STATE = ("id", "closed", "sctp_parameters", "sctp_state", "app_data")
 _TRANSPORT_METHODS = ("close", "dump", "get_stats", "connect", "set_max_incoming_bitrate", "set_max_outgoing_bitrate",
-                      "produce", "consume", "produce_data", "consume_data")
+                      "set_min_outgoing_bitrate", "enable_trace_event", "produce", "consume", "produce_data",
+                      "consume_data")
 _TRANSPORT_EVENTS = ("routerclose", "listenserverclose", "sctpstatechange", "trace")
 _TRANSPORT = {"closing_events": ("routerclose", "listenserverclose"), "parent_close_event": "routerclose"}
 _RTP_OBSERVER = TypeSpec(
