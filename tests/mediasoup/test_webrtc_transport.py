@@ -28,7 +28,6 @@ MEDIA_CODECS: list[dict[str, Any]] = [
 ]
 
 REMOTE = ("remote-ws", "remote-libp2p")
-NOT_EXPOSED = "gap in media/remote: its transport proxies do not expose set_min_outgoing_bitrate / enable_trace_event"
 INJECTED = "injects a worker notification into the local object's handler; a remote proxy has no channel to inject into"
 
 PORT_RANGE = {"min": 2000, "max": 3000}
@@ -256,14 +255,12 @@ async def test_webrtc_transport_set_max_outgoing_bitrate_succeeds(router: Any) -
     assert await transport.set_max_outgoing_bitrate(0) is None
 
 
-@skip_backends(NOT_EXPOSED, *REMOTE)
 async def test_webrtc_transport_set_min_outgoing_bitrate_succeeds(router: Any) -> None:
     transport = await router.create_webrtc_transport(listen_infos=LISTEN_INFOS)
     assert await transport.set_min_outgoing_bitrate(100000) is None
     assert await transport.set_min_outgoing_bitrate(0) is None
 
 
-@skip_backends(NOT_EXPOSED, *REMOTE)
 async def test_webrtc_transport_set_max_outgoing_bitrate_lower_than_min_raises(router: Any) -> None:
     transport = await router.create_webrtc_transport(listen_infos=LISTEN_INFOS)
     await transport.set_min_outgoing_bitrate(3000000)
@@ -272,7 +269,6 @@ async def test_webrtc_transport_set_max_outgoing_bitrate_lower_than_min_raises(r
     await transport.set_min_outgoing_bitrate(0)
 
 
-@skip_backends(NOT_EXPOSED, *REMOTE)
 async def test_webrtc_transport_set_min_outgoing_bitrate_higher_than_max_raises(router: Any) -> None:
     transport = await router.create_webrtc_transport(listen_infos=LISTEN_INFOS)
     await transport.set_max_outgoing_bitrate(2000000)
@@ -292,7 +288,6 @@ async def test_webrtc_transport_restart_ice_succeeds(router: Any) -> None:
     assert transport.ice_parameters["password"] != previous["password"]
 
 
-@skip_backends(NOT_EXPOSED, *REMOTE)
 async def test_transport_enable_trace_event_succeeds(router: Any) -> None:
     transport = await router.create_webrtc_transport(listen_infos=LISTEN_INFOS)
     await transport.enable_trace_event(["foo", "probation"])
@@ -305,7 +300,6 @@ async def test_transport_enable_trace_event_succeeds(router: Any) -> None:
     assert (await transport.dump())["traceEventTypes"] == []
 
 
-@skip_backends(NOT_EXPOSED, *REMOTE)
 @pytest.mark.parametrize("types", [123, "probation", ["probation", 123.123]])
 async def test_transport_enable_trace_event_with_wrong_arguments_raises_type_error(router: Any, types: Any) -> None:
     transport = await router.create_webrtc_transport(listen_infos=LISTEN_INFOS)
