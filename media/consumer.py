@@ -13,12 +13,15 @@ from media import fbs, wire
 from media.channel import Channel
 from media.errors import InvalidStateError
 from media.events import EventEmitter
+from media.pausable import Pausable
 
 if TYPE_CHECKING:
     from media.transport import Transport
 
 
-class Consumer(EventEmitter):
+class Consumer(Pausable, EventEmitter):
+    REQUEST_PREFIX = "CONSUMER"
+
     def __init__(
         self,
         *,
@@ -100,21 +103,8 @@ class Consumer(EventEmitter):
         response = await self._channel.request("CONSUMER_GET_STATS", handler_id=self._id)
         return wire.rtp_stream_stats_from_fbs(response.stats)
 
-    async def pause(self) -> None:
-        self._check_open()
-        await self._channel.request("CONSUMER_PAUSE", handler_id=self._id)
-        was_paused = self._paused
-        self._paused = True
-        if not was_paused and not self._producer_paused:
-            self.observer.emit("pause")
-
-    async def resume(self) -> None:
-        self._check_open()
-        await self._channel.request("CONSUMER_RESUME", handler_id=self._id)
-        was_paused = self._paused
-        self._paused = False
-        if was_paused and not self._producer_paused:
-            self.observer.emit("resume")
+    def _pause_visible(self) -> bool:
+        return not self._producer_paused
 
     async def set_preferred_layers(self, *, spatial_layer: int, temporal_layer: int | None = None) -> None:
         self._check_open()

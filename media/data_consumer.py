@@ -14,12 +14,15 @@ from media.channel import Channel
 from media.data_producer import decode_message, encode_message
 from media.errors import InvalidStateError
 from media.events import EventEmitter
+from media.pausable import Pausable
 
 if TYPE_CHECKING:
     from media.transport import Transport
 
 
-class DataConsumer(EventEmitter):
+class DataConsumer(Pausable, EventEmitter):
+    REQUEST_PREFIX = "DATACONSUMER"
+
     def __init__(
         self,
         *,
@@ -93,21 +96,8 @@ class DataConsumer(EventEmitter):
         stats = fbs.to_plain(await self._channel.request("DATACONSUMER_GET_STATS", handler_id=self._id))
         return [{"type": "data-consumer", **stats}]
 
-    async def pause(self) -> None:
-        self._check_open()
-        await self._channel.request("DATACONSUMER_PAUSE", handler_id=self._id)
-        was_paused = self._paused
-        self._paused = True
-        if not was_paused and not self._data_producer_paused:
-            self.observer.emit("pause")
-
-    async def resume(self) -> None:
-        self._check_open()
-        await self._channel.request("DATACONSUMER_RESUME", handler_id=self._id)
-        was_paused = self._paused
-        self._paused = False
-        if was_paused and not self._data_producer_paused:
-            self.observer.emit("resume")
+    def _pause_visible(self) -> bool:
+        return not self._data_producer_paused
 
     async def get_buffered_amount(self) -> int:
         self._check_open()

@@ -11,6 +11,7 @@ from media import fbs, wire
 from media.channel import Channel
 from media.errors import InvalidStateError
 from media.events import EventEmitter
+from media.pausable import Pausable
 
 if TYPE_CHECKING:
     from media.transport import Transport
@@ -41,7 +42,9 @@ def decode_message(ppid: int, data: bytes) -> str | bytes:
     return data.decode() if ppid == PPID_STRING else data
 
 
-class DataProducer(EventEmitter):
+class DataProducer(Pausable, EventEmitter):
+    REQUEST_PREFIX = "DATAPRODUCER"
+
     def __init__(
         self,
         *,
@@ -103,22 +106,6 @@ class DataProducer(EventEmitter):
         self._check_open()
         stats = fbs.to_plain(await self._channel.request("DATAPRODUCER_GET_STATS", handler_id=self._id))
         return [{"type": "data-producer", **stats}]
-
-    async def pause(self) -> None:
-        self._check_open()
-        await self._channel.request("DATAPRODUCER_PAUSE", handler_id=self._id)
-        was_paused = self._paused
-        self._paused = True
-        if not was_paused:
-            self.observer.emit("pause")
-
-    async def resume(self) -> None:
-        self._check_open()
-        await self._channel.request("DATAPRODUCER_RESUME", handler_id=self._id)
-        was_paused = self._paused
-        self._paused = False
-        if was_paused:
-            self.observer.emit("resume")
 
     def send(
         self,

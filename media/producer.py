@@ -12,12 +12,15 @@ from media import fbs, wire
 from media.channel import Channel
 from media.errors import InvalidStateError
 from media.events import EventEmitter
+from media.pausable import Pausable
 
 if TYPE_CHECKING:
     from media.transport import Transport
 
 
-class Producer(EventEmitter):
+class Producer(Pausable, EventEmitter):
+    REQUEST_PREFIX = "PRODUCER"
+
     def __init__(
         self,
         *,
@@ -85,22 +88,6 @@ class Producer(EventEmitter):
         self._check_open()
         response = await self._channel.request("PRODUCER_GET_STATS", handler_id=self._id)
         return wire.rtp_stream_stats_from_fbs(response.stats)
-
-    async def pause(self) -> None:
-        self._check_open()
-        await self._channel.request("PRODUCER_PAUSE", handler_id=self._id)
-        was_paused = self._paused
-        self._paused = True
-        if not was_paused:
-            self.observer.emit("pause")
-
-    async def resume(self) -> None:
-        self._check_open()
-        await self._channel.request("PRODUCER_RESUME", handler_id=self._id)
-        was_paused = self._paused
-        self._paused = False
-        if was_paused:
-            self.observer.emit("resume")
 
     async def enable_trace_event(self, types: list[str] | None = None) -> None:
         """Trace "rtp", "keyframe", "nack", "pli", "fir", "sr"; unknown names are ignored, as in mediasoup."""

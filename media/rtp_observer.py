@@ -14,13 +14,16 @@ from media import fbs
 from media.channel import Channel
 from media.errors import InvalidStateError
 from media.events import EventEmitter
+from media.pausable import Pausable
 
 if TYPE_CHECKING:
     from media.producer import Producer
     from media.router import Router
 
 
-class RtpObserver(EventEmitter):
+class RtpObserver(Pausable, EventEmitter):
+    REQUEST_PREFIX = "RTPOBSERVER"
+
     def __init__(
         self, *, rtp_observer_id: str, router: Router, channel: Channel, app_data: dict[str, Any] | None
     ) -> None:
@@ -65,22 +68,6 @@ class RtpObserver(EventEmitter):
         self._channel.unsubscribe(self._id)
         self.emit("routerclose")
         self.observer.emit("close")
-
-    async def pause(self) -> None:
-        self._check_open()
-        await self._channel.request("RTPOBSERVER_PAUSE", handler_id=self._id)
-        was_paused = self._paused
-        self._paused = True
-        if not was_paused:
-            self.observer.emit("pause")
-
-    async def resume(self) -> None:
-        self._check_open()
-        await self._channel.request("RTPOBSERVER_RESUME", handler_id=self._id)
-        was_paused = self._paused
-        self._paused = False
-        if was_paused:
-            self.observer.emit("resume")
 
     async def add_producer(self, *, producer_id: str) -> None:
         self._check_open()
