@@ -24,6 +24,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "admit": ("swarm.admit_cli", "admit a node: issue a membership certificate for its peer id"),
     "serve": ("media.remote.serve_cli", "serve this node's media layer (Remote Mediasoup) over WebSocket or libp2p"),
     "proxy": ("media.remote.proxy_cli", "connect to a Remote Mediasoup server and re-export its media layer"),
+    "monitor": ("swarm.monitor_cli", "the loads and placements of every node, as the swarm gossips them"),
 }
 
 

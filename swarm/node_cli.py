@@ -121,6 +121,24 @@ class _Control:
             self.stop.set()
 
 
+def build_node(args: argparse.Namespace, key_pair: Any) -> SwarmNode:
+    """A SwarmNode from the node directory and the common options (also used by `monitor`)."""
+    directory: Path = args.dir
+    certificate = Certificate.load(directory / "node.cert")
+    verifier = CertificateVerifier(load_swarm_public_key(args.swarm_pub or directory / "swarm.pub"))
+    verifier.verify(certificate, peer_id_of(key_pair))
+    options = NodeOptions(
+        listen=args.listen,
+        bootstrap=load_bootstrap(args.bootstrap),
+        gossip_heartbeat_s=args.heartbeat,
+        load_interval_s=args.load_interval,
+        ttl_s=args.ttl,
+        target_peers=args.target_peers,
+        gossip_degree=args.degree,
+    )
+    return SwarmNode(key_pair, certificate, verifier, options)
+
+
 async def run(args: argparse.Namespace) -> int:
     if getattr(args, "verbose", 0) < 2:
         logging.getLogger("libp2p").setLevel(logging.CRITICAL)  # its ERRORs are routine dial failures
@@ -130,27 +148,15 @@ async def run(args: argparse.Namespace) -> int:
         print(peer_id_of(key_pair))
         return 0
     try:
-        certificate = Certificate.load(directory / "node.cert")
-        verifier = CertificateVerifier(load_swarm_public_key(args.swarm_pub or directory / "swarm.pub"))
-        verifier.verify(certificate, peer_id_of(key_pair))
-        bootstrap = load_bootstrap(args.bootstrap)
+        node = build_node(args, key_pair)
     except (OSError, CertificateError, BootstrapError, ValueError) as error:
         print(f"mafalda-swarm node: {error}", file=sys.stderr)
         return 2
-    options = NodeOptions(
-        listen=args.listen,
-        bootstrap=bootstrap,
-        gossip_heartbeat_s=args.heartbeat,
-        load_interval_s=args.load_interval,
-        ttl_s=args.ttl,
-        target_peers=args.target_peers,
-        gossip_degree=args.degree,
-    )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    async with SwarmNode(key_pair, certificate, verifier, options) as node:
+    async with node:
         assert node.view is not None
         if args.control:
             control = _Control(node, stop)
