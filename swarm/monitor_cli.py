@@ -36,7 +36,8 @@ def snapshot(view: SwarmView) -> list[dict[str, Any]]:
     """One row per live node, in a stable order."""
     placements: dict[str, list[str]] = {}
     for key, (owner, placement) in view.placements().items():
-        placements.setdefault(owner, []).append(key if key.startswith(f"{placement.kind}:") else f"{placement.kind}:{key}")
+        label = key if key.startswith(f"{placement.kind}:") else f"{placement.kind}:{key}"
+        placements.setdefault(owner, []).append(label)
     rows = []
     for peer_id, state in sorted(view.peers().items()):
         load = state.load
