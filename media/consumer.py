@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 
 
 class Consumer(Pausable, EventEmitter):
+    UPSTREAM = "producer"
     REQUEST_PREFIX = "CONSUMER"
 
     def __init__(
@@ -45,7 +46,7 @@ class Consumer(Pausable, EventEmitter):
         self._rtp_parameters = rtp_parameters
         self._type = consumer_type
         self._paused = paused
-        self._producer_paused = producer_paused
+        self._upstream_paused = producer_paused
         self._score = score or {"score": 10, "producerScore": 10, "producerScores": []}
         self._preferred_layers = preferred_layers
         self._current_layers: dict[str, Any] | None = None
@@ -63,7 +64,7 @@ class Consumer(Pausable, EventEmitter):
     rtp_parameters = property(lambda self: self._rtp_parameters)
     type = property(lambda self: self._type)
     paused = property(lambda self: self._paused)
-    producer_paused = property(lambda self: self._producer_paused)
+    producer_paused = property(lambda self: self._upstream_paused)
     score = property(lambda self: self._score)
     preferred_layers = property(lambda self: self._preferred_layers)
     current_layers = property(lambda self: self._current_layers)
@@ -102,9 +103,6 @@ class Consumer(Pausable, EventEmitter):
         self._check_open()
         response = await self._channel.request("CONSUMER_GET_STATS", handler_id=self._id)
         return wire.rtp_stream_stats_from_fbs(response.stats)
-
-    def _pause_visible(self) -> bool:
-        return not self._producer_paused
 
     async def set_preferred_layers(self, *, spatial_layer: int, temporal_layer: int | None = None) -> None:
         self._check_open()
@@ -154,20 +152,8 @@ class Consumer(Pausable, EventEmitter):
             self.emit("@close")
             self.emit("producerclose")
             self.observer.emit("close")
-        elif event == events.CONSUMER_PRODUCER_PAUSE:
-            if self._producer_paused:
-                return
-            self._producer_paused = True
-            self.emit("producerpause")
-            if not self._paused:
-                self.observer.emit("pause")
-        elif event == events.CONSUMER_PRODUCER_RESUME:
-            if not self._producer_paused:
-                return
-            self._producer_paused = False
-            self.emit("producerresume")
-            if not self._paused:
-                self.observer.emit("resume")
+        elif event in (events.CONSUMER_PRODUCER_PAUSE, events.CONSUMER_PRODUCER_RESUME):
+            self._upstream_pause_changed(event == events.CONSUMER_PRODUCER_PAUSE)
         elif event == events.CONSUMER_SCORE:
             self._score = fbs.to_plain(body.score)
             self.emit("score", self._score)

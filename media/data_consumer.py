@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 
 
 class DataConsumer(Pausable, EventEmitter):
+    UPSTREAM = "dataproducer"
     REQUEST_PREFIX = "DATACONSUMER"
 
     def __init__(
@@ -41,7 +42,7 @@ class DataConsumer(Pausable, EventEmitter):
         self._protocol = dump.protocol.decode() if dump.protocol else ""
         self._buffered_amount_low_threshold = dump.bufferedAmountLowThreshold
         self._paused = bool(dump.paused)
-        self._data_producer_paused = bool(dump.dataProducerPaused)
+        self._upstream_paused = bool(dump.dataProducerPaused)
         self._subchannels = [int(s) for s in dump.subchannels or []]
         self._transport = transport
         self._channel = channel
@@ -57,7 +58,7 @@ class DataConsumer(Pausable, EventEmitter):
     label = property(lambda self: self._label)
     protocol = property(lambda self: self._protocol)
     paused = property(lambda self: self._paused)
-    data_producer_paused = property(lambda self: self._data_producer_paused)
+    data_producer_paused = property(lambda self: self._upstream_paused)
     subchannels = property(lambda self: list(self._subchannels))
     closed = property(lambda self: self._closed)
 
@@ -95,9 +96,6 @@ class DataConsumer(Pausable, EventEmitter):
         self._check_open()
         stats = fbs.to_plain(await self._channel.request("DATACONSUMER_GET_STATS", handler_id=self._id))
         return [{"type": "data-consumer", **stats}]
-
-    def _pause_visible(self) -> bool:
-        return not self._data_producer_paused
 
     async def get_buffered_amount(self) -> int:
         self._check_open()
@@ -155,20 +153,8 @@ class DataConsumer(Pausable, EventEmitter):
             self.emit("@dataproducerclose")
             self.emit("dataproducerclose")
             self.observer.emit("close")
-        elif event == events.DATACONSUMER_DATAPRODUCER_PAUSE:
-            if self._data_producer_paused:
-                return
-            self._data_producer_paused = True
-            self.emit("dataproducerpause")
-            if not self._paused:
-                self.observer.emit("pause")
-        elif event == events.DATACONSUMER_DATAPRODUCER_RESUME:
-            if not self._data_producer_paused:
-                return
-            self._data_producer_paused = False
-            self.emit("dataproducerresume")
-            if not self._paused:
-                self.observer.emit("resume")
+        elif event in (events.DATACONSUMER_DATAPRODUCER_PAUSE, events.DATACONSUMER_DATAPRODUCER_RESUME):
+            self._upstream_pause_changed(event == events.DATACONSUMER_DATAPRODUCER_PAUSE)
         elif event == events.DATACONSUMER_MESSAGE:
             data = bytes(body.data)
             self.emit("message", decode_message(body.ppid, data), body.ppid)

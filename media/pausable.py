@@ -8,7 +8,7 @@ way, so monitoring sees no change).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 
 class Pausable:
@@ -23,9 +23,26 @@ class Pausable:
     def _check_open(self) -> None:
         raise NotImplementedError
 
+    UPSTREAM = ""
+    """What feeds a consumer ("producer", "dataproducer"): its events are "<UPSTREAM>pause"/"resume"."""
+
+    _upstream_paused = False
+    """Whether what feeds this object is paused (consumers only; producers have no upstream)."""
+
     def _pause_visible(self) -> bool:
-        """Whether a change of our own paused flag changes what flows (consumers override)."""
-        return True
+        """Whether a change of our own paused flag changes what flows: not while the upstream is paused."""
+        return not self._upstream_paused
+
+    def _upstream_pause_changed(self, paused: bool) -> None:
+        """The worker says our upstream paused or resumed: tell the application, and monitoring
+        when it changes what flows (it does not while we are paused ourselves)."""
+        if self._upstream_paused == paused:
+            return
+        self._upstream_paused = paused
+        action = "pause" if paused else "resume"
+        cast(Any, self).emit(f"{self.UPSTREAM}{action}")
+        if not self._paused:
+            self.observer.emit(action)
 
     async def pause(self) -> None:
         await self._set_paused(True)
