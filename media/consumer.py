@@ -13,15 +13,15 @@ from media import fbs, wire
 from media.channel import Channel
 from media.errors import InvalidStateError
 from media.events import EventEmitter
-from media.pausable import Pausable
+from media.transport_child import TransportChild
 
 if TYPE_CHECKING:
     from media.transport import Transport
 
 
-class Consumer(Pausable, EventEmitter):
+class Consumer(TransportChild, EventEmitter):
     UPSTREAM = "producer"
-    REQUEST_PREFIX = "CONSUMER"
+    KIND = "Consumer"
 
     def __init__(
         self,
@@ -75,26 +75,6 @@ class Consumer(Pausable, EventEmitter):
         if self._closed:
             raise InvalidStateError("Consumer closed")
 
-    async def close(self) -> None:
-        if self._closed:
-            return
-        self._mark_closed()
-        body = fbs.new("Transport.CloseConsumerRequest", consumerId=self._id)
-        await self._transport._close_child("TRANSPORT_CLOSE_CONSUMER", "Transport_CloseConsumerRequest", body)
-        self.emit("@close")
-        self.observer.emit("close")
-
-    def transport_closed(self) -> None:
-        if self._closed:
-            return
-        self._mark_closed()
-        self.emit("transportclose")
-        self.observer.emit("close")
-
-    def _mark_closed(self) -> None:
-        self._closed = True
-        self._channel.unsubscribe(self._id)
-
     async def dump(self) -> dict[str, Any]:
         self._check_open()
         return wire.consumer_dump_from_fbs(await self._channel.request("CONSUMER_DUMP", handler_id=self._id))
@@ -146,12 +126,7 @@ class Consumer(Pausable, EventEmitter):
     def _on_notification(self, event: int, body: Any) -> None:
         events = fbs.enum("Notification.Event")
         if event == events.CONSUMER_PRODUCER_CLOSE:
-            if self._closed:
-                return
-            self._mark_closed()
-            self.emit("@close")
-            self.emit("producerclose")
-            self.observer.emit("close")
+            self._upstream_closed()
         elif event in (events.CONSUMER_PRODUCER_PAUSE, events.CONSUMER_PRODUCER_RESUME):
             self._upstream_pause_changed(event == events.CONSUMER_PRODUCER_PAUSE)
         elif event == events.CONSUMER_SCORE:

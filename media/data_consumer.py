@@ -14,15 +14,15 @@ from media.channel import Channel
 from media.data_producer import decode_message, encode_message
 from media.errors import InvalidStateError
 from media.events import EventEmitter
-from media.pausable import Pausable
+from media.transport_child import TransportChild
 
 if TYPE_CHECKING:
     from media.transport import Transport
 
 
-class DataConsumer(Pausable, EventEmitter):
+class DataConsumer(TransportChild, EventEmitter):
     UPSTREAM = "dataproducer"
-    REQUEST_PREFIX = "DATACONSUMER"
+    KIND = "DataConsumer"
 
     def __init__(
         self,
@@ -65,28 +65,6 @@ class DataConsumer(Pausable, EventEmitter):
     def _check_open(self) -> None:
         if self._closed:
             raise InvalidStateError("DataConsumer closed")
-
-    async def close(self) -> None:
-        if self._closed:
-            return
-        self._mark_closed()
-        body = fbs.new("Transport.CloseDataConsumerRequest", dataConsumerId=self._id)
-        await self._transport._close_child(
-            "TRANSPORT_CLOSE_DATACONSUMER", "Transport_CloseDataConsumerRequest", body
-        )
-        self.emit("@close")
-        self.observer.emit("close")
-
-    def transport_closed(self) -> None:
-        if self._closed:
-            return
-        self._mark_closed()
-        self.emit("transportclose")
-        self.observer.emit("close")
-
-    def _mark_closed(self) -> None:
-        self._closed = True
-        self._channel.unsubscribe(self._id)
 
     async def dump(self) -> dict[str, Any]:
         self._check_open()
@@ -147,12 +125,7 @@ class DataConsumer(Pausable, EventEmitter):
     def _on_notification(self, event: int, body: Any) -> None:
         events = fbs.enum("Notification.Event")
         if event == events.DATACONSUMER_DATAPRODUCER_CLOSE:
-            if self._closed:
-                return
-            self._mark_closed()
-            self.emit("@dataproducerclose")
-            self.emit("dataproducerclose")
-            self.observer.emit("close")
+            self._upstream_closed()
         elif event in (events.DATACONSUMER_DATAPRODUCER_PAUSE, events.DATACONSUMER_DATAPRODUCER_RESUME):
             self._upstream_pause_changed(event == events.DATACONSUMER_DATAPRODUCER_PAUSE)
         elif event == events.DATACONSUMER_MESSAGE:

@@ -11,7 +11,7 @@ from media import fbs, wire
 from media.channel import Channel
 from media.errors import InvalidStateError
 from media.events import EventEmitter
-from media.pausable import Pausable
+from media.transport_child import TransportChild
 
 if TYPE_CHECKING:
     from media.transport import Transport
@@ -42,8 +42,8 @@ def decode_message(ppid: int, data: bytes) -> str | bytes:
     return data.decode() if ppid == PPID_STRING else data
 
 
-class DataProducer(Pausable, EventEmitter):
-    REQUEST_PREFIX = "DATAPRODUCER"
+class DataProducer(TransportChild, EventEmitter):
+    KIND = "DataProducer"
 
     def __init__(
         self,
@@ -79,24 +79,6 @@ class DataProducer(Pausable, EventEmitter):
     def _check_open(self) -> None:
         if self._closed:
             raise InvalidStateError("DataProducer closed")
-
-    async def close(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
-        body = fbs.new("Transport.CloseDataProducerRequest", dataProducerId=self._id)
-        await self._transport._close_child(
-            "TRANSPORT_CLOSE_DATAPRODUCER", "Transport_CloseDataProducerRequest", body
-        )
-        self.emit("@close")
-        self.observer.emit("close")
-
-    def transport_closed(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
-        self.emit("transportclose")
-        self.observer.emit("close")
 
     async def dump(self) -> dict[str, Any]:
         self._check_open()

@@ -12,14 +12,14 @@ from media import fbs, wire
 from media.channel import Channel
 from media.errors import InvalidStateError
 from media.events import EventEmitter
-from media.pausable import Pausable
+from media.transport_child import TransportChild
 
 if TYPE_CHECKING:
     from media.transport import Transport
 
 
-class Producer(Pausable, EventEmitter):
-    REQUEST_PREFIX = "PRODUCER"
+class Producer(TransportChild, EventEmitter):
+    KIND = "Producer"
 
     def __init__(
         self,
@@ -61,24 +61,6 @@ class Producer(Pausable, EventEmitter):
     def _check_open(self) -> None:
         if self._closed:
             raise InvalidStateError("Producer closed")
-
-    async def close(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
-        self._channel.unsubscribe(self._id)
-        body = fbs.new("Transport.CloseProducerRequest", producerId=self._id)
-        await self._transport._close_child("TRANSPORT_CLOSE_PRODUCER", "Transport_CloseProducerRequest", body)
-        self.emit("@close")
-        self.observer.emit("close")
-
-    def transport_closed(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
-        self._channel.unsubscribe(self._id)
-        self.emit("transportclose")
-        self.observer.emit("close")
 
     async def dump(self) -> dict[str, Any]:
         self._check_open()

@@ -463,7 +463,6 @@ class Transport(EventEmitter):
             self._sctp_stream_ids_in_use.discard(stream_id)
 
         data_consumer.on("@close", on_close)
-        data_consumer.on("@dataproducerclose", on_close)
         self.observer.emit("newdataconsumer", data_consumer)
         return data_consumer
 
