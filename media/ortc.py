@@ -745,6 +745,19 @@ def can_consume(consumable_params: RtpParameters, caps: RtpCapabilities) -> bool
     return bool(matching_codecs) and not is_rtx_codec(matching_codecs[0])
 
 
+def can_consume_with(consumable_params: RtpParameters, rtp_capabilities: Any) -> bool:
+    """`Router.can_consume()`'s answer: False (not an error) for capabilities that do not validate.
+
+    Validation fills defaults in place, so it runs on a copy of the caller's capabilities.
+    """
+    try:
+        caps = clone(rtp_capabilities)
+        validate_rtp_capabilities(caps)
+        return can_consume(consumable_params, caps)
+    except (TypeError, ValueError):
+        return False
+
+
 def get_consumer_rtp_parameters(
     consumable_params: RtpParameters,
     remote_caps: RtpCapabilities,

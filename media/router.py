@@ -195,12 +195,7 @@ class Router(EventEmitter):
         producer = self._producers.get(producer_id)
         if producer is None:
             return False
-        try:
-            caps = ortc.clone(rtp_capabilities)
-            ortc.validate_rtp_capabilities(caps)
-            return ortc.can_consume(producer.consumable_rtp_parameters, caps)
-        except (TypeError, ValueError):
-            return False
+        return ortc.can_consume_with(producer.consumable_rtp_parameters, rtp_capabilities)
 
     async def create_webrtc_transport(
         self,

@@ -107,7 +107,7 @@ class SwarmMediasoup:
             if record is None:
                 continue
             shown = len(record.workers)
-            ours = len([w for w in self._remote_workers(peer_id)])
+            ours = len(self._remote_workers(peer_id))
             found.append(_Candidate(
                 peer_id, max(shown, ours) + self._pending.get(peer_id, 0), record.cpu_percent,
                 self._max_workers or record.cpu_count,
@@ -119,7 +119,8 @@ class SwarmMediasoup:
         return remote.workers if remote is not None else []
 
     def choose(self) -> str:
-        with_room = [c for c in self.candidates() if c.workers < c.max_workers] or self.candidates()
+        candidates = self.candidates()
+        with_room = [c for c in candidates if c.workers < c.max_workers] or candidates
         return min(with_room, key=_Candidate.key).peer_id
 
     async def create_worker(self, **settings: Any) -> Any:

@@ -193,12 +193,7 @@ class VerticalRouter(EventEmitter):
         producer = self.get_producer(producer_id)
         if producer is None:
             return False
-        try:
-            caps = ortc.clone(rtp_capabilities)
-            ortc.validate_rtp_capabilities(caps)
-            return ortc.can_consume(producer.consumable_rtp_parameters, caps)
-        except (TypeError, ValueError):
-            return False
+        return ortc.can_consume_with(producer.consumable_rtp_parameters, rtp_capabilities)
 
     def home_router(self, producer_id: str) -> Any:
         home = self._homes.get(producer_id)
