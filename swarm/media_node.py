@@ -4,10 +4,15 @@ Every node is equal and any node is an entry point. A node
 - runs mediasoup workers and serves them to swarm members over ROPE on its
   libp2p host (members only: libp2p peer identities are the trust root);
 - gossips its load (consumers and capacity per worker, CPU) through `SwarmNode`;
+- announces that it serves media (placement ``media:<peer id>`` with its
+  worker cap), so only media nodes are placement candidates: a monitor never
+  gets a worker;
 - offers applications mediasoup's API whose routers are vertical routers:
-  each worker such a router needs is started on the swarm member that looks
-  least loaded from the gossiped view (this node or a peer), so one room is
-  not limited by one machine; producers are piped between workers on demand.
+  each worker such a router needs is started on the media member that looks
+  least loaded from the gossiped view (this node, with its own CPU, or a
+  peer), never past any node's ``--workers`` (a full swarm is a clear
+  `CapacityError`), so one room is not limited by one machine; producers are
+  piped between workers on demand.
 - publishes which rooms it hosts as placements ("room" → its peer id).
 
 Failover: when a peer leaves the view (killed, frozen past its TTL, or its
@@ -21,19 +26,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 from dataclasses import dataclass, field
 from typing import Any
 
+import psutil
+
 from media.remote.client import RemoteMediasoup, connect_libp2p
 from media.remote.server import MediasoupServer
-from media.vertical import Capacity, Vertical
-from rope import members_only
+from media.vertical import Capacity, CapacityError, Vertical
+from rope import RemoteError, members_only
 from rope.client import ReconnectPolicy
 from rope.libp2p import serve_libp2p
 from swarm.node import SwarmNode
 from swarm.records import LoadReport, WorkerLoad
-from swarm.view import ViewEvent
+from swarm.view import SwarmView, ViewEvent
 
 log = logging.getLogger("swarm.media_node")
 
@@ -41,16 +47,29 @@ PEER_RECONNECT = ReconnectPolicy(initial_delay=0.05, max_delay=0.5, max_attempts
 """A peer whose ROPE stream cannot be re-opened within ~1 s is treated as gone."""
 
 
+MEDIA_PLACEMENT = "media:"
+"""A node that serves media announces the placement ``media:<its peer id>`` with
+``{"max_workers": N}``: only such members are placement candidates (a monitor, or a
+control-plane-only node, never gets a worker), and N is that node's own hard cap."""
+
+
 class LocalWorkers:
-    """The `media` back-end, remembering the workers it started (for load reports)."""
+    """The `media` back-end, remembering the workers it started (for load reports), at most ``max_workers``."""
 
     def __init__(self, backend: Any, capacity: Capacity) -> None:
         self._backend = backend
         self.capacity = capacity
         self.workers: list[Any] = []
+        self._starting = 0
 
     async def create_worker(self, **settings: Any) -> Any:
-        worker = await self._backend.create_worker(**settings)
+        if len(self.workers) + self._starting >= self.capacity.max_workers:
+            raise CapacityError(f"this node runs its maximum of {self.capacity.max_workers} worker(s)")
+        self._starting += 1
+        try:
+            worker = await self._backend.create_worker(**settings)
+        finally:
+            self._starting -= 1
         self.workers.append(worker)
         worker.observer.on("close", lambda: self.workers.remove(worker) if worker in self.workers else None)
         return worker
@@ -72,6 +91,30 @@ class LocalWorkers:
             await worker.close()
 
 
+class _CpuMeter:
+    """This machine's CPU share since the last reading, as peers measure theirs (psutil, all cores).
+
+    Kept apart from ``psutil.cpu_percent()``, whose module-wide baseline the node's
+    load publisher owns (two callers would halve each other's interval)."""
+
+    def __init__(self) -> None:
+        self._last = psutil.cpu_times()
+        self._percent = 0.0
+
+    def percent(self) -> float:
+        now = psutil.cpu_times()
+        busy = sum(now) - now.idle - (sum(self._last) - self._last.idle)
+        total = sum(now) - sum(self._last)
+        if total >= 0.2 * (psutil.cpu_count() or 1):  # at least ~0.2 s of samples, else keep the last figure
+            self._percent = max(0.0, min(100.0, 100.0 * busy / total))
+            self._last = now
+        return self._percent
+
+
+CPU_TIE_PERCENT = 10.0
+"""CPU readings closer than this count as equal (they are sampled over different windows)."""
+
+
 @dataclass
 class _Candidate:
     peer_id: str
@@ -80,62 +123,98 @@ class _Candidate:
     max_workers: int
     is_self: bool = field(default=False)
 
-    def key(self) -> tuple[float, float, int]:
-        # Fewest workers first (the vertical layer fills a worker before asking
-        # for another, so this spreads load), then lowest CPU, this node on ties.
-        return (self.workers, self.cpu_percent, 0 if self.is_self else 1)
+
+def _best(candidates: list[_Candidate]) -> _Candidate:
+    """Fewest workers first (the vertical layer fills a worker before asking for another, so this
+    spreads load), then the lowest CPU; within `CPU_TIE_PERCENT` of it, this node (no hop) first."""
+    fewest = min(c.workers for c in candidates)
+    tier = [c for c in candidates if c.workers == fewest]
+    lowest = min(c.cpu_percent for c in tier)
+    near = [c for c in tier if c.cpu_percent <= lowest + CPU_TIE_PERCENT]
+    return min(near, key=lambda c: (not c.is_self, c.cpu_percent))
+
+
+def media_peers(view: SwarmView | None) -> dict[str, int]:
+    """Members that announced they serve media, with the worker cap each announced."""
+    found: dict[str, int] = {}
+    for peer_id, state in (view.peers() if view is not None else {}).items():
+        placement = state.placements.placements.get(MEDIA_PLACEMENT + peer_id) if state.placements else None
+        if placement is None:
+            continue
+        cap = placement.info.get("max_workers")
+        if isinstance(cap, int) and not isinstance(cap, bool) and cap > 0:
+            found[peer_id] = cap
+    return found
 
 
 class SwarmMediasoup:
-    """mediasoup's `create_worker()` over the whole swarm: each worker goes to the least loaded member."""
+    """mediasoup's `create_worker()` over the whole swarm: each worker goes to the least loaded media member.
 
-    def __init__(self, node: SwarmNode, local: LocalWorkers, *, max_workers_per_node: int | None = None) -> None:
+    Candidates are this node and the members announcing ``media:<peer id>``;
+    each takes at most the workers it announced (its ``--workers``): a hard cap,
+    also enforced by the node itself (`LocalWorkers`). When every candidate is
+    full, `CapacityError` says so.
+    """
+
+    def __init__(self, node: SwarmNode, local: LocalWorkers) -> None:
         self._node = node
         self._local = local
-        self._max_workers = max_workers_per_node
+        self._cpu = _CpuMeter()
         self._remotes: dict[str, RemoteMediasoup] = {}
         self._connecting: dict[str, asyncio.Future[RemoteMediasoup]] = {}
         self._pending: dict[str, int] = {}
-        """Workers we started on a peer that its gossip may not show yet."""
+        """Workers we are starting on a peer (or here) that no report shows yet."""
 
     def candidates(self) -> list[_Candidate]:
-        local_max = self._max_workers or os.cpu_count() or 1
-        found = [_Candidate(self._node.peer_id, len(self._local.workers), 0.0, local_max, is_self=True)]
+        me = self._node.peer_id
+        found = [_Candidate(me, len(self._local.workers) + self._pending.get(me, 0), self._cpu.percent(),
+                            self._local.capacity.max_workers, is_self=True)]
         view = self._node.view
-        for peer_id in view.peers() if view is not None else {}:
+        for peer_id, cap in media_peers(view).items():
             record = view.load(peer_id) if view is not None else None
             if record is None:
                 continue
             shown = len(record.workers)
             ours = len(self._remote_workers(peer_id))
-            found.append(_Candidate(
-                peer_id, max(shown, ours) + self._pending.get(peer_id, 0), record.cpu_percent,
-                self._max_workers or record.cpu_count,
-            ))
+            found.append(_Candidate(peer_id, max(shown, ours) + self._pending.get(peer_id, 0), record.cpu_percent, cap))
         return found
 
     def _remote_workers(self, peer_id: str) -> list[Any]:
         remote = self._remotes.get(peer_id)
         return remote.workers if remote is not None else []
 
-    def choose(self) -> str:
-        candidates = self.candidates()
-        with_room = [c for c in candidates if c.workers < c.max_workers] or candidates
-        return min(with_room, key=_Candidate.key).peer_id
+    def choose(self, excluded: frozenset[str] = frozenset()) -> str:
+        """The least loaded candidate with room; `CapacityError` when there is none."""
+        candidates = [c for c in self.candidates() if c.peer_id not in excluded]
+        with_room = [c for c in candidates if c.workers < c.max_workers]
+        if not with_room:
+            total = sum(c.max_workers for c in candidates)
+            raise CapacityError(f"the swarm is full: {len(candidates)} media node(s) run their maximum of "
+                                f"{total} worker(s) in all")
+        return _best(with_room).peer_id
 
     async def create_worker(self, **settings: Any) -> Any:
-        peer_id = self.choose()
-        if peer_id == self._node.peer_id:
-            worker = await self._local.create_worker(**settings)
-        else:
-            remote = await self._remote(peer_id)
+        refused: set[str] = set()
+        while True:
+            peer_id = self.choose(frozenset(refused))
             self._pending[peer_id] = self._pending.get(peer_id, 0) + 1
             try:
-                worker = await remote.create_worker(**settings)
+                if peer_id == self._node.peer_id:
+                    worker = await self._local.create_worker(**settings)
+                else:
+                    worker = await (await self._remote(peer_id)).create_worker(**settings)
+            except CapacityError:
+                refused.add(peer_id)  # filled meanwhile (another entry was quicker): try the next
+                continue
+            except RemoteError as error:
+                if error.remote_type != CapacityError.__name__:
+                    raise
+                refused.add(peer_id)
+                continue
             finally:
                 self._pending[peer_id] -= 1
-        log.info("new worker on %s", "this node" if peer_id == self._node.peer_id else peer_id)
-        return worker
+            log.info("new worker on %s", "this node" if peer_id == self._node.peer_id else peer_id)
+            return worker
 
     async def _remote(self, peer_id: str) -> RemoteMediasoup:
         remote = self._remotes.get(peer_id)
@@ -181,7 +260,7 @@ class MediaNode:
         self.node = node
         self.capacity = capacity or Capacity()
         self.local = LocalWorkers(backend, self.capacity)
-        self.mediasoup = SwarmMediasoup(node, self.local, max_workers_per_node=self.capacity.max_workers)
+        self.mediasoup = SwarmMediasoup(node, self.local)
         self.vertical = Vertical(self.mediasoup, Capacity(
             max_workers=1_000_000,  # the swarm bounds it: each node takes at most capacity.max_workers
             max_consumers_per_worker=self.capacity.max_consumers_per_worker,
@@ -195,6 +274,8 @@ class MediaNode:
     async def start(self) -> None:
         serve_libp2p(self.member_server.rope, self.node.host)
         self.node.set_load_provider(self.local.report)
+        self.node.set_placement(MEDIA_PLACEMENT + self.node.peer_id, "media",
+                                {"max_workers": self.capacity.max_workers})
         if self.node.view is not None:
             self.node.view.add_listener(self._on_view)
 

@@ -20,7 +20,7 @@ from media.rtp_traffic import OPUS_RTP_PARAMETERS, RtpSink, RtpSource
 from media.vertical import Capacity
 from rope import token_auth
 from rope.websocket import WebSocketListener
-from swarm.media_node import MediaNode
+from swarm.media_node import MediaNode, media_peers
 from swarm.membership import SwarmAuthority
 from tests.test_swarm_node import full_views, swarm_of, wait_until
 
@@ -37,6 +37,7 @@ async def media_swarm(count: int) -> AsyncIterator[list[MediaNode]]:
             await media_node.start()
         try:
             await wait_until(lambda: full_views(nodes))
+            await wait_until(lambda: all(len(media_peers(n.view)) == count - 1 for n in nodes))  # placement candidates
             yield media_nodes
         finally:
             for media_node in media_nodes:
@@ -76,7 +77,7 @@ async def test_a_room_entered_through_one_node_spans_peers_and_survives_one_dyin
         try:
             for sink, _ in pairs:
                 await sink.wait_for_packets(20)
-            # Node A took one worker; the room needed more and got them on peers.
+            # The room needed more than one worker and got them on peers.
             hosting = [n for n in nodes if n.local.workers]
             assert len(hosting) >= 2
             # Every member learns by gossip which node the room was entered through.
@@ -86,8 +87,10 @@ async def test_a_room_entered_through_one_node_spans_peers_and_survives_one_dyin
             ))
             room = nodes[0].rooms[router.id]
 
-            # A peer hosting consumers dies: those consumers close with events, the rest keep receiving.
-            victim = next(n for n in hosting if n is not nodes[0])
+            # A peer hosting consumers (not the producer) dies: those consumers close with events, the rest
+            # keep receiving.
+            home_pid = room.home_router(producer.id).worker.pid
+            victim = next(n for n in hosting if n is not nodes[0] and home_pid not in {w.pid for w in n.local.workers})
             doomed_pids = {w.pid for w in victim.local.workers}
             closed = asyncio.Event()
             lost = [c for _, c in pairs if _pid_of(room, c.id) in doomed_pids]

@@ -14,10 +14,10 @@ from typing import Any
 
 from media.errors import InvalidStateError
 from media.events import EventEmitter
-from media.vertical.pool import Capacity, WorkerPool, codecs_key
+from media.vertical.pool import Capacity, CapacityError, WorkerPool, codecs_key
 from media.vertical.router import VerticalRouter
 
-__all__ = ["Capacity", "Vertical", "VerticalRouter", "VerticalWorker"]
+__all__ = ["Capacity", "CapacityError", "Vertical", "VerticalRouter", "VerticalWorker"]
 
 
 class VerticalWorker(EventEmitter):

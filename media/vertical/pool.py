@@ -23,6 +23,10 @@ logger = logging.getLogger("media.vertical")
 CPU_SAMPLE_MIN_INTERVAL_S = 0.5
 
 
+class CapacityError(RuntimeError):
+    """A back-end refuses another worker: it already runs all it may (a hard cap, not a hint)."""
+
+
 @dataclass(frozen=True)
 class Capacity:
     """When a worker takes no new transports. Mafalda's documented defaults."""
@@ -111,9 +115,15 @@ class WorkerPool:
                 if (id(worker), key) not in self._routers and await self.has_room(worker):
                     return self._use(await self._new_router(worker, key, media_codecs))
             if len(self._loads) < self.capacity.max_workers:
-                worker = await self._new_worker()
-                return self._use(await self._new_router(worker, key, media_codecs))
-            # Every worker is over its thresholds: best effort on the least loaded one.
+                try:
+                    worker = await self._new_worker()
+                except CapacityError:
+                    if not self._loads:
+                        raise
+                    logger.warning("the back-end has no worker to spare; placing on this pool's least loaded")
+                else:
+                    return self._use(await self._new_router(worker, key, media_codecs))
+            # Every worker is over its thresholds (or no more can be had): best effort on the least loaded one.
             least = min(self._loads.values(), key=lambda load: load.consumers)
             logger.warning("all %d workers are over capacity; placing on the least loaded", len(self._loads))
             existing = self._routers.get((id(least.worker), key))
