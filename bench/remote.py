@@ -27,8 +27,8 @@ from typing import Any
 import media
 from bench.report import emit_json, parser, progress, table
 from media.codecs import DEFAULT_MEDIA_CODECS
-from media.remote.loopback import loopback
 from media.rtp_traffic import OPUS_RTP_PARAMETERS, RtpSink, RtpSource
+from swarm.loopback import loopback
 
 LOOPBACK = {"protocol": "udp", "ip": "127.0.0.1"}
 IN_FLIGHT = 50

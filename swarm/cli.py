@@ -22,8 +22,8 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "node": ("swarm.node_cli", "run one swarm node (membership, gossip of load and placements)"),
     "create-swarm": ("swarm.create_swarm_cli", "create a swarm: its authority key and public key"),
     "admit": ("swarm.admit_cli", "admit a node: issue a membership certificate for its peer id"),
-    "serve": ("media.remote.serve_cli", "serve this node's media layer (Remote Mediasoup) over WebSocket or libp2p"),
-    "proxy": ("media.remote.proxy_cli", "connect to a Remote Mediasoup server and re-export its media layer"),
+    "serve": ("swarm.serve_cli", "serve this node's media layer (Remote Mediasoup) over WebSocket or libp2p"),
+    "proxy": ("swarm.proxy_cli", "connect to a Remote Mediasoup server and re-export its media layer"),
     "monitor": ("swarm.monitor_cli", "the loads and placements of every node, as the swarm gossips them"),
 }
 

@@ -11,8 +11,8 @@ import pytest
 
 import media
 from media.codecs import DEFAULT_MEDIA_CODECS
-from media.remote.loopback import loopback
 from media.vertical import Capacity, Vertical
+from swarm.loopback import loopback
 
 
 @pytest.fixture

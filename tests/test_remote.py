@@ -24,12 +24,12 @@ from media.aiortc_client import AiortcClient
 from media.codecs import DEFAULT_MEDIA_CODECS
 from media.errors import InvalidStateError
 from media.remote import MediasoupServer, RemoteMediasoup
-from media.remote.loopback import loopback
 from media.rtp_traffic import OPUS_RTP_PARAMETERS, RtpSink, RtpSource
 from media.stats import get_stats
 from media.vertical import Capacity, Vertical
 from rope import InvalidParams, ReconnectPolicy, RopeConnection, UnknownMethod, UnknownObject
 from rope.websocket import WebSocketListener, websocket_connector
+from swarm.loopback import loopback
 
 LOOPBACK = {"protocol": "udp", "ip": "127.0.0.1"}
 WAIT = 10.0

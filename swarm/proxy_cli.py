@@ -13,7 +13,7 @@ import contextlib
 from pathlib import Path
 
 from media.remote.client import RemoteMediasoup, connect_libp2p, connect_websocket
-from media.remote.serving import TOKEN_ENV, add_serving_arguments, read_token, serve_until_stopped
+from swarm.serving import TOKEN_ENV, add_serving_arguments, read_token, serve_until_stopped
 
 __all__ = ["add_arguments", "run"]
 
@@ -33,12 +33,11 @@ async def run(args: argparse.Namespace) -> int:
         if args.upstream_ws is not None:
             upstream = await connect_websocket(args.upstream_ws, token=read_token(args.upstream_token_file))
         else:
-            from swarm.bridge import open_host
+            from swarm.bridge import open_host  # libp2p loads only when used
+            from swarm.membership import load_or_create_identity
 
             key_pair = None
             if args.key is not None:
-                from swarm.membership import load_or_create_identity
-
                 key_pair = load_or_create_identity(args.key)
             host = await stack.enter_async_context(open_host(key_pair=key_pair))
             peer_id = await host.connect(args.upstream_libp2p)

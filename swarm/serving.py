@@ -73,12 +73,11 @@ async def serve_until_stopped(backend: Any, args: argparse.Namespace) -> int:
             stack.push_async_callback(listener.close)
             print(f"websocket {listener.url}", flush=True)
         if args.libp2p is not None:
-            from swarm.bridge import open_host
+            from swarm.bridge import open_host  # libp2p loads only when used
+            from swarm.membership import load_or_create_identity
 
             key_pair = None
             if args.key is not None:
-                from swarm.membership import load_or_create_identity
-
                 key_pair = load_or_create_identity(args.key)
             p2p = await stack.enter_async_context(open_host(key_pair=key_pair, listen=args.libp2p))
             serve_libp2p(server.rope, p2p)

@@ -1,5 +1,7 @@
 """A Remote Mediasoup server and a client of it in one process, over a real carrier on 127.0.0.1.
 
+In swarm/ because its libp2p carrier needs the swarm's host (`swarm.bridge`); media/ stays below swarm/.
+
 For tests, benchmarks and demos: the server is a real `RopeServer` reached
 through a real WebSocket listener (with a token) or through two real libp2p
 hosts (the server admits only the client host's peer id), so every call
@@ -38,7 +40,7 @@ async def loopback(
             stack.push_async_callback(listener.close)
             client = await connect_websocket(listener.url, token=token, **options)
         else:
-            from swarm.bridge import open_host
+            from swarm.bridge import open_host  # libp2p loads only when used
 
             server_host = await stack.enter_async_context(open_host())
             client_host = await stack.enter_async_context(open_host())

@@ -9,8 +9,8 @@ from __future__ import annotations
 import argparse
 
 import media
-from media.remote.serving import add_serving_arguments, serve_until_stopped
 from media.vertical import Capacity, Vertical
+from swarm.serving import add_serving_arguments, serve_until_stopped
 
 __all__ = ["add_arguments", "run"]
 
