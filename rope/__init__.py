@@ -44,7 +44,16 @@ from rope.errors import (
 )
 from rope.objects import RopeObject, exposed
 from rope.proxy import RemoteObject
-from rope.server import Authorizer, Credentials, RopeServer, current_caller, members_only, token_auth
+from rope.server import (
+    Authorizer,
+    Credentials,
+    RopeServer,
+    SessionListener,
+    current_caller,
+    current_session,
+    members_only,
+    token_auth,
+)
 
 __all__ = [
     "Authorizer",
@@ -67,11 +76,13 @@ __all__ = [
     "RopeError",
     "RopeObject",
     "RopeServer",
+    "SessionListener",
     "Unauthorized",
     "UnknownMethod",
     "UnknownObject",
     "connect",
     "current_caller",
+    "current_session",
     "exposed",
     "members_only",
     "token_auth",

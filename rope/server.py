@@ -61,6 +61,14 @@ Authorizer = Callable[[Credentials], bool | Awaitable[bool]]
 current_caller: ContextVar[Credentials] = ContextVar("rope_current_caller")
 """Set while a remote call runs: which connection asked for it."""
 
+current_session: ContextVar[str] = ContextVar("rope_current_session")
+"""Set while a remote call runs: the session (client-chosen id) it came in."""
+
+SessionListener = Callable[[str, int, Credentials, str], None]
+"""``listener(kind, connection, credentials, session)``: kind "open" when a connection opens a session
+(a reconnection re-opening it included), "end" when it closes it or the connection ends; ``connection``
+tells connections apart (a reconnection's new one may open before the old one is noticed gone)."""
+
 
 def members_only(is_member: Callable[[str], bool]) -> Authorizer:
     """Admit libp2p peers for which ``is_member(peer_id)`` holds, and nobody else."""
@@ -116,6 +124,7 @@ class RopeServer:
         self._wire_state: dict[str, dict[str, Any]] = {}
         self._log: deque[tuple[int, str]] = deque(maxlen=replay_size)
         self._connections: set[_Connection] = set()
+        self._session_listeners: list[SessionListener] = []
         self._limits = _Limits(max_pending, max_sessions, max_calls, handshake_timeout, max_protocol_errors)
         self._closed = False
 
@@ -208,6 +217,21 @@ class RopeServer:
             return None
         return [text for _, text in itertools.islice(self._log, seq + 1 - first, None)]
 
+    # -- sessions --------------------------------------------------------------------
+
+    def add_session_listener(self, listener: SessionListener) -> None:
+        """Be told when sessions open and end (who owns what is the application's business)."""
+        self._session_listeners.append(listener)
+
+    def _session_event(self, kind: str, connection: _Connection, session: str) -> None:
+        if connection.credentials is None:
+            return
+        for listener in list(self._session_listeners):
+            try:
+                listener(kind, id(connection), connection.credentials, session)
+            except Exception:
+                log.exception("session listener failed")
+
     # -- connections ---------------------------------------------------------------
 
     async def serve(self, channel: MessageChannel) -> None:
@@ -221,6 +245,9 @@ class RopeServer:
             await connection.run()
         finally:
             self._connections.discard(connection)
+            for session in list(connection.opened):
+                self._session_event("end", connection, session)
+            connection.opened.clear()
             await channel.close()
             connection.done.set()
 
@@ -265,6 +292,8 @@ class _Connection:
         self.outbox = Outbox(channel, self.limits.max_pending)
         self.sessions: dict[str, str] = {}
         """session id -> the JSON-encoded id, ready to splice into notifications."""
+        self.opened: set[str] = set()
+        """Sessions opened and not closed on this connection (told to session listeners)."""
         self.credentials: Credentials | None = None
         self.calls = 0
         self.protocol_errors = 0
@@ -418,6 +447,9 @@ class _Connection:
         elif method == "rope.close":
             session = self._session(self._params(request))
             self.sessions.pop(session, None)
+            if session in self.opened:
+                self.opened.discard(session)
+                self.server._session_event("end", self, session)
             if not request.is_notification:
                 self.outbox.put(encode_result(request.id, True))
         elif method == "rope.ping":
@@ -453,6 +485,9 @@ class _Connection:
         for change in replay or ():
             self._notify(encoded, change)
         self.sessions[session] = encoded
+        if session not in self.opened:
+            self.opened.add(session)
+            self.server._session_event("open", self, session)
 
     def _start_call(self, request: Request, group: asyncio.TaskGroup) -> None:
         params = self._params(request)
@@ -479,11 +514,14 @@ class _Connection:
         if self.calls >= self.limits.max_calls:
             raise RopeError(f"at most {self.limits.max_calls} calls in flight", code=ErrorCode.OVERLOADED)
         self.calls += 1
-        group.create_task(self._call(request, fn, args, kwargs))
+        group.create_task(self._call(request, session, fn, args, kwargs))
 
-    async def _call(self, request: Request, fn: Callable[..., Any], args: list[Any], kwargs: dict[str, Any]) -> None:
+    async def _call(
+        self, request: Request, session: str, fn: Callable[..., Any], args: list[Any], kwargs: dict[str, Any]
+    ) -> None:
         assert self.credentials is not None
         current_caller.set(self.credentials)  # each task runs in its own context copy
+        current_session.set(session)
         try:
             result = fn(*args, **kwargs)
             if inspect.isawaitable(result):

@@ -15,6 +15,12 @@ Every node is equal and any node is an entry point. A node
   piped between workers on demand.
 - publishes which rooms it hosts as placements ("room" → its peer id).
 
+Ownership: everything made through either server belongs to the session
+that made it (`media.remote.sessions`); a session gone past the grace
+(``grace_s``) has its objects closed where they live. So workers an entry
+started here close when the entry dies or leaves the view, and a node back
+from a freeze closes what the others gave up on (they closed their sessions).
+
 Failover: when a peer leaves the view (killed, frozen past its TTL, or its
 ROPE stream cannot be re-opened), its remote workers "die"; the vertical
 layer closes what lived on them with their events, and clients re-consume on
@@ -33,6 +39,7 @@ import psutil
 
 from media.remote.client import RemoteMediasoup, connect_libp2p
 from media.remote.server import MediasoupServer
+from media.remote.sessions import SESSION_GRACE_S
 from media.vertical import Capacity, CapacityError, Vertical
 from rope import RemoteError, members_only
 from rope.client import ReconnectPolicy
@@ -256,9 +263,11 @@ class SwarmMediasoup:
 class MediaNode:
     """A `SwarmNode` plus media: workers for members, and an entry point for applications."""
 
-    def __init__(self, node: SwarmNode, backend: Any, capacity: Capacity | None = None) -> None:
+    def __init__(self, node: SwarmNode, backend: Any, capacity: Capacity | None = None, *,
+                 grace_s: float = SESSION_GRACE_S) -> None:
         self.node = node
         self.capacity = capacity or Capacity()
+        self.grace_s = grace_s
         self.local = LocalWorkers(backend, self.capacity)
         self.mediasoup = SwarmMediasoup(node, self.local)
         self.vertical = Vertical(self.mediasoup, Capacity(
@@ -266,10 +275,12 @@ class MediaNode:
             max_consumers_per_worker=self.capacity.max_consumers_per_worker,
             watermark_cpu=self.capacity.watermark_cpu,
         ))
-        self.member_server = MediasoupServer(self.local, authorize=members_only(node.is_member))
+        self.member_server = MediasoupServer(self.local, authorize=members_only(node.is_member), grace_s=grace_s)
+        """Workers for members: what an entry made here is closed when the entry is gone past the grace."""
         self.rooms: dict[str, Any] = {}
         """Vertical routers entered through this node, by id."""
         self._tasks: set[asyncio.Task[None]] = set()
+        self._entry_servers: list[MediasoupServer] = []
 
     async def start(self) -> None:
         serve_libp2p(self.member_server.rope, self.node.host)
@@ -281,13 +292,17 @@ class MediaNode:
 
     def _on_view(self, event: ViewEvent) -> None:
         if event.kind == "removed":
+            self.member_server.peer_gone(event.peer_id)  # its sessions here: gone, their grace starts
+            for server in self._entry_servers:
+                server.peer_gone(event.peer_id)
             task = asyncio.get_running_loop().create_task(self.mediasoup.peer_gone(event.peer_id))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
     def entry_server(self, authorize: Any) -> MediasoupServer:
         """mediasoup's API for applications (rooms span the swarm), to serve over WebSocket."""
-        server = MediasoupServer(self, authorize=authorize)
+        server = MediasoupServer(self, authorize=authorize, grace_s=self.grace_s)
+        self._entry_servers.append(server)
         return server
 
     async def create_worker(self, **settings: Any) -> Any:

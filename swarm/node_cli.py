@@ -56,6 +56,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     media.add_argument("--entry-port", type=int, default=None,
                        help="serve mediasoup's API to application servers over WebSocket on this port (with --media)")
     media.add_argument("--entry-host", default="127.0.0.1", help="address of the WebSocket entry point")
+    media.add_argument("--session-grace", type=float, default=None, metavar="SECONDS",
+                       help="how long a session (an application's, or an entry node's) may be gone before what it "
+                            "made here is closed (default 10)")
     media.add_argument("--token-file", type=Path, default=None,
                        help="file holding the token application servers present (default: DIR/entry.token)")
 
@@ -187,7 +190,10 @@ async def _run_media_node(node: SwarmNode, args: argparse.Namespace, stop: async
 
     capacity = Capacity(max_workers=args.workers or os.cpu_count() or 1,
                         max_consumers_per_worker=args.consumers_per_worker)
-    media_node = MediaNode(node, media, capacity)
+    from media.remote.sessions import SESSION_GRACE_S
+
+    grace = SESSION_GRACE_S if args.session_grace is None else args.session_grace
+    media_node = MediaNode(node, media, capacity, grace_s=grace)
     await media_node.start()
     listener = entry = None
     try:

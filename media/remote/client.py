@@ -726,7 +726,8 @@ class RemoteMediasoup:
         self._objects.clear()
 
     async def close(self) -> None:
-        """Stop using the server: local objects close (workers keep running there); closes an owned connection."""
+        """Stop using the server: local objects close; closes an owned connection. What this session made
+        keeps running there for the server's grace period (`media.remote.sessions`), then closes."""
         self._closing = True
         await self.client.close()
         if self._owns_connection:

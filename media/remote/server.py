@@ -14,12 +14,17 @@ objects created behind the API's back (the pipe transports of a server-side
 pipe_to_router) are exposed too. When the media object closes, its ROPE
 object closes and is forgotten: nothing is kept for closed objects.
 
+Every object made in a call belongs to the calling session and is closed
+here when that session has been gone past a grace period
+(`media.remote.sessions`): nothing a vanished client made keeps running.
+
 Serving is ROPE's business: `serve_libp2p(server.rope, host)` for swarm
 members, `WebSocketListener(server.rope)` for application servers with a token.
 """
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import inspect
 import logging
@@ -28,6 +33,7 @@ from functools import partial
 from typing import Any
 
 from media.errors import WorkerError
+from media.remote.sessions import SESSION_GRACE_S, Sessions
 from media.remote.spec import (
     CHILD_EVENTS,
     FORWARDED_OBSERVER_EVENTS,
@@ -61,11 +67,18 @@ def any_of(*authorizers: Authorizer) -> Authorizer:
 
 
 class MediasoupServer:
-    """Exposes ``backend`` on a `RopeServer` (given, or a new one with ``authorize``)."""
+    """Exposes ``backend`` on a `RopeServer` (given, or a new one with ``authorize``).
 
-    def __init__(self, backend: Any, rope: RopeServer | None = None, *, authorize: Authorizer | None = None) -> None:
+    ``grace_s``: how long a session may be gone before the objects it made are closed.
+    """
+
+    def __init__(self, backend: Any, rope: RopeServer | None = None, *, authorize: Authorizer | None = None,
+                 grace_s: float = SESSION_GRACE_S) -> None:
         self.backend = backend
         self.rope = rope if rope is not None else RopeServer(authorize=authorize)
+        self.sessions = Sessions(grace_s, on_expired=self._close_expired)
+        self.rope.add_session_listener(self.sessions.session_event)
+        self._closing: set[asyncio.Task[None]] = set()
         self._mirrors: dict[int, MediaObject] = {}
         """id(media object) -> its mirror, while both live."""
         self._workers: list[Any] = []
@@ -113,6 +126,7 @@ class MediasoupServer:
             raise TypeError(f"cannot expose {type(obj).__name__} objects")
         mirror = MediaObject(self, obj, name, parent)
         self._mirrors[id(obj)] = mirror
+        self.sessions.claim(obj)
         self.rope.register(mirror)
         mirror.adopt_existing()
         if obj.closed:  # closed while we looked: let clients see it go
@@ -134,6 +148,26 @@ class MediasoupServer:
     def _forget(self, mirror: MediaObject) -> None:
         if self._mirrors.get(id(mirror.target)) is mirror:
             del self._mirrors[id(mirror.target)]
+        self.sessions.forget(mirror.target)
+
+    def peer_gone(self, peer_id: str) -> None:
+        """The swarm dropped this peer: its sessions are gone (their grace starts), open connection or not."""
+        self.sessions.peer_gone(peer_id)
+
+    def _close_expired(self, objects: list[Any]) -> None:
+        task = asyncio.get_running_loop().create_task(self._close_all(objects))
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
+
+    @staticmethod
+    async def _close_all(objects: list[Any]) -> None:
+        for obj in objects:  # oldest first: a worker takes its routers and everything below with it
+            if obj.closed:
+                continue
+            try:
+                await obj.close()
+            except Exception as error:  # one that cannot close must not keep the others running
+                log.warning("could not close %s of a gone session: %r", type(obj).__name__, error)
 
     def to_wire(self, value: Any) -> Any:
         """A call result or event argument for clients: media objects become mirrors (references)."""
@@ -155,6 +189,9 @@ class MediasoupServer:
 
     async def close(self, *, close_workers: bool = True) -> None:
         """Close the workers created through this server (unless told not to), then every connection."""
+        self.sessions.close()
+        for task in list(self._closing):
+            await task
         if close_workers:
             for worker in list(self._workers):
                 await worker.close()
@@ -247,6 +284,7 @@ class MediaObject(RopeObject):
         self.update_state(**self._read_state())
 
     async def _call(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        self.glue.sessions.touch()
         try:
             result = await _guard(getattr(self.target, method), from_wire(list(args)), from_wire(kwargs))
         finally:
