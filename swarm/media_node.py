@@ -32,6 +32,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -46,6 +47,7 @@ from rope.client import ReconnectPolicy
 from rope.libp2p import serve_libp2p
 from swarm.node import SwarmNode
 from swarm.records import LoadReport, WorkerLoad
+from swarm.room import Rooms
 from swarm.view import SwarmView, ViewEvent
 
 log = logging.getLogger("swarm.media_node")
@@ -171,6 +173,8 @@ class SwarmMediasoup:
         self._connecting: dict[str, asyncio.Future[RemoteMediasoup]] = {}
         self._pending: dict[str, int] = {}
         """Workers we are starting on a peer (or here) that no report shows yet."""
+        self.on_local_worker: Callable[[Any], object] = lambda _worker: None
+        """Told of every worker started here for our own rooms."""
 
     def candidates(self) -> list[_Candidate]:
         me = self._node.peer_id
@@ -185,6 +189,14 @@ class SwarmMediasoup:
             ours = len(self._remote_workers(peer_id))
             found.append(_Candidate(peer_id, max(shown, ours) + self._pending.get(peer_id, 0), record.cpu_percent, cap))
         return found
+
+    def peer_of(self, obj: Any) -> str | None:
+        """The peer whose member server holds ``obj`` (a remote object of ours), or None."""
+        owner = getattr(obj, "_mediasoup", None)
+        for peer_id, remote in self._remotes.items():
+            if remote is owner:
+                return peer_id
+        return None
 
     def _remote_workers(self, peer_id: str) -> list[Any]:
         remote = self._remotes.get(peer_id)
@@ -208,8 +220,9 @@ class SwarmMediasoup:
             try:
                 if peer_id == self._node.peer_id:
                     worker = await self._local.create_worker(**settings)
+                    self.on_local_worker(worker)
                 else:
-                    worker = await (await self._remote(peer_id)).create_worker(**settings)
+                    worker = await (await self.remote(peer_id)).create_worker(**settings)
             except CapacityError:
                 refused.add(peer_id)  # filled meanwhile (another entry was quicker): try the next
                 continue
@@ -223,7 +236,8 @@ class SwarmMediasoup:
             log.info("new worker on %s", "this node" if peer_id == self._node.peer_id else peer_id)
             return worker
 
-    async def _remote(self, peer_id: str) -> RemoteMediasoup:
+    async def remote(self, peer_id: str) -> RemoteMediasoup:
+        """Our member session with ``peer_id`` (one per peer, opened on first use)."""
         remote = self._remotes.get(peer_id)
         if remote is not None:
             return remote
@@ -270,15 +284,19 @@ class MediaNode:
         self.grace_s = grace_s
         self.local = LocalWorkers(backend, self.capacity)
         self.mediasoup = SwarmMediasoup(node, self.local)
+        self.member_server = MediasoupServer(self.local, authorize=members_only(node.is_member), grace_s=grace_s)
+        """Workers for members: what an entry made here is closed when the entry is gone past the grace.
+        It also exposes this node's own workers (owned by nobody there), so that other entries can pipe
+        producers of our rooms out of them."""
+        self.mediasoup.on_local_worker = lambda worker: self.member_server.mirror(worker, self.member_server.root)
+        self.room_replicas = Rooms(node, self.mediasoup, self.member_server)
         self.vertical = Vertical(self.mediasoup, Capacity(
             max_workers=1_000_000,  # the swarm bounds it: each node takes at most capacity.max_workers
             max_consumers_per_worker=self.capacity.max_consumers_per_worker,
             watermark_cpu=self.capacity.watermark_cpu,
-        ))
-        self.member_server = MediasoupServer(self.local, authorize=members_only(node.is_member), grace_s=grace_s)
-        """Workers for members: what an entry made here is closed when the entry is gone past the grace."""
+        ), router_id=self.room_replicas.router_id)
         self.rooms: dict[str, Any] = {}
-        """Vertical routers entered through this node, by id."""
+        """Vertical routers entered through this node, by id (the first replica of each room here)."""
         self._tasks: set[asyncio.Task[None]] = set()
         self._entry_servers: list[MediasoupServer] = []
 
@@ -291,6 +309,7 @@ class MediaNode:
             self.node.view.add_listener(self._on_view)
 
     def _on_view(self, event: ViewEvent) -> None:
+        self.room_replicas.on_view(event)
         if event.kind == "removed":
             self.member_server.peer_gone(event.peer_id)  # its sessions here: gone, their grace starts
             for server in self._entry_servers:
@@ -312,18 +331,21 @@ class MediaNode:
         return worker
 
     def _announce_room(self, router: Any) -> None:
-        self.rooms[router.id] = router
-        self.node.set_placement(f"room:{router.id}", "room", {"entry": self.node.peer_id})
+        self.rooms.setdefault(router.id, router)
+        self.room_replicas.add(router)
+
+        room = router.id
 
         def forget() -> None:
-            self.rooms.pop(router.id, None)
-            self.node.remove_placement(f"room:{router.id}")
+            if self.rooms.get(room) is router:
+                del self.rooms[room]
 
         router.observer.on("close", forget)
 
     async def close(self) -> None:
         for task in list(self._tasks):
             task.cancel()
+        await self.room_replicas.close()
         await self.mediasoup.close()
         await self.member_server.close(close_workers=False)
         await self.local.close()

@@ -307,6 +307,8 @@ class Router(RemoteBase):
         self._pipe_pairs: dict[str, piping.PairFuture] = {}
 
     rtp_capabilities = _state("rtp_capabilities")
+    room_producers = _state("room_producers")
+    """A swarm room's producers, whichever entry they came through (None for a plain router)."""
 
     @property
     def worker(self) -> Worker:

@@ -117,7 +117,10 @@ class MediasoupServer:
         return get()
 
     def mirror(self, obj: Any, parent: RopeObject) -> MediaObject:
-        """The mirror of ``obj`` (made and registered on first sight, with its existing children)."""
+        """The mirror of ``obj`` (made and registered on first sight, with its existing children).
+
+        Made during a call of this server's, it belongs to the calling session; else to nobody (it lives
+        as long as its parent, e.g. a worker the back-end started for its own use, exposed to clients)."""
         found = self._mirrors.get(id(obj))
         if found is not None and found.target is obj:
             return found

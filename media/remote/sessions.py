@@ -81,8 +81,8 @@ class Sessions:
     def claim(self, obj: Any) -> None:
         """``obj`` was just made: it belongs to the calling session (if a call made it)."""
         key = self.current()
-        if key is None:
-            return
+        if key is None or key not in self._connections:
+            return  # not a call of ours (a call to another server of this process made it), or no call
         owner = self._owners.get(key)
         if owner is None:
             owner = self._owners[key] = _Owner(key)

@@ -75,11 +75,13 @@ SPECS: dict[str, TypeSpec] = {
         parent_close_event="workerclose",
     ),
     "Router": TypeSpec(
-        state=("id", "closed", "rtp_capabilities", "app_data"),
+        # room_producers, newproducer, producerclose: a swarm room's (a vertical router's) producers, every
+        # entry's; None and never emitted on other routers.
+        state=("id", "closed", "rtp_capabilities", "room_producers", "app_data"),
         methods=("close", "dump", "create_webrtc_transport", "create_plain_transport", "create_pipe_transport",
                  "create_direct_transport", "create_audio_level_observer", "create_active_speaker_observer",
                  "pipe_to_router"),
-        events=("workerclose",),
+        events=("workerclose", "newproducer", "producerclose"),
         closing_events=("workerclose",),
         parent_close_event="workerclose",
     ),

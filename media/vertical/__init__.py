@@ -10,22 +10,28 @@ local `media` package, a Remote Mediasoup client, another Vertical.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from media.errors import InvalidStateError
 from media.events import EventEmitter
 from media.vertical.pool import Capacity, CapacityError, WorkerPool, codecs_key
-from media.vertical.router import VerticalRouter
+from media.vertical.router import ForeignProducer, ForeignProducers, VerticalRouter
 
-__all__ = ["Capacity", "CapacityError", "Vertical", "VerticalRouter", "VerticalWorker"]
+RouterIds = Callable[[dict[str, Any]], str | None]
+
+__all__ = ["Capacity", "CapacityError", "ForeignProducer", "ForeignProducers", "RouterIds", "Vertical",
+           "VerticalRouter", "VerticalWorker"]
 
 
 class VerticalWorker(EventEmitter):
     """Looks like one worker; its routers draw on the whole pool of real workers."""
 
-    def __init__(self, pool: WorkerPool, app_data: dict[str, Any] | None) -> None:
+    def __init__(self, pool: WorkerPool, app_data: dict[str, Any] | None,
+                 router_id: RouterIds | None = None) -> None:
         super().__init__()
         self._pool = pool
+        self._router_id = router_id
         self._closed = False
         self._routers: set[VerticalRouter] = set()
         self.app_data: dict[str, Any] = app_data if app_data is not None else {}
@@ -47,8 +53,10 @@ class VerticalWorker(EventEmitter):
             raise TypeError("if given, media_codecs must be a list")
         if app_data is not None and not isinstance(app_data, dict):
             raise TypeError("if given, app_data must be a dict")
+        router_id = self._router_id(app_data or {}) if self._router_id is not None else None
         router = VerticalRouter(
-            pool=self._pool, key=codecs_key(media_codecs), media_codecs=media_codecs, app_data=app_data
+            pool=self._pool, key=codecs_key(media_codecs), media_codecs=media_codecs, app_data=app_data,
+            router_id=router_id,
         )
         self._routers.add(router)
         router.on("@close", lambda: self._routers.discard(router))
@@ -74,12 +82,18 @@ class VerticalWorker(EventEmitter):
 
 
 class Vertical:
-    """A mediasoup-compatible object (`create_worker`) whose routers span workers."""
+    """A mediasoup-compatible object (`create_worker`) whose routers span workers.
 
-    def __init__(self, backend: Any, capacity: Capacity | None = None) -> None:
+    ``router_id``: given a new router's app_data, the id it takes (None: a random one); a swarm uses
+    it to give one room the same id through every entry point.
+    """
+
+    def __init__(self, backend: Any, capacity: Capacity | None = None, *, router_id: RouterIds | None = None) -> None:
         self._backend = backend
         self.capacity = capacity or Capacity()
+        self._router_id = router_id
 
     async def create_worker(self, *, app_data: dict[str, Any] | None = None, **settings: Any) -> VerticalWorker:
         """Settings apply to every real worker the pool starts."""
-        return VerticalWorker(WorkerPool(self._backend.create_worker, self.capacity, settings), app_data)
+        pool = WorkerPool(self._backend.create_worker, self.capacity, settings)
+        return VerticalWorker(pool, app_data, self._router_id)

@@ -7,8 +7,18 @@ at consume() time and closed when its last consumer there goes, so streams
 spread as a tree that follows demand rather than EduMeet's full mesh of
 producers x (workers - 1) pipes.
 
-Observer events (besides mediasoup's): "newpipe" (producer id, real router)
-and "pipeclose" (producer id).
+Observer events (besides mediasoup's): "newpipe" (producer id, real router),
+"pipeclose" (producer id) and "produceradd" (producer, its real router).
+
+A router can also be one replica of a room that spans entry points: its
+owner gives it `ForeignProducers` (producers that entered through other
+replicas, and how to pipe one onto a real router of ours) and calls
+`set_foreign` when that set changes. Consuming a foreign producer pipes it,
+on demand, onto the consumer's real router, shared there by every consumer
+of it and closed with the last one, as for our own producers. The property
+``room_producers`` lists every producer of the room (ours and foreign), and
+the application events "newproducer" (its record) and "producerclose" (its
+id) tell each change.
 """
 
 from __future__ import annotations
@@ -16,8 +26,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
 
 from media import ortc
 from media.errors import InvalidStateError
@@ -36,7 +46,28 @@ class _Pipe:
     """One producer piped into one real router, shared by that router's consumers of it."""
 
     ready: asyncio.Future[Any]
+    """Settles to the pipe producer on the target router (closing it undoes the pipe)."""
     users: int = 0
+
+
+@dataclass(frozen=True)
+class ForeignProducer:
+    """What a replica knows of a producer that entered elsewhere: enough to check and consume it."""
+
+    id: str
+    kind: str
+    consumable_rtp_parameters: dict[str, Any]
+    paused: bool = False
+    app_data: dict[str, Any] = field(default_factory=dict)
+    entry: str | None = None
+    """Where it entered (the writer of its record)."""
+
+
+class ForeignProducers(Protocol):
+    async def pipe(self, producer_id: str, target: Any) -> Any:
+        """Make the foreign producer consumable on real router ``target``; returns the pipe producer there
+        (closing it undoes the pipe)."""
+        ...
 
 
 @dataclass
@@ -55,6 +86,7 @@ class VerticalRouter(EventEmitter):
         key: str,
         media_codecs: list[dict[str, Any]] | None,
         app_data: dict[str, Any] | None,
+        router_id: str | None = None,
     ) -> None:
         super().__init__()
         self._pool = pool
@@ -70,7 +102,9 @@ class VerticalRouter(EventEmitter):
         self._rtp_observers: dict[str, VerticalRtpObserver] = {}
         self.app_data: dict[str, Any] = app_data if app_data is not None else {}
         self.observer = EventEmitter()
-        self._id = str(uuid.uuid4())
+        self._id = router_id or str(uuid.uuid4())
+        self._foreign: dict[str, ForeignProducer] = {}
+        self._foreign_source: ForeignProducers | None = None
 
     id = property(lambda self: self._id)
     closed = property(lambda self: self._closed)
@@ -90,8 +124,39 @@ class VerticalRouter(EventEmitter):
         return {producer_id: producer for producer_id, (producer, _) in self._homes.items()}
 
     def get_producer(self, producer_id: str) -> Any:
+        """Ours (the real producer), else a foreign one (`ForeignProducer`), else None."""
         home = self._homes.get(producer_id)
-        return home[0] if home else None
+        return home[0] if home else self._foreign.get(producer_id)
+
+    @property
+    def room_producers(self) -> list[dict[str, Any]]:
+        """Every producer of the room, ours and foreign: id, kind, paused, app_data, entry (None: ours)."""
+        ours = [_record(producer, None) for producer, _ in self._homes.values()]
+        theirs = [_record(producer, producer.entry) for producer in self._foreign.values()]
+        return sorted(ours + theirs, key=lambda record: record["id"])
+
+    def set_foreign_source(self, source: ForeignProducers) -> None:
+        self._foreign_source = source
+
+    async def set_foreign(self, producers: dict[str, ForeignProducer]) -> None:
+        """The room's foreign producers now: new ones are announced, gone ones closed here (their pipes,
+        so their consumers see "producerclose") and announced."""
+        if self._closed:
+            return
+        gone = [producer_id for producer_id in self._foreign if producer_id not in producers]
+        added = [producer for producer_id, producer in producers.items()
+                 if producer_id not in self._foreign and producer_id not in self._homes]
+        for producer_id in gone:
+            del self._foreign[producer_id]
+        for producer in added:
+            self._foreign[producer.id] = producer
+        for producer_id in gone:
+            for (piped, _), pipe in list(self._pipes.items()):
+                if piped == producer_id and pipe.ready.done() and not pipe.ready.exception():
+                    await pipe.ready.result().close()
+            self.emit("producerclose", producer_id)
+        for producer in added:
+            self.emit("newproducer", _record(producer, producer.entry))
 
     @property
     def pipe_count(self) -> int:
@@ -187,7 +252,14 @@ class VerticalRouter(EventEmitter):
 
     def _adopt_producer(self, producer: Any, real_router: Any) -> None:
         self._homes[producer.id] = (producer, real_router)
-        producer.observer.on("close", lambda: self._homes.pop(producer.id, None))
+
+        def gone() -> None:
+            if self._homes.pop(producer.id, None) is not None and not self._closed:
+                self.emit("producerclose", producer.id)
+
+        producer.observer.on("close", gone)
+        self.observer.emit("produceradd", producer, real_router)
+        self.emit("newproducer", _record(producer, None))
 
     def can_consume(self, *, producer_id: str, rtp_capabilities: dict[str, Any]) -> bool:
         producer = self.get_producer(producer_id)
@@ -196,6 +268,7 @@ class VerticalRouter(EventEmitter):
         return ortc.can_consume_with(producer.consumable_rtp_parameters, rtp_capabilities)
 
     def home_router(self, producer_id: str) -> Any:
+        """The real router our producer's media enters (KeyError for a foreign or unknown one)."""
         home = self._homes.get(producer_id)
         if home is None:
             raise KeyError(f'Producer with id "{producer_id}" not found')
@@ -203,7 +276,8 @@ class VerticalRouter(EventEmitter):
 
     async def _acquire_pipe(self, producer_id: str, target: Any) -> None:
         """Make producer_id consumable on `target`, piping it there if needed; counted per consumer."""
-        home = self.home_router(producer_id)
+        foreign = producer_id not in self._homes and producer_id in self._foreign
+        home = None if foreign else self.home_router(producer_id)
         if home is target:
             return
         slot = (producer_id, id(target))
@@ -212,15 +286,21 @@ class VerticalRouter(EventEmitter):
             pipe = _Pipe(ready=asyncio.get_running_loop().create_future())
             self._pipes[slot] = pipe
             try:
-                result = await home.pipe_to_router(producer_id=producer_id, router=target)
+                if home is None:
+                    if self._foreign_source is None:
+                        raise KeyError(f'Producer with id "{producer_id}" not found')
+                    pipe_producer = await self._foreign_source.pipe(producer_id, target)
+                else:
+                    pipe_producer = (await home.pipe_to_router(producer_id=producer_id, router=target)).pipe_producer
             except BaseException as error:
                 del self._pipes[slot]
                 pipe.ready.set_exception(error)
                 pipe.ready.exception()
                 raise
-            self._pool.count_consumer(home.worker, +1)
-            result.pipe_producer.observer.on("close", lambda: self._pipe_gone(slot, home))
-            pipe.ready.set_result(result)
+            if home is not None:
+                self._pool.count_consumer(home.worker, +1)
+            pipe_producer.observer.on("close", lambda: self._pipe_gone(slot, home))
+            pipe.ready.set_result(pipe_producer)
             self.observer.emit("newpipe", producer_id, target)
         pipe.users += 1
         try:
@@ -231,7 +311,8 @@ class VerticalRouter(EventEmitter):
 
     def _pipe_gone(self, slot: tuple[str, int], home: Any) -> None:
         if self._pipes.pop(slot, None) is not None:
-            self._pool.count_consumer(home.worker, -1)
+            if home is not None:
+                self._pool.count_consumer(home.worker, -1)
             self.observer.emit("pipeclose", slot[0])
 
     async def _release_pipe(self, producer_id: str, target: Any) -> None:
@@ -241,7 +322,7 @@ class VerticalRouter(EventEmitter):
             return
         pipe.users -= 1
         if pipe.users <= 0 and pipe.ready.done() and not pipe.ready.exception():
-            await pipe.ready.result().pipe_producer.close()
+            await pipe.ready.result().close()
 
     async def pipe_to_router(self, *, producer_id: str, router: Any, **options: Any) -> Any:
         """Between vertical routers of one pool the real routers are shared: no PipeTransport."""
@@ -285,9 +366,16 @@ class VerticalRouter(EventEmitter):
             transport.emit("routerclose")
         for pipe in list(self._pipes.values()):
             if pipe.ready.done() and not pipe.ready.exception():
-                await pipe.ready.result().pipe_producer.close()
+                await pipe.ready.result().close()
         self._pipes.clear()
         self._homes.clear()
+        self._foreign.clear()
         for router in list(self._real_routers):
             self._real_routers.remove(router)
             await self._pool.release_router(router)
+
+
+def _record(producer: Any, entry: str | None) -> dict[str, Any]:
+    app_data = getattr(producer, "app_data", None)
+    return {"id": producer.id, "kind": producer.kind, "paused": bool(producer.paused),
+            "app_data": dict(app_data) if isinstance(app_data, dict) else {}, "entry": entry}
