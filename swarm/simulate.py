@@ -51,6 +51,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--window", type=float, default=10.0, help="seconds of steady state to count bytes")
     parser.add_argument("--phase-timeout", type=float, default=180.0, help="give up on a phase after this")
     parser.add_argument("--json", action="store_true", help="last stdout line: one JSON object of the results")
+    from swarm import simulate_media
+
+    simulate_media.add_arguments(parser)
 
 
 def _progress(message: str) -> None:
@@ -325,6 +328,10 @@ def _print_log_tails(directory: Path) -> None:
 
 
 async def run(args: argparse.Namespace) -> int:
+    if getattr(args, "media", False):
+        from swarm import simulate_media
+
+        return await simulate_media.run(args)
     if args.peers < 2:
         print("mafalda-swarm simulate: --peers must be at least 2", file=sys.stderr)
         return 2
