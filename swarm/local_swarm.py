@@ -23,6 +23,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import psutil
 from libp2p.crypto.ed25519 import create_new_key_pair
 
 from swarm.bootstrap import parse_bootstrap
@@ -31,7 +32,7 @@ from swarm.membership import CertificateVerifier, SwarmAuthority, load_or_create
 from swarm.node import NodeOptions, SwarmNode
 from swarm.view import SwarmView
 
-__all__ = ["LocalSwarm", "NodeProcess", "free_port"]
+__all__ = ["LocalSwarm", "NodeProcess", "alive", "free_port", "worker_pids"]
 
 ENTRY_TOKEN = "local-swarm-entry-token"
 
@@ -41,6 +42,30 @@ def free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
+
+
+def worker_pids(node: NodeProcess) -> set[int]:
+    """The mediasoup-worker processes a node process runs now."""
+    try:
+        children = psutil.Process(node.pid).children()
+    except psutil.NoSuchProcess:
+        return set()
+    pids = set()
+    for child in children:
+        with contextlib.suppress(psutil.Error):
+            if child.name() == "mediasoup-worker" and child.status() != psutil.STATUS_ZOMBIE:
+                pids.add(child.pid)
+    return pids
+
+
+def alive(pids: set[int]) -> set[int]:
+    """Those of ``pids`` still running (a SIGKILLed node's workers are re-parented, not its children)."""
+    found = set()
+    for pid in pids:
+        with contextlib.suppress(psutil.Error):
+            if psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
+                found.add(pid)
+    return found
 
 
 @dataclass

@@ -42,7 +42,7 @@ from media.remote.client import RemoteMediasoup, connect_libp2p
 from media.remote.server import MediasoupServer
 from media.remote.sessions import SESSION_GRACE_S
 from media.vertical import Capacity, CapacityError, Vertical
-from rope import RemoteError, members_only
+from rope import RemoteError, RopeError, members_only
 from rope.client import ReconnectPolicy
 from rope.libp2p import serve_libp2p
 from swarm.node import SwarmNode
@@ -229,6 +229,11 @@ class SwarmMediasoup:
             except RemoteError as error:
                 if error.remote_type != CapacityError.__name__:
                     raise
+                refused.add(peer_id)
+                continue
+            except (ConnectionError, RopeError) as error:
+                # Unreachable (dead, and not out of the view yet): no candidate for this worker.
+                log.info("cannot start a worker on %s: %s; trying the next candidate", peer_id, error)
                 refused.add(peer_id)
                 continue
             finally:

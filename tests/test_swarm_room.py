@@ -15,7 +15,7 @@ from typing import Any
 from media.codecs import DEFAULT_MEDIA_CODECS
 from media.remote.client import RemoteMediasoup, connect_websocket
 from media.rtp_traffic import OPUS_RTP_PARAMETERS, RtpSink, RtpSource
-from swarm.local_swarm import LocalSwarm
+from swarm.local_swarm import LocalSwarm, alive, worker_pids
 
 LOOPBACK = {"protocol": "udp", "ip": "127.0.0.1"}
 
@@ -95,7 +95,7 @@ async def test_two_applications_through_two_entries_exchange_media_in_one_room(t
 
 
 async def test_the_room_goes_on_when_the_entry_that_created_it_is_killed(tmp_path: Path) -> None:
-    from tests.test_swarm_room_orphans import GRACE_S, alive, worker_pids
+    from tests.test_swarm_room_orphans import GRACE_S
 
     async with LocalSwarm(tmp_path, session_grace_s=GRACE_S) as swarm:
         creator = await swarm.start_node("a", workers=1, consumers_per_worker=2)

@@ -14,40 +14,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import psutil
-
 from media.codecs import DEFAULT_MEDIA_CODECS
 from media.remote.client import RemoteMediasoup, connect_websocket
 from media.rtp_traffic import OPUS_RTP_PARAMETERS, RtpSink, RtpSource
 from rope import ReconnectPolicy
-from swarm.local_swarm import LocalSwarm, NodeProcess
+from swarm.local_swarm import LocalSwarm, alive, worker_pids
 
 LOOPBACK = {"protocol": "udp", "ip": "127.0.0.1"}
 GRACE_S = 2.0
 QUICK = ReconnectPolicy(initial_delay=0.05, max_delay=0.2)
-
-
-def worker_pids(node: NodeProcess) -> set[int]:
-    """The mediasoup-worker processes a node process runs now."""
-    try:
-        children = psutil.Process(node.pid).children()
-    except psutil.NoSuchProcess:
-        return set()
-    pids = set()
-    for child in children:
-        with contextlib.suppress(psutil.Error):
-            if child.name() == "mediasoup-worker" and child.status() != psutil.STATUS_ZOMBIE:
-                pids.add(child.pid)
-    return pids
-
-
-def alive(pids: set[int]) -> set[int]:
-    found = set()
-    for pid in pids:
-        with contextlib.suppress(psutil.Error):
-            if psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
-                found.add(pid)
-    return found
 
 
 @dataclass
