@@ -27,38 +27,20 @@ import contextlib
 import statistics
 import tempfile
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 from bench.report import emit_json, parser, progress, table
 from media.codecs import DEFAULT_MEDIA_CODECS
 from media.remote.client import RemoteMediasoup, connect_libp2p, connect_websocket
-from media.rtp_traffic import OPUS_RTP_PARAMETERS, RtpSink, RtpSource
+from media.rtp_traffic import RtpSink, opus_producer, sink_consumer
 from swarm.local_swarm import LocalSwarm, NodeProcess, alive, worker_pids
-
-LOOPBACK = {"protocol": "udp", "ip": "127.0.0.1"}
-
-
-@contextlib.asynccontextmanager
-async def _producing(router: Any) -> AsyncIterator[Any]:
-    ingress = await router.create_plain_transport(listen_info=LOOPBACK, rtcp_mux=True, comedia=True)
-    producer = await ingress.produce(kind="audio", rtp_parameters=OPUS_RTP_PARAMETERS)
-    source = RtpSource("127.0.0.1", ingress.tuple["localPort"])
-    source.start()
-    try:
-        yield producer
-    finally:
-        await source.close()
 
 
 async def _consume(router: Any, producer_id: str) -> tuple[RtpSink, Any, float]:
     """A sink consumer; returns it and the seconds from consume() to its first packet."""
-    sink = await RtpSink.open()
-    transport = await router.create_plain_transport(listen_info=LOOPBACK, rtcp_mux=True)
-    await transport.connect(ip="127.0.0.1", port=sink.port)
     started = time.perf_counter()
-    consumer = await transport.consume(producer_id=producer_id, rtp_capabilities=router.rtp_capabilities)
+    sink, consumer = await sink_consumer(router, producer_id)
     await sink.wait_for_packets(1, within=30)
     return sink, consumer, time.perf_counter() - started
 
@@ -104,7 +86,7 @@ async def cross_node_consume(swarm: LocalSwarm, entries: list[NodeProcess], roun
     sinks: list[RtpSink] = []
     try:
         here, there = await _room(first, "bench-latency"), await _room(second, "bench-latency")
-        async with _producing(here) as producer:
+        async with opus_producer(here) as producer:
             await _until(lambda: any(r["id"] == producer.id for r in there.room_producers or ()))
             times = []
             for _ in range(rounds):
@@ -127,7 +109,7 @@ async def pipes_vs_consumers(swarm: LocalSwarm, entries: list[NodeProcess], per_
     try:
         routers = [await _room(app, "bench-pipes") for app in apps]
         async with contextlib.AsyncExitStack() as stack:
-            producers = [await stack.enter_async_context(_producing(router)) for router in routers]
+            producers = [await stack.enter_async_context(opus_producer(router)) for router in routers]
             ids = {p.id for p in producers}
             await _until(lambda: all({r["id"] for r in router.room_producers or ()} == ids for router in routers))
             for router in routers:
@@ -151,7 +133,7 @@ async def kill_host(swarm: LocalSwarm, entry: NodeProcess, host: NodeProcess, co
     sinks: list[RtpSink] = []
     try:
         router = await _room(app, "bench-failover")
-        async with _producing(router) as producer:
+        async with opus_producer(router) as producer:
             pairs = []
             for _ in range(consumers):
                 sink, consumer, _ = await _consume(router, producer.id)
@@ -187,7 +169,7 @@ async def kill_creator(swarm: LocalSwarm, creator: NodeProcess, others: list[Nod
     sinks: list[RtpSink] = []
     try:
         router = await _room(app, "bench-orphans")
-        async with _producing(router) as producer:
+        async with opus_producer(router) as producer:
             for _ in range(consumers):
                 sinks.append((await _consume(router, producer.id))[0])
             lent = set().union(*(worker_pids(node) for node in others))

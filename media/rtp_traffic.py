@@ -12,6 +12,7 @@ import contextlib
 import socket
 import struct
 import time
+from collections.abc import AsyncIterator
 from typing import Any
 
 OPUS_PAYLOAD_TYPE = 100
@@ -142,3 +143,28 @@ class RtpSink(asyncio.DatagramProtocol):
     def close(self) -> None:
         if self._transport is not None:
             self._transport.close()
+
+
+LOOPBACK_LISTEN = {"protocol": "udp", "ip": "127.0.0.1"}
+
+
+@contextlib.asynccontextmanager
+async def opus_producer(router: Any) -> AsyncIterator[Any]:
+    """A PlainTransport opus producer in ``router`` (any back-end), fed 50 packets/s while inside."""
+    ingress = await router.create_plain_transport(listen_info=LOOPBACK_LISTEN, rtcp_mux=True, comedia=True)
+    producer = await ingress.produce(kind="audio", rtp_parameters=OPUS_RTP_PARAMETERS)
+    source = RtpSource("127.0.0.1", ingress.tuple["localPort"])
+    source.start()
+    try:
+        yield producer
+    finally:
+        await source.close()
+
+
+async def sink_consumer(router: Any, producer_id: str) -> tuple[RtpSink, Any]:
+    """A PlainTransport consumer of ``producer_id`` sending to a new `RtpSink` (close the sink when done)."""
+    sink = await RtpSink.open()
+    transport = await router.create_plain_transport(listen_info=LOOPBACK_LISTEN, rtcp_mux=True)
+    await transport.connect(ip="127.0.0.1", port=sink.port)
+    consumer = await transport.consume(producer_id=producer_id, rtp_capabilities=router.rtp_capabilities)
+    return sink, consumer

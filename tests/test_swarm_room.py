@@ -7,38 +7,13 @@ over WebSocket, each through its own entry, real RTP.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 from media.codecs import DEFAULT_MEDIA_CODECS
 from media.remote.client import RemoteMediasoup, connect_websocket
-from media.rtp_traffic import OPUS_RTP_PARAMETERS, RtpSink, RtpSource
+from media.rtp_traffic import RtpSink, opus_producer, sink_consumer
 from swarm.local_swarm import LocalSwarm, alive, worker_pids
-
-LOOPBACK = {"protocol": "udp", "ip": "127.0.0.1"}
-
-
-@contextlib.asynccontextmanager
-async def producing(router: Any) -> AsyncIterator[Any]:
-    """An opus producer in ``router`` fed 50 packets/s."""
-    ingress = await router.create_plain_transport(listen_info=LOOPBACK, rtcp_mux=True, comedia=True)
-    producer = await ingress.produce(kind="audio", rtp_parameters=OPUS_RTP_PARAMETERS)
-    source = RtpSource("127.0.0.1", ingress.tuple["localPort"])
-    source.start()
-    try:
-        yield producer
-    finally:
-        await source.close()
-
-
-async def consume_into_sink(router: Any, producer_id: str) -> tuple[RtpSink, Any]:
-    sink = await RtpSink.open()
-    transport = await router.create_plain_transport(listen_info=LOOPBACK, rtcp_mux=True)
-    await transport.connect(ip="127.0.0.1", port=sink.port)
-    consumer = await transport.consume(producer_id=producer_id, rtp_capabilities=router.rtp_capabilities)
-    return sink, consumer
 
 
 def producer_ids(router: Any) -> set[str]:
@@ -69,13 +44,13 @@ async def test_two_applications_through_two_entries_exchange_media_in_one_room(t
             closed: list[str] = []
             there.on("newproducer", announced.append)
             there.on("producerclose", closed.append)
-            async with producing(here) as mine, producing(there) as theirs:
+            async with opus_producer(here) as mine, opus_producer(there) as theirs:
                 # Each application sees the other's producer, entered through another node...
                 await eventually(lambda: producer_ids(here) == producer_ids(there) == {mine.id, theirs.id})
                 assert any(record["id"] == mine.id and record["entry"] == a.peer_id for record in announced)
                 # ...and consumes it: piped across the peers on demand.
-                sink_here, from_there = await consume_into_sink(here, theirs.id)
-                sink_there, from_here = await consume_into_sink(there, mine.id)
+                sink_here, from_there = await sink_consumer(here, theirs.id)
+                sink_there, from_here = await sink_consumer(there, mine.id)
                 sinks += [sink_here, sink_there]
                 await sink_here.wait_for_packets(20, within=20)
                 await sink_there.wait_for_packets(20, within=20)
@@ -108,20 +83,20 @@ async def test_the_room_goes_on_when_the_entry_that_created_it_is_killed(tmp_pat
         try:
             here = await (await first.create_worker()).create_router(
                 media_codecs=DEFAULT_MEDIA_CODECS, app_data={"room": "lobby"})
-            async with producing(here) as doomed:
+            async with opus_producer(here) as doomed:
                 for _ in range(3):  # past a's one worker: the room borrows b's or c's
-                    sinks.append((await consume_into_sink(here, doomed.id))[0])
+                    sinks.append((await sink_consumer(here, doomed.id))[0])
                 lent = worker_pids(entry) | worker_pids(host)  # all a's so far
                 assert lent
                 there = await (await second.create_worker()).create_router(
                     media_codecs=DEFAULT_MEDIA_CODECS, app_data={"room": "lobby"})
-                async with producing(there) as kept:
+                async with opus_producer(there) as kept:
                     await eventually(lambda: producer_ids(there) == {doomed.id, kept.id})
                     kept_sinks = []
                     for _ in range(2):
-                        sink, _consumer = await consume_into_sink(there, kept.id)
+                        sink, _consumer = await sink_consumer(there, kept.id)
                         kept_sinks.append(sink)
-                    doomed_sink, of_doomed = await consume_into_sink(there, doomed.id)
+                    doomed_sink, of_doomed = await sink_consumer(there, doomed.id)
                     sinks += [*kept_sinks, doomed_sink]
                     for sink in [*kept_sinks, doomed_sink]:
                         await sink.wait_for_packets(20, within=20)

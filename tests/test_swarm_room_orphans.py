@@ -16,11 +16,10 @@ from typing import Any
 
 from media.codecs import DEFAULT_MEDIA_CODECS
 from media.remote.client import RemoteMediasoup, connect_websocket
-from media.rtp_traffic import OPUS_RTP_PARAMETERS, RtpSink, RtpSource
+from media.rtp_traffic import RtpSink, opus_producer, sink_consumer
 from rope import ReconnectPolicy
-from swarm.local_swarm import LocalSwarm, alive, worker_pids
+from swarm.local_swarm import LocalSwarm, NodeProcess, alive, worker_pids
 
-LOOPBACK = {"protocol": "udp", "ip": "127.0.0.1"}
 GRACE_S = 2.0
 QUICK = ReconnectPolicy(initial_delay=0.05, max_delay=0.2)
 
@@ -29,7 +28,6 @@ QUICK = ReconnectPolicy(initial_delay=0.05, max_delay=0.2)
 class Room:
     router: Any
     producer: Any
-    source: RtpSource
     sinks: list[RtpSink] = field(default_factory=list)
     consumers: list[Any] = field(default_factory=list)
 
@@ -37,27 +35,34 @@ class Room:
 @contextlib.asynccontextmanager
 async def room_with_consumers(app: RemoteMediasoup, consumers: int) -> AsyncIterator[Room]:
     """One opus producer fed 50 packets/s and ``consumers`` PlainTransport consumers, each to its own sink."""
-    worker = await app.create_worker()
-    router = await worker.create_router(media_codecs=DEFAULT_MEDIA_CODECS)
-    ingress = await router.create_plain_transport(listen_info=LOOPBACK, rtcp_mux=True, comedia=True)
-    producer = await ingress.produce(kind="audio", rtp_parameters=OPUS_RTP_PARAMETERS)
-    room = Room(router, producer, RtpSource("127.0.0.1", ingress.tuple["localPort"]))
-    room.source.start()
+    router = await (await app.create_worker()).create_router(media_codecs=DEFAULT_MEDIA_CODECS)
+    async with opus_producer(router) as producer:
+        room = Room(router, producer)
+        try:
+            for _ in range(consumers):
+                sink, consumer = await sink_consumer(router, producer.id)
+                room.sinks.append(sink)
+                room.consumers.append(consumer)
+            for sink in room.sinks:
+                await sink.wait_for_packets(10)
+            yield room
+        finally:
+            for sink in room.sinks:
+                sink.close()
+
+
+@contextlib.asynccontextmanager
+async def entry_and_two_hosts(swarm: LocalSwarm) -> AsyncIterator[tuple[RemoteMediasoup, list[NodeProcess]]]:
+    """Node a (an entry) and b, c (hosts only), one worker each with room for 2 consumers; an application
+    through a that does not reconnect."""
+    entry = await swarm.start_node("a", workers=1, consumers_per_worker=2)
+    others = [await swarm.start_node(name, workers=1, consumers_per_worker=2, entry=False) for name in "bc"]
+    assert entry.entry_url is not None
+    app = await connect_websocket(entry.entry_url, token=swarm.token, reconnect=None)
     try:
-        for _ in range(consumers):
-            sink = await RtpSink.open()
-            room.sinks.append(sink)
-            transport = await router.create_plain_transport(listen_info=LOOPBACK, rtcp_mux=True)
-            await transport.connect(ip="127.0.0.1", port=sink.port)
-            room.consumers.append(
-                await transport.consume(producer_id=producer.id, rtp_capabilities=router.rtp_capabilities))
-        for sink in room.sinks:
-            await sink.wait_for_packets(10)
-        yield room
+        yield app, [entry, *others]
     finally:
-        await room.source.close()
-        for sink in room.sinks:
-            sink.close()
+        await app.close()
 
 
 async def receiving(sinks: list[RtpSink], packets: int = 10) -> None:
@@ -100,62 +105,50 @@ async def test_a_dropped_session_is_closed_after_the_grace_and_a_reconnect_keeps
 
 
 async def test_sigkill_of_the_entry_closes_everything_it_made_on_the_survivors(tmp_path: Path) -> None:
-    async with LocalSwarm(tmp_path, session_grace_s=GRACE_S) as swarm:
-        entry = await swarm.start_node("a", workers=1, consumers_per_worker=2)
-        others = [await swarm.start_node(name, workers=1, consumers_per_worker=2, entry=False) for name in "bc"]
-        assert entry.entry_url is not None
-        app = await connect_websocket(entry.entry_url, token=swarm.token, reconnect=None)
-        try:
-            async with room_with_consumers(app, 5) as room:
-                lent = {node.name: worker_pids(node) for node in others}
-                assert all(lent.values()), lent  # the room spans all three nodes
-                own = worker_pids(entry)
-                assert own
-                swarm.kill("a")
-                # The entry's sessions on b and c end with it: past the grace, b and c close what it made there,
-                # and the entry's own workers exit with their pipes.
-                await swarm.until(lambda: not any(alive(pids) for pids in lent.values()), "the lent workers closed",
-                                  within=GRACE_S + 30)
-                await swarm.until(lambda: not alive(own), "the dead entry's own workers gone", within=30)
-                view = swarm.view_of_observer()
-                assert view is not None
-                await swarm.until(lambda: all((load := view.load(n.peer_id)) is not None and not load.workers
-                                              for n in others), "b and c reporting no workers", within=30)
-                counts = [sink.packets for sink in room.sinks]
-                await asyncio.sleep(1.0)  # nothing more arrives anywhere (a bound on silence, not on speed)
-                assert [sink.packets for sink in room.sinks] == counts
-        finally:
-            await app.close()
+    async with LocalSwarm(tmp_path, session_grace_s=GRACE_S) as swarm, entry_and_two_hosts(swarm) as (app, nodes):
+        entry, others = nodes[0], nodes[1:]
+        async with room_with_consumers(app, 5) as room:
+            lent = {node.name: worker_pids(node) for node in others}
+            assert all(lent.values()), lent  # the room spans all three nodes
+            own = worker_pids(entry)
+            assert own
+            swarm.kill("a")
+            # The entry's sessions on b and c end with it: past the grace, b and c close what it made there,
+            # and the entry's own workers exit with their pipes.
+            await swarm.until(lambda: not any(alive(pids) for pids in lent.values()), "the lent workers closed",
+                              within=GRACE_S + 30)
+            await swarm.until(lambda: not alive(own), "the dead entry's own workers gone", within=30)
+            view = swarm.view_of_observer()
+            assert view is not None
+            await swarm.until(lambda: all((load := view.load(n.peer_id)) is not None and not load.workers
+                                          for n in others), "b and c reporting no workers", within=30)
+            counts = [sink.packets for sink in room.sinks]
+            await asyncio.sleep(1.0)  # nothing more arrives anywhere (a bound on silence, not on speed)
+            assert [sink.packets for sink in room.sinks] == counts
 
 
 async def test_a_frozen_host_closes_on_resume_what_the_others_gave_up(tmp_path: Path) -> None:
-    async with LocalSwarm(tmp_path, session_grace_s=GRACE_S) as swarm:
-        entry = await swarm.start_node("a", workers=1, consumers_per_worker=2)
-        others = [await swarm.start_node(name, workers=1, consumers_per_worker=2, entry=False) for name in "bc"]
-        assert entry.entry_url is not None
-        app = await connect_websocket(entry.entry_url, token=swarm.token, reconnect=None)
-        try:
-            async with room_with_consumers(app, 5) as room:
-                victim = others[0]
-                doomed = worker_pids(victim)
-                assert doomed
-                lost = asyncio.Event()
-                for consumer in room.consumers:
-                    consumer.on("transportclose", lost.set)
-                frozen_at = asyncio.get_running_loop().time()
-                swarm.freeze(victim.name)
-                try:
-                    # The entry gives the frozen node up (its TTL): the consumers there close, with events.
-                    await asyncio.wait_for(lost.wait(), 30)
-                    await swarm.until(lambda: not swarm.in_view(victim), "the frozen node out of the view")
-                    await asyncio.sleep(max(0.0, frozen_at + 15 - asyncio.get_running_loop().time()))  # 15 s
-                finally:
-                    swarm.resume(victim.name)
-                # Back from the freeze, it finds the entry's session gone and closes what was made for it.
-                await swarm.until(lambda: not alive(doomed), "the frozen node's orphaned worker closed",
-                                  within=GRACE_S + 30)
-                survivors = [s for s, c in zip(room.sinks, room.consumers, strict=True) if not c.closed]
-                assert survivors and len(survivors) < len(room.sinks)
-                await receiving(survivors)  # the room carries on for the consumers that did not live there
-        finally:
-            await app.close()
+    async with LocalSwarm(tmp_path, session_grace_s=GRACE_S) as swarm, entry_and_two_hosts(swarm) as (app, nodes):
+        others = nodes[1:]
+        async with room_with_consumers(app, 5) as room:
+            victim = others[0]
+            doomed = worker_pids(victim)
+            assert doomed
+            lost = asyncio.Event()
+            for consumer in room.consumers:
+                consumer.on("transportclose", lost.set)
+            frozen_at = asyncio.get_running_loop().time()
+            swarm.freeze(victim.name)
+            try:
+                # The entry gives the frozen node up (its TTL): the consumers there close, with events.
+                await asyncio.wait_for(lost.wait(), 30)
+                await swarm.until(lambda: not swarm.in_view(victim), "the frozen node out of the view")
+                await asyncio.sleep(max(0.0, frozen_at + 15 - asyncio.get_running_loop().time()))  # 15 s
+            finally:
+                swarm.resume(victim.name)
+            # Back from the freeze, it finds the entry's session gone and closes what was made for it.
+            await swarm.until(lambda: not alive(doomed), "the frozen node's orphaned worker closed",
+                              within=GRACE_S + 30)
+            survivors = [s for s, c in zip(room.sinks, room.consumers, strict=True) if not c.closed]
+            assert survivors and len(survivors) < len(room.sinks)
+            await receiving(survivors)  # the room carries on for the consumers that did not live there
