@@ -54,6 +54,7 @@ log = logging.getLogger("swarm.room")
 
 PRODUCER_PLACEMENT = "producer:"
 ROOM_PLACEMENT = "room:"
+SOURCE_WAIT_S = 2.0
 
 
 def room_id(swarm_id: str, name: str) -> str:
@@ -193,16 +194,21 @@ class Rooms:
         found = self.records(room).get(producer_id)
         return found[1] if found is not None else None
 
-    async def source_router(self, record: dict[str, Any]) -> Any:
-        """The real router holding a record's producer: a local one, or a peer's through its member session."""
+    async def source_router(self, producer_id: str, record: dict[str, Any]) -> Any:
+        """The real router holding a record's producer: a local one, or a peer's through its member session.
+
+        The record comes by gossip, the objects by our ROPE session with the host: the record may be first,
+        so the router and the producer get `SOURCE_WAIT_S` to show up."""
         host, rope_id = str(record["host"]), str(record["router"])
-        if host == self._node.peer_id:
-            router = self._member_server.find_target(rope_id)
-        else:
-            router = (await self._mediasoup.remote(host)).get(rope_id)
-        if router is None or router.closed:
-            raise KeyError(f"the router of this producer ({rope_id} on {host}) is gone")
-        return router
+        remote = None if host == self._node.peer_id else await self._mediasoup.remote(host)
+        deadline = asyncio.get_running_loop().time() + SOURCE_WAIT_S
+        while True:
+            router: Any = self._member_server.find_target(rope_id) if remote is None else remote.get(rope_id)
+            if router is not None and not router.closed and router.get_producer(producer_id) is not None:
+                return router
+            if asyncio.get_running_loop().time() > deadline:
+                raise KeyError(f'Producer with id "{producer_id}" not found on its router ({rope_id} on {host})')
+            await asyncio.sleep(0.02)
 
     async def close(self) -> None:
         for task in list(self._tasks):
@@ -220,6 +226,6 @@ class _Piper:
         record = self._rooms.record(self._router.id, producer_id)
         if record is None:
             raise KeyError(f'Producer with id "{producer_id}" not found')
-        source = await self._rooms.source_router(record)
+        source = await self._rooms.source_router(producer_id, record)
         result = await source.pipe_to_router(producer_id=producer_id, router=target)
         return result.pipe_producer
