@@ -125,6 +125,18 @@ class Rooms:
         self._local[producer.id] = (router, record)
         self._node.set_placement(PRODUCER_PLACEMENT + producer.id, "producer", record)
         producer.observer.on("close", lambda: self._unproduced(router, producer.id))
+        for event in ("pause", "resume"):
+            producer.observer.on(event, lambda: self._paused(router, producer))
+        self._refresh_room(router.id)
+
+    def _paused(self, router: VerticalRouter, producer: Any) -> None:
+        """The writer keeps its record's ``paused`` current (a new version of its placements)."""
+        mine = self._local.get(producer.id)
+        if mine is None:
+            return
+        record = {**mine[1], "paused": bool(producer.paused)}
+        self._local[producer.id] = (router, record)
+        self._node.set_placement(PRODUCER_PLACEMENT + producer.id, "producer", record)
         self._refresh_room(router.id)
 
     def _unproduced(self, router: VerticalRouter, producer_id: str) -> None:

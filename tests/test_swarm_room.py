@@ -54,6 +54,13 @@ async def test_two_applications_through_two_entries_exchange_media_in_one_room(t
                 sinks += [sink_here, sink_there]
                 await sink_here.wait_for_packets(20, within=20)
                 await sink_there.wait_for_packets(20, within=20)
+                # A pause through one entry shows in the other entry's view of the room.
+                await theirs.pause()
+                async with asyncio.timeout(30):
+                    while not any(r["id"] == theirs.id and r["paused"] for r in here.room_producers or ()):
+                        await here.dump()  # a call refreshes the mirrored state
+                        await asyncio.sleep(0.05)
+                await theirs.resume()
                 # The producer closes through its entry: the other entry's consumer and application are told.
                 gone = asyncio.Event()
                 from_here.on("producerclose", gone.set)

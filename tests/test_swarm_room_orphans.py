@@ -149,6 +149,10 @@ async def test_a_frozen_host_closes_on_resume_what_the_others_gave_up(tmp_path: 
             # Back from the freeze, it finds the entry's session gone and closes what was made for it.
             await swarm.until(lambda: not alive(doomed), "the frozen node's orphaned worker closed",
                               within=GRACE_S + 30)
+            view = swarm.view_of_observer()
+            assert view is not None
+            await swarm.until(lambda: swarm.in_view(victim) and (load := view.load(victim.peer_id)) is not None
+                              and not load.workers, "the resumed node back in the view, reporting no worker")
             survivors = [s for s, c in zip(room.sinks, room.consumers, strict=True) if not c.closed]
             assert survivors and len(survivors) < len(room.sinks)
             await receiving(survivors)  # the room carries on for the consumers that did not live there

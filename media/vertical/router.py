@@ -150,6 +150,9 @@ class VerticalRouter(EventEmitter):
             del self._foreign[producer_id]
         for producer in added:
             self._foreign[producer.id] = producer
+        for producer_id, producer in producers.items():
+            if producer_id in self._foreign and self._foreign[producer_id] != producer:
+                self._foreign[producer_id] = producer  # e.g. paused changed: room_producers follows
         for producer_id in gone:
             for (piped, _), pipe in list(self._pipes.items()):
                 if piped == producer_id and pipe.ready.done() and not pipe.ready.exception():
