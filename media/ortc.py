@@ -150,7 +150,7 @@ def clone(value: _T) -> _T:
     every ``consume()`` (profiled with ``bench.control_plane``). Anything else
     (a tuple, an application's own object in app data) still goes through deepcopy.
     """
-    return _clone_json(value)  # type: ignore[no-any-return]
+    return _clone_json(value)
 
 
 _SCALARS = (str, int, float, bool, type(None))
