@@ -147,7 +147,7 @@ class Horizontal:
         if not self._backends:
             raise InvalidStateError("Horizontal has no back-end")
         result = self._backends[0].get_supported_rtp_capabilities()
-        return await result if inspect.isawaitable(result) else result  # type: ignore[no-any-return]
+        return await result if inspect.isawaitable(result) else result
 
     async def close(self) -> None:
         """Close every worker started through this object (the back-ends themselves stay open)."""
