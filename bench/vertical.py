@@ -36,9 +36,9 @@ from bench.report import emit_json, parser, progress, table
 from bench.rtp_window import feed, packets_sent
 from media.codecs import DEFAULT_MEDIA_CODECS
 from media.horizontal import Horizontal
-from media.remote.loopback import loopback
 from media.rtp_traffic import OPUS_RTP_PARAMETERS, RtpSource
 from media.vertical import Capacity, Vertical
+from swarm.loopback import loopback
 
 LOOPBACK = {"protocol": "udp", "ip": "127.0.0.1"}
 
