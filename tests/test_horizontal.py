@@ -21,6 +21,7 @@ from media.codecs import DEFAULT_MEDIA_CODECS
 from media.errors import InvalidStateError
 from media.horizontal import Candidate, Horizontal, LeastWorkers, LowestCpu
 from media.rtp_traffic import OPUS_RTP_PARAMETERS, RtpSink, RtpSource
+from media.stats import get_stats
 from media.vertical import Capacity, Vertical
 from swarm.loopback import loopback
 
@@ -48,6 +49,8 @@ async def test_least_workers_spreads_workers_and_refills_the_emptier_server() ->
         workers = [await horizontal.create_worker() for _ in range(4)]
         assert [_server_of(w, clients) for w in workers] == [0, 1, 0, 1]
         assert new == workers and set(horizontal.workers) == set(workers)
+        stats = await get_stats(horizontal, transport_bitrates=False)  # one view over both servers' workers
+        assert stats["totals"]["workers"] == 4 and {w["pid"] for w in stats["workers"]} == {w.pid for w in workers}
         await workers[1].close()  # server 1 now runs one worker, server 0 two
         assert horizontal.workers_of(clients[1]) == [workers[3]]
         assert _server_of(await horizontal.create_worker(), clients) == 1
