@@ -13,21 +13,32 @@ on a vertical router limited to 1, then 2 workers; delivered packets/s come
 from the workers' consumer stats. On this 2-core machine the Python RTP source
 and the benchmark share the cores with the workers, so 2 workers cannot reach
 twice one worker's figure; the table shows how close they get.
+
+Vertical-cluster (Mafalda's flagship, `--cluster`, on by default): the same
+cases through a vertical router over `media.horizontal.Horizontal` of two
+Remote Mediasoup servers (real WebSocket servers on 127.0.0.1, in this
+process, each starting its own workers): pipe consumers across servers vs the
+EduMeet formula, and forwarding capacity with one worker on each of two
+servers vs one server with one worker.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 import socket
+from collections.abc import AsyncIterator
 from typing import Any
 
 import media
 from bench.report import emit_json, parser, progress, table
 from bench.rtp_window import feed, packets_sent
 from media.codecs import DEFAULT_MEDIA_CODECS
+from media.horizontal import Horizontal
 from media.rtp_traffic import OPUS_RTP_PARAMETERS, RtpSource
 from media.vertical import Capacity, Vertical
+from swarm.loopback import loopback
 
 LOOPBACK = {"protocol": "udp", "ip": "127.0.0.1"}
 
@@ -38,12 +49,20 @@ def _producer_parameters(ssrc: int) -> dict[str, Any]:
     return params
 
 
-async def pipes_case(peers: int, workers: int) -> dict[str, Any]:
+@contextlib.asynccontextmanager
+async def cluster(servers: int) -> AsyncIterator[Horizontal]:
+    """A Horizontal over ``servers`` Remote Mediasoup servers (WebSocket, 127.0.0.1) of the local workers."""
+    async with contextlib.AsyncExitStack() as stack:
+        clients = [(await stack.enter_async_context(loopback(media, "websocket")))[1] for _ in range(servers)]
+        yield Horizontal(clients)
+
+
+async def pipes_case(peers: int, workers: int, backend: Any = media) -> dict[str, Any]:
     producers_total = peers * 2
     consumers_total = peers * (peers - 1) * 2
     per_worker = max(1, math.ceil(consumers_total / workers)) + producers_total
     vertical_worker = await Vertical(
-        media, Capacity(max_workers=workers, max_consumers_per_worker=per_worker, watermark_cpu=1.0)
+        backend, Capacity(max_workers=workers, max_consumers_per_worker=per_worker, watermark_cpu=1.0)
     ).create_worker()
     try:
         router = await vertical_worker.create_router(media_codecs=DEFAULT_MEDIA_CODECS)
@@ -75,9 +94,11 @@ async def pipes_case(peers: int, workers: int) -> dict[str, Any]:
         await vertical_worker.close()
 
 
-async def capacity_case(workers: int, fanout: int, rate: float, seconds: float) -> dict[str, Any]:
+async def capacity_case(
+    workers: int, fanout: int, rate: float, seconds: float, backend: Any = media
+) -> dict[str, Any]:
     vertical_worker = await Vertical(
-        media,
+        backend,
         Capacity(max_workers=workers, max_consumers_per_worker=math.ceil(fanout / workers) + 1, watermark_cpu=1.0),
     ).create_worker()
     sinks: list[socket.socket] = []
@@ -121,6 +142,7 @@ async def main() -> None:
     p.add_argument("--fanout", type=int, default=400, help="consumers in the capacity test")
     p.add_argument("--rate", type=float, default=500.0, help="input packets/s in the capacity test")
     p.add_argument("--seconds", type=float, default=5.0)
+    p.add_argument("--no-cluster", action="store_true", help="skip the vertical-cluster cases (two servers)")
     args = p.parse_args()
 
     pipes = []
@@ -147,7 +169,42 @@ async def main() -> None:
     )
     one, two = capacity[0]["delivered_packets_per_s"], capacity[1]["delivered_packets_per_s"]
     print(f"2 workers / 1 worker: {two / one:.2f}x" if one else "no packets delivered with 1 worker")
-    emit_json(args.json, {"pipes": pipes, "capacity": capacity, "two_over_one": two / one if one else None})
+    result: dict[str, Any] = {"pipes": pipes, "capacity": capacity, "two_over_one": two / one if one else None}
+    if not args.no_cluster:
+        result["cluster"] = await cluster_cases(args)
+    emit_json(args.json, result)
+
+
+async def cluster_cases(args: Any) -> dict[str, Any]:
+    """The vertical-cluster: a vertical router over two servers (one worker each unless --workers says more)."""
+    pipes = []
+    for peers in args.peers:
+        for workers in sorted({w for w in args.workers if w >= 2}):
+            progress(f"vertical-cluster pipes: {peers} peers x 2 producers, up to {workers} workers on 2 servers ...")
+            async with cluster(2) as horizontal:
+                pipes.append(await pipes_case(peers, workers, horizontal))
+    table(
+        ["peers", "max workers", "workers used", "consumers", "pipe consumers", "EduMeet formula"],
+        [[r["peers"], r["max_workers"], r["workers_used"], r["consumers"], r["pipe_consumers"],
+          r["edumeet_pipe_consumers"]] for r in pipes],
+        title="Vertical-cluster (2 servers): pipe consumers on demand vs producers x (workers - 1)",
+    )
+    progress(f"vertical-cluster capacity: {args.fanout} consumers, 1 server x 1 worker ...")
+    async with cluster(1) as horizontal:
+        one_server = await capacity_case(1, args.fanout, args.rate, args.seconds, horizontal)
+    progress(f"vertical-cluster capacity: {args.fanout} consumers, 2 servers x 1 worker ...")
+    async with cluster(2) as horizontal:
+        two_servers = await capacity_case(2, args.fanout, args.rate, args.seconds, horizontal)
+    capacity = [{"servers": 1, **one_server}, {"servers": 2, **two_servers}]
+    table(
+        ["servers", "workers used", "consumers", "offered pkt/s", "delivered pkt/s"],
+        [[r["servers"], r["workers_used"], r["fanout"], r["offered_packets_per_s"], r["delivered_packets_per_s"]]
+         for r in capacity],
+        title="Vertical-cluster forwarding capacity: one router over 1 server x 1 worker vs 2 servers x 1 worker",
+    )
+    one, two = one_server["delivered_packets_per_s"], two_servers["delivered_packets_per_s"]
+    print(f"2 servers / 1 server: {two / one:.2f}x" if one else "no packets delivered with 1 server")
+    return {"pipes": pipes, "capacity": capacity, "two_over_one": two / one if one else None}
 
 
 if __name__ == "__main__":

@@ -3,8 +3,9 @@
 ``await get_stats(source)`` where ``source`` is the `media` module (the
 workers this process created: tracked from ``media.observer`` once this module
 is imported), a `media.remote.RemoteMediasoup` (the server's own figures, in
-one call: its CPU and memory, not ours), a `VerticalWorker` (its real workers)
-or any iterable of workers of these kinds.
+one call: its CPU and memory, not ours), a `VerticalWorker` (its real workers),
+a `media.horizontal.Horizontal` (the workers it placed, on every back-end; the
+system figures are this machine's) or any iterable of workers of these kinds.
 
 It walks the public API only (worker.routers, router.transports,
 transport.producers/consumers) and asks each worker for its resource usage,
@@ -73,6 +74,9 @@ def _workers(source: Any) -> list[Any]:
     real = getattr(source, "real_workers", None)  # a VerticalWorker
     if real is not None:
         return list(real)
+    placed = getattr(source, "workers", None)  # a Horizontal: the workers it placed, on any back-end
+    if isinstance(placed, list):
+        return placed
     if hasattr(source, "create_router"):
         return [source]
     if isinstance(source, Iterable):

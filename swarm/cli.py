@@ -23,7 +23,8 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "create-swarm": ("swarm.create_swarm_cli", "create a swarm: its authority key and public key"),
     "admit": ("swarm.admit_cli", "admit a node: issue a membership certificate for its peer id"),
     "serve": ("swarm.serve_cli", "serve this node's media layer (Remote Mediasoup) over WebSocket or libp2p"),
-    "proxy": ("swarm.proxy_cli", "connect to a Remote Mediasoup server and re-export its media layer"),
+    "proxy": ("swarm.proxy_cli", "connect to a Remote Mediasoup server and re-export its media layer [--vertical]"),
+    "cluster": ("swarm.cluster_cli", "one endpoint over several Remote Mediasoup servers (horizontal) [--vertical]"),
     "monitor": ("swarm.monitor_cli", "the loads and placements of every node, as the swarm gossips them"),
 }
 

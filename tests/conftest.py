@@ -11,6 +11,7 @@ import pytest
 
 import media
 from media.codecs import DEFAULT_MEDIA_CODECS
+from media.horizontal import Horizontal
 from media.vertical import Capacity, Vertical
 from swarm.loopback import loopback
 
@@ -22,9 +23,11 @@ async def worker() -> AsyncIterator[media.Worker]:
     await worker.close()
 
 
-BACKENDS = ["local", "vertical", "remote-ws", "remote-libp2p"]
+BACKENDS = ["local", "vertical", "remote-ws", "remote-libp2p", "horizontal", "vertical-cluster"]
 """Every back-end offering mediasoup's API; router-level tests run against each. The remote ones
-are a Remote Mediasoup server over the local `media` module, reached over WebSocket or libp2p."""
+are a Remote Mediasoup server over the local `media` module, reached over WebSocket or libp2p;
+`horizontal` places workers over two such servers, `vertical-cluster` is a Vertical over that
+(Mafalda's flagship: one router spanning workers of several servers)."""
 
 
 @contextlib.asynccontextmanager
@@ -35,6 +38,12 @@ async def backend_mediasoup(backend: str) -> AsyncIterator[Any]:
     elif backend == "vertical":
         # Two consumers per worker: even small tests spread over workers and pipe.
         yield Vertical(media, Capacity(max_workers=3, max_consumers_per_worker=2))
+    elif backend in ("horizontal", "vertical-cluster"):
+        async with loopback(media, "websocket") as (_, a), loopback(media, "libp2p") as (_, b):
+            horizontal = Horizontal([a, b])
+            yield horizontal if backend == "horizontal" else Vertical(
+                horizontal, Capacity(max_workers=3, max_consumers_per_worker=2)
+            )
     else:
         async with loopback(media, "websocket" if backend == "remote-ws" else "libp2p") as (_, remote):
             yield remote
@@ -59,7 +68,7 @@ async def router(backend_worker: object) -> AsyncIterator[object]:
 LOOPBACK_UDP = [{"protocol": "udp", "ip": "127.0.0.1"}]
 
 
-REMOTE_BACKENDS = ("remote-ws", "remote-libp2p")
+REMOTE_BACKENDS = ("remote-ws", "remote-libp2p", "horizontal", "vertical-cluster")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -17,8 +17,8 @@ TIMEOUT_S = 5.0
 
 
 def skip_backends(reason: str, *skipped: str) -> pytest.MarkDecorator:
-    """Run a `router` / `backend_worker` test on every back-end but those named (default: vertical)."""
-    skipped = skipped or ("vertical",)
+    """Run a `router` / `backend_worker` test on every back-end but those named (default: the vertical ones)."""
+    skipped = skipped or ("vertical", "vertical-cluster")
     return pytest.mark.parametrize(
         "backend_worker",
         [pytest.param(b, id=b, marks=pytest.mark.skip(reason=reason) if b in skipped else ()) for b in BACKENDS],

@@ -10,6 +10,7 @@ import pytest
 
 from media import fbs
 from media.errors import UnsupportedError
+from tests.conftest import REMOTE_BACKENDS
 from tests.mediasoup.conftest import Calls, once, router_dump, skip_backends, wait_for
 
 MEDIA_CODECS: list[dict[str, Any]] = [
@@ -507,7 +508,7 @@ async def test_consumer_emits_producerpause_and_producerresume(ctx: Ctx) -> None
 
 @skip_backends(
     "injects a worker notification into the local object's handler; a remote proxy has no channel to inject into",
-    "remote-ws", "remote-libp2p",
+    *REMOTE_BACKENDS,
 )
 async def test_consumer_emits_score(ctx: Ctx) -> None:
     audio = await ctx.consume_audio()

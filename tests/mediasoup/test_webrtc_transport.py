@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from media import fbs
+from tests.conftest import REMOTE_BACKENDS
 from tests.mediasoup.conftest import Calls, once, router_dump, skip_backends
 
 MEDIA_CODECS: list[dict[str, Any]] = [
@@ -27,7 +28,7 @@ MEDIA_CODECS: list[dict[str, Any]] = [
     },
 ]
 
-REMOTE = ("remote-ws", "remote-libp2p")
+REMOTE = REMOTE_BACKENDS
 INJECTED = "injects a worker notification into the local object's handler; a remote proxy has no channel to inject into"
 
 PORT_RANGE = {"min": 2000, "max": 3000}
