@@ -91,8 +91,11 @@ async def test_the_room_goes_on_when_the_entry_that_created_it_is_killed(tmp_pat
             here = await (await first.create_worker()).create_router(
                 media_codecs=DEFAULT_MEDIA_CODECS, app_data={"room": "lobby"})
             async with opus_producer(here) as doomed:
-                for _ in range(3):  # past a's one worker: the room borrows b's or c's
-                    sinks.append((await sink_consumer(here, doomed.id))[0])
+                async with asyncio.timeout(60):  # past a's one worker: the room borrows b's or c's (once a
+                    while len(sinks) < 3 or not worker_pids(entry) | worker_pids(host):  # has heard they serve)
+                        if len(sinks) >= 3:
+                            await asyncio.sleep(0.5)
+                        sinks.append((await sink_consumer(here, doomed.id))[0])
                 lent = worker_pids(entry) | worker_pids(host)  # all a's so far
                 assert lent
                 there = await (await second.create_worker()).create_router(

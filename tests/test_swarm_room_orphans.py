@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,16 +33,22 @@ class Room:
 
 
 @contextlib.asynccontextmanager
-async def room_with_consumers(app: RemoteMediasoup, consumers: int) -> AsyncIterator[Room]:
-    """One opus producer fed 50 packets/s and ``consumers`` PlainTransport consumers, each to its own sink."""
+async def room_with_consumers(app: RemoteMediasoup, consumers: int,
+                              spread_over: Sequence[NodeProcess] = ()) -> AsyncIterator[Room]:
+    """One opus producer fed 50 packets/s and ``consumers`` PlainTransport consumers, each to its own sink;
+    more consumers, one every 0.5 s, until the room has a worker on each of ``spread_over`` (the entry
+    places on a node once the node's media announcement has reached it by gossip)."""
     router = await (await app.create_worker()).create_router(media_codecs=DEFAULT_MEDIA_CODECS)
     async with opus_producer(router) as producer:
         room = Room(router, producer)
         try:
-            for _ in range(consumers):
-                sink, consumer = await sink_consumer(router, producer.id)
-                room.sinks.append(sink)
-                room.consumers.append(consumer)
+            async with asyncio.timeout(60):
+                while len(room.consumers) < consumers or not all(worker_pids(node) for node in spread_over):
+                    if len(room.consumers) >= consumers:
+                        await asyncio.sleep(0.5)
+                    sink, consumer = await sink_consumer(router, producer.id)
+                    room.sinks.append(sink)
+                    room.consumers.append(consumer)
             for sink in room.sinks:
                 await sink.wait_for_packets(10)
             yield room
@@ -107,7 +113,7 @@ async def test_a_dropped_session_is_closed_after_the_grace_and_a_reconnect_keeps
 async def test_sigkill_of_the_entry_closes_everything_it_made_on_the_survivors(tmp_path: Path) -> None:
     async with LocalSwarm(tmp_path, session_grace_s=GRACE_S) as swarm, entry_and_two_hosts(swarm) as (app, nodes):
         entry, others = nodes[0], nodes[1:]
-        async with room_with_consumers(app, 5) as room:
+        async with room_with_consumers(app, 5, others) as room:
             lent = {node.name: worker_pids(node) for node in others}
             assert all(lent.values()), lent  # the room spans all three nodes
             own = worker_pids(entry)
@@ -130,7 +136,7 @@ async def test_sigkill_of_the_entry_closes_everything_it_made_on_the_survivors(t
 async def test_a_frozen_host_closes_on_resume_what_the_others_gave_up(tmp_path: Path) -> None:
     async with LocalSwarm(tmp_path, session_grace_s=GRACE_S) as swarm, entry_and_two_hosts(swarm) as (app, nodes):
         others = nodes[1:]
-        async with room_with_consumers(app, 5) as room:
+        async with room_with_consumers(app, 5, others) as room:
             victim = others[0]
             doomed = worker_pids(victim)
             assert doomed
