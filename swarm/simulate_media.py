@@ -83,9 +83,12 @@ class _Client:
 def _serving_node(client: _Client, swarm: LocalSwarm) -> str:
     """The node whose worker holds this client's receive transport (from the transport's UDP port)."""
     server = client.rtc._recv_server
-    if server is None:
-        return "-"
-    ports = {candidate["port"] for candidate in server.ice_candidates or ()}
+    return "-" if server is None else _node_of(server, swarm)
+
+
+def _node_of(transport: Any, swarm: LocalSwarm) -> str:
+    """The node whose worker listens on this WebRTC transport's UDP port."""
+    ports = {candidate["port"] for candidate in transport.ice_candidates or ()}
     for node in swarm.nodes.values():
         if not node.alive:
             continue
@@ -238,15 +241,18 @@ async def _simulate(swarm: LocalSwarm, room: _Room, args: argparse.Namespace, re
                                      args.seconds)
 
     victim = nodes[args.kill_node]
-    hit = [client.name for client in room.clients.values() if client.entry is victim]
-    _progress(f"SIGKILL node {victim.name} (entry of {', '.join(hit) or 'nobody'})")
+    entered = [client.name for client in room.clients.values() if client.entry is victim]
+    served = [client.name for client in room.clients.values() if client.entry is not victim and any(
+        _node_of(transport, swarm) == victim.name for transport in client.rtc._server_transports)]
+    _progress(f"SIGKILL node {victim.name} (entry of {', '.join(entered) or 'nobody'}; "
+              f"serving {', '.join(served) or 'nobody else'})")
     killed_at = time.monotonic()
     swarm.kill(victim.name)
-    for name in hit:
-        await room.leave(name, entry_dead=True)
     survivors = [node for node in nodes if node is not victim]
-    for index, name in enumerate(hit):
-        entry = survivors[index % len(survivors)]
+    for index, name in enumerate(entered + served):  # their transports died: they join again
+        old_entry = room.clients[name].entry
+        await room.leave(name, entry_dead=old_entry is victim)
+        entry = survivors[index % len(survivors)] if old_entry is victim else old_entry
         await room.join(name, entry)
         _progress(f"{name} entered room {ROOM!r} again through {entry.name}")
     results["media_again_s"] = round(await _wait(room, 5, "everyone receiving everyone again"), 2)
