@@ -27,7 +27,7 @@ from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from rope.channel import MessageChannel, Outbox
+from rope.channel import DEFAULT_MAX_OUTBOX_BYTES, MessageChannel, Outbox
 from rope.errors import (
     CallTimeout,
     ClientClosed,
@@ -99,7 +99,7 @@ class RopeConnection:
         reconnect: ReconnectPolicy | None = ReconnectPolicy(),
         ping_interval: float | None = 5.0,
         ping_timeout: float = 10.0,
-        max_pending: int = 10_000,
+        max_outbox_bytes: int = DEFAULT_MAX_OUTBOX_BYTES,
     ) -> None:
         self._connector = connector
         self._token = token
@@ -107,7 +107,7 @@ class RopeConnection:
         self._reconnect_policy = reconnect
         self._ping_interval = ping_interval
         self._ping_timeout = ping_timeout
-        self._max_pending = max_pending
+        self._max_outbox_bytes = max_outbox_bytes
         self._tasks = TaskSet()
         self._emitter = EventEmitter(self._tasks)
         self._clients: dict[str, RopeClient] = {}
@@ -304,7 +304,7 @@ class RopeConnection:
 
     async def _run_channel(self, channel: MessageChannel) -> None:
         """Serve one channel until any of its tasks ends; then stop the others."""
-        outbox = Outbox(channel, self._max_pending)
+        outbox = Outbox(channel, self._max_outbox_bytes)
         self._channel, self._outbox = channel, outbox
         stop = self._stop_channel = asyncio.Event()
         self._channel_done.clear()
@@ -386,12 +386,17 @@ class RopeConnection:
         entry.future.set_result(value)
 
     def _on_request(self, request: Request) -> None:
-        if request.method != "rope.change" or not isinstance(request.params, dict):
+        if request.method not in ("rope.change", "rope.snapshot") or not isinstance(request.params, dict):
             log.debug("ignoring %s from server", request.method)
             return
         client = self._clients.get(request.params.get("session"))  # type: ignore[arg-type]
+        if client is None:
+            return
+        if request.method == "rope.snapshot":
+            client._apply_page(request.params)
+            return
         change = request.params.get("change")
-        if client is not None and isinstance(change, dict):
+        if isinstance(change, dict):
             client._apply_change(change)
 
     def _forget(self, client: RopeClient) -> None:
@@ -431,6 +436,8 @@ class RopeClient:
         self._emitter = EventEmitter(connection.tasks)
         self._connected = asyncio.Event()
         self._resyncing = False
+        self._partial: dict[str, Any] | None = None
+        """A snapshot whose pages are still arriving."""
 
     def __repr__(self) -> str:
         return f"RopeClient({self.session!r}, {self.state.name}, seq={self.seq}, objects={len(self.objects)})"
@@ -531,6 +538,7 @@ class RopeClient:
         self._emitter.emit("error", error)
 
     def _channel_lost(self) -> None:
+        self._partial = None
         if self.state in (ClientState.CLOSING, ClientState.CLOSED):
             return
         was_up = self.state in (ClientState.OPEN, ClientState.CONNECTED)
@@ -550,10 +558,29 @@ class RopeClient:
             raise ProtocolError(f"malformed rope.open answer: {result!r}"[:300])
         if self.state in (ClientState.CLOSING, ClientState.CLOSED):
             return
+        self._partial = None  # an answer to a later rope.open supersedes a snapshot still arriving
         if result["mode"] == "snapshot":
+            if result.get("more") is True:
+                self._partial = {**result, "objects": list(result.get("objects") or [])}
+                return  # CONNECTED once the last page is in
             self._install_snapshot(result)
         elif result.get("epoch") != self.epoch:
             raise ProtocolError("resume answer for another epoch")
+        self._connected_now()
+
+    def _apply_page(self, page: dict[str, Any]) -> None:
+        partial = self._partial
+        objects = page.get("objects")
+        if partial is None or not isinstance(objects, list):
+            return  # a page of a snapshot we no longer wait for
+        partial["objects"].extend(objects)
+        if page.get("more") is True:
+            return
+        self._partial = None
+        self._install_snapshot(partial)
+        self._connected_now()
+
+    def _connected_now(self) -> None:
         self._resyncing = False
         self._set_state(ClientState.CONNECTED)
         self._connected.set()

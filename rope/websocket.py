@@ -9,6 +9,7 @@ Compression is off: control messages are small and latency matters more.
 
 from __future__ import annotations
 
+import logging
 from types import TracebackType
 from typing import Any
 
@@ -24,6 +25,8 @@ from rope.framing import DEFAULT_MAX_FRAME
 from rope.server import RopeServer
 
 CARRIER = "websocket"
+POLICY_VIOLATION = 1008
+log = logging.getLogger("rope.websocket")
 
 
 class WebSocketChannel:
@@ -42,7 +45,9 @@ class WebSocketChannel:
     async def receive(self) -> str | None:
         try:
             data = await self._ws.recv()
-        except ConnectionClosed:
+        except ConnectionClosed as closed:
+            if closed.rcvd is not None and closed.rcvd.code not in (1000, 1001):
+                log.warning("%s closed the connection: %s", self.peer.address, closed.rcvd)
             return None
         if len(data) > self.max_message:
             raise FrameError(
@@ -57,8 +62,11 @@ class WebSocketChannel:
                 ) from None
         return data
 
-    async def close(self) -> None:
-        await self._ws.close()
+    async def close(self, reason: str | None = None) -> None:
+        if reason is None:
+            await self._ws.close()
+        else:  # 1008 "policy violation"; a close frame carries at most 123 bytes of reason
+            await self._ws.close(POLICY_VIOLATION, reason.encode()[:123].decode(errors="ignore"))
 
 
 class WebSocketListener:
