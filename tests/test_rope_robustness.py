@@ -170,6 +170,12 @@ async def test_unencodable_numbers_are_refused_before_anything_changes(site: Sit
         assert error["code"] == ErrorCode.INVALID_PARAMS and literal in error["message"], error
     assert worker_processes() == workers  # no worker was started for a call that could not be answered
     assert (site.server.rope.seq, len(site.server.rope.objects)) == (seq, objects)
+    create_worker, _ = site.server.root.lookup("create_worker") or (None, None)
+    assert create_worker is not None
+    with pytest.raises(UnencodableChange):  # an in-process caller skips the parser: the worker is closed again
+        await create_worker(app_data={"x": math.nan})
+    assert worker_processes() == workers and site.server.mirror_count == 0
+    assert (site.server.rope.seq, len(site.server.rope.objects)) == (seq, objects)
     await raw.send(request(9, "rope.ping"))
     assert "result" in await raw.answer(9)  # the connection lives on
     await raw.close()
