@@ -223,9 +223,10 @@ class RopeConnection:
         if self._outbox is None:
             raise ConnectionLost("not connected")
         request_id = next(self._ids)
+        message = encode_request(request_id, method, params)  # raises ValueError (NaN...) before anything is kept
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._pending[request_id] = _Pending(future, transform)
-        if not self._outbox.put(encode_request(request_id, method, params)):
+        if not self._outbox.put(message):
             del self._pending[request_id]
             raise ConnectionLost("connection is overloaded or closing")
         future.add_done_callback(lambda _: self._pending.pop(request_id, None))

@@ -9,7 +9,7 @@ import struct
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rope import ErrorCode, Peer, RemoteError, RopeObject, RopeServer, UnknownObject
@@ -177,7 +177,7 @@ rope_fragments = st.fixed_dictionaries(
 )
 
 
-@settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=50)
 @given(st.lists(st.one_of(rope_fragments.map(json.dumps), st.text(max_size=30)), max_size=12))
 def test_server_survives_arbitrary_messages(messages: list[str]) -> None:
     async def scenario() -> None:

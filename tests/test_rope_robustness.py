@@ -184,6 +184,7 @@ async def test_unencodable_numbers_are_refused_before_anything_changes(site: Sit
         remote = RemoteMediasoup(await connection.client())
         with pytest.raises(ValueError, match="JSON"):  # ...and the Python client refuses to send such a value
             await remote.create_worker(app_data={"x": math.nan})
+        assert not connection._pending  # nothing was kept waiting for an answer that cannot come
         worker = await remote.create_worker(app_data={"x": 1.5})
         assert worker.app_data == {"x": 1.5}
         await worker.close()
