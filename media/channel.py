@@ -36,11 +36,6 @@ Measured from its last answer, not per request: a worker working through a queue
 of requests answers all the time and never stalls. Below ROPE's 10 s call timeout, so a remote
 caller gets this clear error rather than a bare timeout."""
 
-LATE_S = 1.0
-"""A watchdog that wakes this late was itself held up (our process frozen or starved): it then
-gives the worker a fresh period instead of blaming it for answers still unread in the pipe."""
-
-
 class WorkerTypeError(WorkerError, TypeError):
     """The worker rejected a request's arguments (it answers with error "TypeError")."""
 
@@ -139,10 +134,10 @@ class Channel:
             due = self._last_progress + self.request_timeout
             if loop.time() < due:
                 await asyncio.sleep(due - loop.time())
-                if loop.time() - due > LATE_S:
-                    self._last_progress = loop.time()
                 continue
-            await asyncio.sleep(0)  # let the reader take what may already have arrived
+            # Overdue. If this process was held up (frozen, starved), answers may be sitting in
+            # the pipe unread: give the reader a moment before blaming the worker.
+            await asyncio.sleep(min(0.1, self.request_timeout / 10))
             if not self._sent or self._last_progress + self.request_timeout > loop.time():
                 continue
             methods = sorted({method for method, _ in self._sent.values()})

@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import os
 import signal
+import time
 from typing import Any
 
 import psutil
@@ -56,6 +57,19 @@ async def test_a_busy_worker_is_not_stalled() -> None:
         # worker answers all the time, so it is busy, not stalled.
         for _ in range(3):
             await asyncio.gather(*(router.dump() for _ in range(2000)))
+        assert not worker.died
+    finally:
+        await worker.close()
+
+
+async def test_our_own_process_held_up_does_not_make_the_worker_stalled() -> None:
+    worker = await media.create_worker(request_timeout=QUICK)
+    try:
+        router = await worker.create_router(media_codecs=DEFAULT_MEDIA_CODECS)
+        pending = asyncio.ensure_future(router.dump())
+        await asyncio.sleep(0)
+        time.sleep(4 * QUICK)  # noqa: ASYNC251 - this process frozen (as by SIGSTOP); the worker answers
+        assert (await asyncio.wait_for(pending, WAIT))["id"] == router.id
         assert not worker.died
     finally:
         await worker.close()
