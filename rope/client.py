@@ -124,6 +124,8 @@ class RopeConnection:
         self._closed = asyncio.Event()
         self.server_epoch: str | None = None
         self.reconnections = 0
+        self._last_heard = 0.0
+        """When the current channel last brought a message (for the pinger)."""
 
     # -- public API ------------------------------------------------------------------
 
@@ -146,12 +148,18 @@ class RopeConnection:
         self._clients[session] = client
         if self._outbox is not None:
             client._channel_open()
+        loop = asyncio.get_running_loop()
         try:
-            async with asyncio.timeout(self.call_timeout):
+            # Bounded by call_timeout of silence, not in total: a large snapshot may take longer,
+            # page after page.
+            async with asyncio.timeout(self.call_timeout) as scope:
+                client._on_page = lambda: scope.reschedule(loop.time() + self.call_timeout)
                 await client.wait_connected()
         except BaseException:
             await client.close()
             raise
+        finally:
+            client._on_page = None
         return client
 
     @property
@@ -309,6 +317,7 @@ class RopeConnection:
         self._channel, self._outbox = channel, outbox
         stop = self._stop_channel = asyncio.Event()
         self._channel_done.clear()
+        self._last_heard = asyncio.get_running_loop().time()
         self._emitter.emit("open")
         for client in list(self._clients.values()):
             client._channel_open()
@@ -334,22 +343,32 @@ class RopeConnection:
             await outbox.run()
 
     async def _ping(self, interval: float) -> None:
-        """A frozen server keeps TCP open forever: only an answer proves it is alive."""
+        """A frozen server keeps TCP open forever: only hearing from it proves it is alive.
+
+        Any message counts, not only the ping's answer, which may wait behind a large snapshot.
+        """
+        loop = asyncio.get_running_loop()
         while True:
             await asyncio.sleep(interval)
             try:
-                async with asyncio.timeout(self._ping_timeout):
-                    await self._request("rope.ping", {})
-            except TimeoutError:
-                log.info("server did not answer a ping in %.1f s: reconnecting", self._ping_timeout)
-                return
+                ping = self._request("rope.ping", {})
             except RopeError:
+                return
+            ping.add_done_callback(_retrieve)
+            while not ping.done():
+                silent = loop.time() - self._last_heard
+                if silent >= self._ping_timeout:
+                    log.info("nothing from the server in %.1f s: reconnecting", silent)
+                    return
+                await asyncio.wait({ping}, timeout=self._ping_timeout - silent)
+            if ping.cancelled() or ping.exception() is not None:
                 return
 
     async def _read(self, channel: MessageChannel) -> None:
         while True:
             try:
                 text = await channel.receive()
+                self._last_heard = asyncio.get_running_loop().time()
             except ProtocolError as error:
                 log.warning("bad frame from server: %s", error)
                 if getattr(error, "fatal", True):
@@ -439,6 +458,7 @@ class RopeClient:
         self._resyncing = False
         self._partial: dict[str, Any] | None = None
         """A snapshot whose pages are still arriving."""
+        self._on_page: Callable[[], None] | None = None
 
     def __repr__(self) -> str:
         return f"RopeClient({self.session!r}, {self.state.name}, seq={self.seq}, objects={len(self.objects)})"
@@ -575,6 +595,8 @@ class RopeClient:
         if partial is None or not isinstance(objects, list):
             return  # a page of a snapshot we no longer wait for
         partial["objects"].extend(objects)
+        if self._on_page is not None:
+            self._on_page()
         if page.get("more") is True:
             return
         self._partial = None
@@ -661,6 +683,11 @@ class RopeClient:
         if isinstance(value, list):
             return [self._decode(item) for item in value]
         return value
+
+
+def _retrieve(future: asyncio.Future[Any]) -> None:
+    if not future.cancelled():
+        future.exception()
 
 
 def _valid_record(record: Any) -> bool:

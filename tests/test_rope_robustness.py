@@ -64,7 +64,7 @@ class Site:
             await self.hosts[1].connect(self.hosts[0].listen_addrs[0])
         return self
 
-    def connection(self, gate: asyncio.Event | None = None) -> RopeConnection:
+    def connection(self, gate: asyncio.Event | None = None, **options: Any) -> RopeConnection:
         """A client connection; with ``gate``, each (re)connection waits until the gate is set."""
         if self.listener is not None:
             connector = websocket_connector(self.listener.url)
@@ -76,7 +76,8 @@ class Site:
                 await gate.wait()
             return await connector()
 
-        return RopeConnection(connect, reconnect=FAST_RECONNECT, call_timeout=WAIT)
+        options = {"reconnect": FAST_RECONNECT, "call_timeout": WAIT, **options}
+        return RopeConnection(options.pop("connector", connect), **options)
 
     async def raw(self) -> Raw:
         if self.listener is not None:
@@ -277,6 +278,47 @@ async def test_a_client_opens_a_server_holding_5000_transports_and_resumes_after
             await eventually(lambda: second.reconnections == 2 and client.snapshots == 2 and client.seq == rope.seq)
             assert len(client.find("WebRtcTransport")) == TRANSPORTS - 11
             assert len(client.objects) == len(rope.objects)
+
+
+class SlowPages:
+    """A client channel that takes ``delay`` to hand over each snapshot page (a slow link)."""
+
+    def __init__(self, channel: Any, delay: float) -> None:
+        self.channel, self.delay = channel, delay
+        self.peer, self.max_message = channel.peer, channel.max_message
+        self.pages = 0
+
+    async def send_many(self, messages: list[str]) -> None:
+        await self.channel.send_many(messages)
+
+    async def receive(self) -> str | None:
+        text = await self.channel.receive()
+        if text is not None and '"rope.snapshot"' in text[:60]:
+            self.pages += 1
+            await asyncio.sleep(self.delay)
+        return text
+
+    async def close(self, reason: str | None = None) -> None:
+        await self.channel.close(reason)
+
+
+async def test_a_snapshot_slower_than_every_timeout_still_arrives(site: Site) -> None:
+    rope = site.server.rope
+    for n in range(100):  # ~400 kB of state: two pages
+        rope.register(RopeObject("Blob", id=f"blob-{n}", state={"data": "x" * 4000}))
+    for n in range(10):  # 2.4 MB in all: pages at 0.3 s each take far longer than the 1 s timeouts
+        rope.register(RopeObject("Blob", id=f"big-{n}", state={"data": "y" * 200_000}))
+    plain = site.connection().__dict__["_connector"]
+    channels: list[SlowPages] = []
+
+    async def slow() -> SlowPages:
+        channels.append(SlowPages(await plain(), delay=0.3))
+        return channels[-1]
+
+    async with site.connection(connector=slow, call_timeout=1.0, ping_interval=0.1, ping_timeout=1.0) as connection:
+        client = await connection.client()  # silence bounds the wait, not the whole transfer
+        assert len(client.find("Blob")) == 110 and channels[0].pages * channels[0].delay > connection.call_timeout
+        assert connection.reconnections == 0  # the pinger heard the pages: no reconnection
 
 
 # -- a client that never reads --------------------------------------------------------------------------
