@@ -7,7 +7,11 @@ which (epoch, seq) it has applied: if the buffer still holds everything after
 it, the server replays exactly the missing changes, else it sends a full
 snapshot. Because sending is a synchronous ``Outbox.put`` and the server is
 single-threaded, "take the snapshot" and "start pushing" happen in the same
-event-loop step: nothing falls between them.
+event-loop step: nothing falls between them. A snapshot is taken as references
+to the objects' state dicts (never changed in place) and encoded page by page
+only when the writer reaches it, so its size is not bounded by a message or
+by memory. Every change is encoded before anything is changed: a value that
+cannot travel raises to whoever made the change and leaves no trace.
 
 A connection is driven by whichever carrier accepted it (`serve` is its
 handler); in-flight calls belong to the connection's task group, and
