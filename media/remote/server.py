@@ -99,7 +99,11 @@ class MediasoupServer:
         worker = await _guard(self.backend.create_worker, (), unpack_bytes(settings))
         self._workers.append(worker)
         worker.observer.on("close", partial(self._forget_worker, worker))
-        return self.mirror(worker, self.root)
+        try:
+            return self.mirror(worker, self.root)
+        except Exception:
+            await worker.close()  # no client can see it: it must not keep running
+            raise
 
     def _forget_worker(self, worker: Any) -> None:
         if worker in self._workers:
@@ -129,8 +133,12 @@ class MediasoupServer:
             raise TypeError(f"cannot expose {type(obj).__name__} objects")
         mirror = MediaObject(self, obj, name, parent)
         self._mirrors[id(obj)] = mirror
+        try:
+            self.rope.register(mirror)  # raises, changing nothing, if its state cannot be sent
+        except Exception:
+            mirror.target_closed()
+            raise
         self.sessions.claim(obj)
-        self.rope.register(mirror)
         mirror.adopt_existing()
         if obj.closed:  # closed while we looked: let clients see it go
             mirror.target_closed()
