@@ -17,7 +17,7 @@ import signal
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from swarm.bootstrap import BootstrapError, load_bootstrap
 from swarm.membership import (
@@ -28,9 +28,11 @@ from swarm.membership import (
     load_swarm_public_key,
     peer_id_of,
 )
-from swarm.node import NodeOptions, SwarmNode
 from swarm.records import LoadReport, WorkerLoad
 from swarm.view import ViewEvent
+
+if TYPE_CHECKING:  # swarm.node imports libp2p (about a second): argument errors answer before that
+    from swarm.node import SwarmNode
 
 __all__ = ["add_arguments", "run"]
 
@@ -123,6 +125,8 @@ class _Control:
 
 def build_node(args: argparse.Namespace, key_pair: Any) -> SwarmNode:
     """A SwarmNode from the node directory and the common options (also used by `monitor`)."""
+    from swarm.node import NodeOptions, SwarmNode
+
     directory: Path = args.dir
     certificate = Certificate.load(directory / "node.cert")
     verifier = CertificateVerifier(load_swarm_public_key(args.swarm_pub or directory / "swarm.pub"))
