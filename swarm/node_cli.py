@@ -73,6 +73,7 @@ class _Control:
     Commands: ``{"cmd": "load", "consumers": N}`` (simulate a load change),
     ``{"cmd": "stats"}`` (answers a ``stats`` event), ``{"cmd": "quit"}``.
     Events: ``ready``, ``added``/``removed`` (view membership, with its size),
+    ``suspect``/``alive`` (a suspicion raised / refuted),
     ``load`` (a peer's worker figures changed), ``stats``.
     """
 
@@ -84,7 +85,7 @@ class _Control:
     def on_view(self, event: ViewEvent) -> None:
         view = self.node.view
         assert view is not None
-        if event.kind in ("added", "removed"):
+        if event.kind in ("added", "removed", "suspect", "alive"):
             _emit(event.kind, peer=event.peer_id, size=len(view))
         elif event.kind == "load":
             load = view.load(event.peer_id)
@@ -113,6 +114,9 @@ class _Control:
                     _emit(
                         "stats",
                         gossip_bytes_sent=self.node.gossip_bytes_sent,
+                        probe_bytes_sent=self.node.probe_bytes_sent,
+                        incarnation=self.node.incarnation,
+                        health=self.node.local_health,
                         view=len(view) if view else 0,
                         members=len(self.node.members()),
                     )
