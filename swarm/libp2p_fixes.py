@@ -34,6 +34,12 @@ project would propose. Tests: tests/test_swarm_hardening.py.
    and a peer that leaves without being admitted is forgotten by the peerstore.
    Upstream: an ``identify_filter(peer_id) -> bool`` hook on the host (go-libp2p
    gets the same effect from its ConnectionGater and resource manager).
+
+5. Auto-connector. The swarm's ``AutoConnector`` dials peers from the peerstore
+   whenever it holds fewer than ``min_connections`` (50): connections the
+   application never asked for, which skip its membership handshake (and are
+   cut by its deadline, then redialled: churn). Here it never dials. Upstream:
+   make it opt-in (go-libp2p's connection manager only trims, never dials).
 """
 
 from __future__ import annotations
@@ -67,8 +73,13 @@ def apply_fixes(host: IHost, is_admitted: Callable[[str], bool] | None) -> None:
     fix_inbound_slots(network)
     network.retry_config = RetryConfig(max_retries=0)
     fix_dial_delay()
+    network.auto_connector.maybe_connect = _no_auto_connect
     if is_admitted is not None:
         fix_identify(host, is_admitted)
+
+
+async def _no_auto_connect(*args: Any, **kwargs: Any) -> None:
+    await trio.lowlevel.checkpoint()
 
 
 def fix_dial_delay() -> None:

@@ -84,9 +84,10 @@ class NodeOptions:
     placements_refresh_s: float = 10.0
     sweep_interval_s: float = 0.05
     """How often suspicion timers are checked (a dict scan of the view: cheap)."""
-    target_peers: int = 32
-    """Peer exchange dials peers learned from gossip until this many are connected:
-    on swarms up to this size every node probes every other over an open connection."""
+    target_peers: int = 8
+    """Peer exchange dials peers learned from gossip until this many are connected.
+    Probes go over these connections (a SIGKILL closes them: its neighbours know at
+    once); more connections cost handshakes and memory, not probe traffic."""
     handshake_timeout_s: float = 5.0
     reconnect_min_s: float = 0.5
     reconnect_max_s: float = 30.0

@@ -48,7 +48,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ttl", type=float, default=None, help="seconds others keep us without news (3 periods)")
     parser.add_argument("--heartbeat", type=float, default=1.0, help="GossipSub heartbeat, seconds")
     parser.add_argument("--degree", type=int, default=4, help="GossipSub mesh degree D")
-    parser.add_argument("--target-peers", type=int, default=4, help="connections kept through peer exchange")
+    parser.add_argument("--target-peers", type=int, default=8, help="connections kept through peer exchange")
     parser.add_argument("--print-peer-id", action="store_true", help="create the identity if needed, print its id")
     parser.add_argument("--control", action="store_true", help="JSON events on stdout, commands on stdin")
     media = parser.add_argument_group("media (an SFU node)")

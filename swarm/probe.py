@@ -29,7 +29,7 @@ from collections.abc import Awaitable, Callable
 from swarm.bridge import P2PHost, P2PStream
 from swarm.frames import read_frame, write_frame
 from swarm.records import MemberNews
-from swarm.swim import LocalHealth, SwimConfig
+from swarm.swim import SwimConfig
 from swarm.view import SwarmView
 
 __all__ = ["PROBE_PROTOCOL", "Prober"]
@@ -65,9 +65,10 @@ class Prober:
         self._incarnation = incarnation
         self._on_suspect = on_suspect
         self._on_accused = on_accused
-        self.health = LocalHealth(config)
+        self.health = view.health
         self._round: list[str] = []
         self._urgent: dict[str, asyncio.Task[bool]] = {}
+        self._unreachable: set[str] = set()
         self.bytes_sent = 0
         self.probes = 0
         self.voided = 0
@@ -92,8 +93,10 @@ class Prober:
                 task.cancel()
 
     def _next_target(self) -> str | None:
-        """Round robin over a shuffled list (every member probed once per round, as memberlist)."""
-        members = self._view.peers()
+        """Round robin over a shuffled list of the members we are connected to (each
+        probed once per round, as memberlist); on swarms larger than the peer-exchange
+        target, a member's neighbours probe it."""
+        members = {p for p in self._view.peers() if self._is_member(p)}
         while self._round:
             peer = self._round.pop()
             if peer in members:
@@ -113,6 +116,7 @@ class Prober:
     async def probe(self, target: str) -> bool:
         """Direct, then indirect; on failure suspect ``target``. True if it answered."""
         self.probes += 1
+        self._unreachable.discard(target)
         try:
             if await self._ping(target, self.health.scale(self._config.probe_timeout_s)):
                 self.health.better()
@@ -123,7 +127,9 @@ class Prober:
             self.voided += 1
             self.health.worse()
             return True  # unknown: no accusation
-        news = self._view.suspect(target)
+        # A dial refused at once is no timeout (a stopped process still accepts TCP):
+        # nothing listens where the member listened. Its suspicion runs the minimum.
+        news = self._view.suspect(target, certain=target in self._unreachable)
         if news is not None:
             log.info("suspect %s (incarnation %d): direct and indirect probes failed", target, news.incarnation)
             self._on_suspect(news)
@@ -146,7 +152,11 @@ class Prober:
     async def _exchange_ping(self, target: str) -> bool:
         try:
             if not self._is_member(target):
-                await self._connect(target)
+                try:
+                    await self._connect(target)
+                except ConnectionError:
+                    self._unreachable.add(target)
+                    raise
             stream = await self._host.open_stream(target, PROBE_PROTOCOL)
         except (ConnectionError, ValueError) as error:
             log.debug("ping %s: %s", target, error)
@@ -244,8 +254,12 @@ class Prober:
                 answer["you"] = list(belief)
         elif op == "req" and isinstance(message.get("target"), str):
             target = str(message["target"])
-            try:
-                ok = target != peer and await self._ping(target, self.health.scale(self._config.probe_timeout_s))
+            try:  # only over a connection we hold: a helper does not dial for others
+                ok = (
+                    target != peer
+                    and self._is_member(target)
+                    and await self._ping(target, self.health.scale(self._config.probe_timeout_s))
+                )
             except _Void:
                 return  # we stalled: say nothing (the prober counts it against its own health, rightly or not)
             answer = {"op": "ack" if ok else "nack"}

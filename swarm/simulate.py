@@ -33,6 +33,7 @@ import asyncio
 import contextlib
 import json
 import os
+import shutil
 import signal
 import socket
 import statistics
@@ -66,6 +67,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--settle", type=float, default=3.0, help="seconds for the mesh to settle after join")
     parser.add_argument("--window", type=float, default=10.0, help="seconds of steady state to count bytes")
     parser.add_argument("--phase-timeout", type=float, default=180.0, help="give up on a phase after this")
+    parser.add_argument("--logs", type=Path, default=None, help="keep the nodes' logs (info level) in this directory")
     parser.add_argument("--json", action="store_true", help="last stdout line: one JSON object of the results")
 
 
@@ -130,6 +132,7 @@ class _Swarm:
                     "--load-interval", str(self.args.load_interval),
                     "--heartbeat", str(self.args.heartbeat),
                     "--degree", str(self.args.degree),
+                    *(["-v"] if self.args.logs else []),
                 ]
             )
             # fmt: on
@@ -378,8 +381,14 @@ def _false(nodes: list[_Node], since: dict[str, list[tuple[float, float]]]) -> t
     def down(peer_id: str, t: float) -> bool:
         return any(start <= t <= end for start, end in since.get(peer_id, ()))
 
+    index = {n.peer_id: n.index for n in nodes}
+
     def wrong(events: list[tuple[str, float]], observer: _Node) -> int:
-        return sum(1 for peer, t in events if not down(peer, t) and not down(observer.peer_id, t))
+        bad = [(peer, t) for peer, t in events if not down(peer, t) and not down(observer.peer_id, t)]
+        for peer, t in bad[:5]:
+            when = time.strftime("%H:%M:%S", time.localtime(t))
+            _progress(f"  node {observer.index}: wrong about node {index.get(peer)} at {when}")
+        return len(bad)
 
     return sum(wrong(n.removals, n) for n in nodes), sum(wrong(n.suspicions, n) for n in nodes)
 
@@ -477,6 +486,10 @@ async def run(args: argparse.Namespace) -> int:
                     await swarm.stop()
         except* (TimeoutError, RuntimeError) as errors:
             failures.extend(errors.exceptions)
+        if args.logs is not None:
+            args.logs.mkdir(parents=True, exist_ok=True)
+            for log in Path(tmp).glob("node*.log"):  # noqa: ASYNC240 (a few small files, at the end)
+                shutil.copy(log, args.logs / log.name)
         if failures:
             for error in failures:
                 print(f"mafalda-swarm simulate: failed: {error!r}", file=sys.stderr)

@@ -40,6 +40,9 @@ class SwimConfig:
     """From the ping-requests to their answers (the helpers use ``probe_timeout_s``)."""
     suspicion_min_s: float = 0.5
     suspicion_max_s: float = 2.0
+    refused_suspicion_s: float = 0.25
+    """Our own suspicion's timeout when the member's address refused our dial at once
+    (a stopped process still accepts TCP: only a gone one refuses); still refutable."""
     suspicion_confirmations: int = 3
     """Independent suspicions (besides the first) that bring the timeout down to the minimum."""
     max_health: int = 8
@@ -63,6 +66,7 @@ class SwimConfig:
             indirect_timeout_s=0.5,
             suspicion_min_s=4.0,
             suspicion_max_s=24.0,
+            refused_suspicion_s=2.0,
             stall_s=0.5,
         )
         return replace(base, **overrides)
@@ -76,6 +80,7 @@ class SwimConfig:
             indirect_timeout_s=2.0,
             suspicion_min_s=30.0,
             suspicion_max_s=180.0,
+            refused_suspicion_s=10.0,
             stall_s=2.0,
         )
         return replace(base, **overrides)

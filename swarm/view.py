@@ -26,7 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from swarm.records import LoadRecord, MemberNews, MembershipRecord, Placement, PlacementRecord, Record
-from swarm.swim import SwimConfig
+from swarm.swim import LocalHealth, SwimConfig
 
 __all__ = ["PeerState", "SwarmView", "ViewEvent"]
 
@@ -65,10 +65,15 @@ class SwarmView:
         default_ttl_s: float,
         clock: Callable[[], float] = time.monotonic,
         swim: SwimConfig | None = None,
+        health: LocalHealth | None = None,
     ) -> None:
         self.self_id = self_id
         self.default_ttl_s = default_ttl_s
         self.swim = swim or SwimConfig()
+        self.health = health or LocalHealth(self.swim)
+        """Our own suspicion timers stretch with it too: a starved node must not be the
+        first to declare anyone dead (memberlist scales only probes; on one shared box
+        everyone is starved at once)."""
         self._clock = clock
         self._peers: dict[str, PeerState] = {}
         self._dead: dict[str, tuple[int, float]] = {}
@@ -190,13 +195,18 @@ class SwarmView:
             return True
         return False
 
-    def suspect(self, peer_id: str, accuser: str | None = None) -> MemberNews | None:
-        """This node's own probe of ``peer_id`` failed: the news to tell the others, if any."""
+    def suspect(self, peer_id: str, certain: bool = False) -> MemberNews | None:
+        """This node's own probe of ``peer_id`` failed: the news to tell the others, if any.
+        ``certain`` (its address refused us at once): our timer runs ``refused_suspicion_s``."""
         state = self._peers.get(peer_id)
         if state is None:
             return None
         news = MemberNews(peer_id, "suspect", state.incarnation)
-        return news if self.accused(news, accuser or self.self_id) else None
+        changed = self.accused(news, self.self_id)
+        if certain and state.state == "suspect":
+            refused = self.health.scale(self.swim.refused_suspicion_s)
+            state.suspect_deadline = min(state.suspect_deadline, state.suspected_at + refused)
+        return news if changed else None
 
     def accused(self, news: MemberNews, accuser: str) -> bool:
         """Merge a "suspect" or "dead" news item from ``accuser``; True if it changed the view."""
@@ -222,7 +232,7 @@ class SwarmView:
             state.accusers.add(accuser)
         confirmations = len(state.accusers) - 1
         timeout = self.swim.suspicion_timeout_s(confirmations, members=len(self._peers) + 1)
-        state.suspect_deadline = state.suspected_at + timeout
+        state.suspect_deadline = state.suspected_at + self.health.scale(timeout)
         if confirmations == 0:
             self._emit("suspect", subject)
         return True
