@@ -660,6 +660,15 @@ class P2PHost:
             return []
         return [peer.to_base58() for peer, conns in connections.items() if conns]
 
+    def connection_count(self, peer_id: str) -> int:
+        """Open connections to ``peer_id`` (a snapshot; safe from asyncio)."""
+        if self._libp2p is None:
+            return 0
+        try:
+            return len(list(self._libp2p.get_network().connections.get(ID.from_base58(peer_id), ())))
+        except (RuntimeError, ValueError):
+            return 0
+
     def add_connection_listener(self, listener: Callable[[str, bool], None]) -> Callable[[], None]:
         """Call ``listener(peer_id, connected)`` on the asyncio loop when a peer's first
         connection opens (True) or its last one closes (False). Returns the remover."""
