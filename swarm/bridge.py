@@ -162,6 +162,18 @@ class P2PStream:
         with contextlib.suppress(_HostClosed):
             await self._host._call(self._trio_reset)
 
+    async def close_connection(self) -> None:
+        """Hang up the connection this stream runs on (only that one: the same peer may
+        hold another, e.g. a reconnection)."""
+        conn = self._stream.muxed_conn
+
+        async def _close() -> None:
+            with contextlib.suppress(*_STREAM_GONE):
+                await conn.close()
+
+        with contextlib.suppress(_HostClosed):
+            await self._host._call(_close)
+
     async def _trio_close(self) -> None:
         if self._closed:
             return

@@ -121,12 +121,16 @@ class MembershipGate:
                 hello = await _read_frame(stream)
             certificate = self._verifier.verify_text(str(hello.get("cert")), peer_id)
         except (MembershipError, CertificateError, TimeoutError) as error:
-            log.warning("refused %s: %s", peer_id, error or "handshake timed out")
+            log.info("refused %s: %s", peer_id, error or "handshake timed out")  # strangers: not a warning each
             with contextlib.suppress(ConnectionError):
                 await write_frame(stream, {"ok": False, "error": "not a member of this swarm"})
             await stream.close()
-            await asyncio.sleep(0.5)  # let the refusal reach the peer before hanging up
-            await self._host.disconnect(peer_id)
+            # Let the refusal reach the peer (it hangs up on reading it) before we do.
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(0.5):
+                    while await stream.read():
+                        pass
+            await stream.close_connection()
             return
         await write_frame(stream, {"ok": True, "cert": self._certificate_text})
         await self._admit(peer_id, certificate)
