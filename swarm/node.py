@@ -332,8 +332,8 @@ class SwarmNode:
                 for news in record.news:
                     if news.subject == self.peer_id and news.state != "alive":
                         self._refute(news.state, news.incarnation)
-                    elif news.state == "suspect" and self._prober is not None:
-                        self._prober.probe_soon(news.subject)  # confirm it, or not, ourselves
+                    elif news.state == "suspect" and self._prober is not None and self.is_member(news.subject):
+                        self._prober.probe_soon(news.subject)  # a neighbour: confirm it, or not, ourselves
             view.apply(record)
 
     # -- gossip out --------------------------------------------------------------------

@@ -117,6 +117,14 @@ class Prober:
         """Direct, then indirect; on failure suspect ``target``. True if it answered."""
         self.probes += 1
         self._unreachable.discard(target)
+        if not self._is_member(target):
+            # Reconnect outside the probe's timeout: a join cut short by it would leave a
+            # connection that never proves membership (the other end hangs up on it later).
+            try:
+                await self._connect(target)
+            except ConnectionError as error:
+                log.debug("probe %s: cannot reconnect: %s", target, error)
+                self._unreachable.add(target)
         try:
             if await self._ping(target, self.health.scale(self._config.probe_timeout_s)):
                 self.health.better()
@@ -150,13 +158,9 @@ class Prober:
         return await self._timed(limit_s, self._exchange_ping(target))
 
     async def _exchange_ping(self, target: str) -> bool:
+        if not self._is_member(target):
+            return False  # no proved connection: an implicit dial would skip the handshake
         try:
-            if not self._is_member(target):
-                try:
-                    await self._connect(target)
-                except ConnectionError:
-                    self._unreachable.add(target)
-                    raise
             stream = await self._host.open_stream(target, PROBE_PROTOCOL)
         except (ConnectionError, ValueError) as error:
             log.debug("ping %s: %s", target, error)
@@ -188,6 +192,8 @@ class Prober:
         timeout = self.health.scale(self._config.indirect_timeout_s)
 
         async def ask(helper: str) -> bool:
+            if not self._is_member(helper):
+                return False
             try:
                 stream = await self._host.open_stream(helper, PROBE_PROTOCOL)
             except (ConnectionError, ValueError):

@@ -30,15 +30,17 @@ __all__ = ["LocalHealth", "SwimConfig"]
 
 @dataclass(frozen=True)
 class SwimConfig:
-    probe_interval_s: float = 0.25
-    """One probe per period (at health 0): probe load per node is O(1) in N."""
-    probe_timeout_s: float = 0.2
+    probe_interval_s: float = 0.5
+    """One probe per period (at health 0): probe load per node is O(1) in N. Each probe
+    is a stream set-up and two frames through py-libp2p: a few ms of CPU on each end,
+    which on a 2-core box with 20 nodes is what bounds the period."""
+    probe_timeout_s: float = 0.25
     """Direct probe: ping sent -> ack, including the stream set-up."""
     indirect_probes: int = 3
     """k: members asked to probe the target after a failed direct probe."""
-    indirect_timeout_s: float = 0.3
+    indirect_timeout_s: float = 0.4
     """From the ping-requests to their answers (the helpers use ``probe_timeout_s``)."""
-    suspicion_min_s: float = 0.5
+    suspicion_min_s: float = 0.6
     suspicion_max_s: float = 2.0
     refused_suspicion_s: float = 0.25
     """Our own suspicion's timeout when the member's address refused our dial at once
