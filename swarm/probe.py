@@ -123,7 +123,7 @@ class Prober:
             try:
                 await self._connect(target)
             except ConnectionError as error:
-                log.debug("probe %s: cannot reconnect: %s", target, error)
+                log.info("probe %s: cannot reconnect: %s", target, str(error)[:80])
                 self._unreachable.add(target)
         try:
             if await self._ping(target, self.health.scale(self._config.probe_timeout_s)):
@@ -193,16 +193,19 @@ class Prober:
 
         async def ask(helper: str) -> bool:
             if not self._is_member(helper):
+                answers.append("gone")
                 return False
             try:
                 stream = await self._host.open_stream(helper, PROBE_PROTOCOL)
             except (ConnectionError, ValueError):
+                answers.append("gone")
                 return False
             try:
                 request = {"op": "req", "target": target, "inc": self._incarnation()}
                 self.bytes_sent += await write_frame(stream, request)
                 answer = await read_frame(stream, MAX_PROBE_FRAME)
             except ConnectionError:
+                answers.append("gone")
                 return False
             finally:
                 with contextlib.suppress(ConnectionError):
@@ -224,8 +227,8 @@ class Prober:
 
         if await self._timed(timeout, any_ack()):
             return True
-        if answers.count("nack") < len(helpers):
-            self.health.worse()  # a helper did not even say "no": maybe we are the slow one
+        if len(answers) < len(helpers):
+            self.health.worse()  # a helper did not even say "no" in time: maybe we are the slow one
         return False
 
     def _heard(self, peer_id: str, message: dict[str, object]) -> None:

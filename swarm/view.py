@@ -48,6 +48,8 @@ class PeerState:
     suspected_at: float = 0.0
     accusers: set[str] = field(default_factory=set)
     suspect_deadline: float = float("inf")
+    refused: bool = False
+    """Our own redial of the suspect was refused at once: ``refused_suspicion_s`` caps its timer."""
 
 
 @dataclass(frozen=True)
@@ -190,7 +192,7 @@ class SwarmView:
             return False
         state.incarnation = incarnation
         if state.state == "suspect":
-            state.state, state.accusers, state.suspect_deadline = "alive", set(), float("inf")
+            state.state, state.accusers, state.suspect_deadline, state.refused = "alive", set(), float("inf"), False
             self._emit("alive", peer_id)
             return True
         return False
@@ -203,9 +205,9 @@ class SwarmView:
             return None
         news = MemberNews(peer_id, "suspect", state.incarnation)
         changed = self.accused(news, self.self_id)
-        if certain and state.state == "suspect":
-            refused = self.health.scale(self.swim.refused_suspicion_s)
-            state.suspect_deadline = min(state.suspect_deadline, state.suspected_at + refused)
+        if certain and state.state == "suspect" and not state.refused:
+            state.refused = True
+            self._set_deadline(state)
         return news if changed else None
 
     def accused(self, news: MemberNews, accuser: str) -> bool:
@@ -225,17 +227,22 @@ class SwarmView:
         now = self._clock()
         if state.state == "alive" or news.incarnation > state.incarnation:
             state.state, state.incarnation = "suspect", news.incarnation
-            state.suspected_at, state.accusers = now, {accuser}
+            state.suspected_at, state.accusers, state.refused = now, {accuser}, False
         elif accuser in state.accusers:
             return False
         else:
             state.accusers.add(accuser)
-        confirmations = len(state.accusers) - 1
-        timeout = self.swim.suspicion_timeout_s(confirmations, members=len(self._peers) + 1)
-        state.suspect_deadline = state.suspected_at + self.health.scale(timeout)
-        if confirmations == 0:
+        self._set_deadline(state)
+        if len(state.accusers) == 1:
             self._emit("suspect", subject)
         return True
+
+    def _set_deadline(self, state: PeerState) -> None:
+        confirmations = len(state.accusers) - 1
+        timeout = self.health.scale(self.swim.suspicion_timeout_s(confirmations, members=len(self._peers) + 1))
+        if state.refused:  # not stretched by our health: a refused dial is no timing we could misjudge
+            timeout = min(timeout, self.swim.refused_suspicion_s)
+        state.suspect_deadline = state.suspected_at + timeout
 
     def declare_dead(self, peer_id: str, incarnation: int) -> None:
         known = self._dead.get(peer_id)
