@@ -295,6 +295,10 @@ class SwarmNode:
     def incarnation(self) -> int:
         return self._incarnation
 
+    def probe_stats(self) -> dict[str, object]:
+        """Probes sent, direct failures, suspicions raised, voided, health, ping round trips."""
+        return self._prober.stats() if self._prober else {}
+
     @property
     def local_health(self) -> int:
         """Lifeguard's score: 0 healthy; each step stretches our probe timeouts once more."""

@@ -49,6 +49,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--heartbeat", type=float, default=1.0, help="GossipSub heartbeat, seconds")
     parser.add_argument("--degree", type=int, default=4, help="GossipSub mesh degree D")
     parser.add_argument("--target-peers", type=int, default=8, help="connections kept through peer exchange")
+    parser.add_argument("--swim", choices=("local", "lan", "wan"), default="local",
+                        help="failure-detection preset (swarm.swim.SwimConfig): one machine, a LAN, a WAN")
     parser.add_argument("--print-peer-id", action="store_true", help="create the identity if needed, print its id")
     parser.add_argument("--control", action="store_true", help="JSON events on stdout, commands on stdin")
     media = parser.add_argument_group("media (an SFU node)")
@@ -116,7 +118,7 @@ class _Control:
                         gossip_bytes_sent=self.node.gossip_bytes_sent,
                         probe_bytes_sent=self.node.probe_bytes_sent,
                         incarnation=self.node.incarnation,
-                        health=self.node.local_health,
+                        probe=self.node.probe_stats(),
                         view=len(view) if view else 0,
                         members=len(self.node.members()),
                     )
@@ -130,6 +132,7 @@ class _Control:
 def build_node(args: argparse.Namespace, key_pair: Any) -> SwarmNode:
     """A SwarmNode from the node directory and the common options (also used by `monitor`)."""
     from swarm.node import NodeOptions, SwarmNode
+    from swarm.swim import SwimConfig
 
     directory: Path = args.dir
     certificate = Certificate.load(directory / "node.cert")
@@ -143,6 +146,7 @@ def build_node(args: argparse.Namespace, key_pair: Any) -> SwarmNode:
         ttl_s=args.ttl,
         target_peers=args.target_peers,
         gossip_degree=args.degree,
+        swim=getattr(SwimConfig, getattr(args, "swim", "local"))(),
     )
     return SwarmNode(key_pair, certificate, verifier, options)
 

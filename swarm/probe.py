@@ -72,6 +72,10 @@ class Prober:
         self.bytes_sent = 0
         self.probes = 0
         self.voided = 0
+        self.direct_failures = 0
+        self.suspicions = 0
+        self.rtts: list[float] = []
+        """Recent direct ping round trips, seconds (the last 200)."""
         host.set_stream_handler(PROBE_PROTOCOL, self._serve)
 
     # -- the probe loop ------------------------------------------------------------
@@ -138,6 +142,7 @@ class Prober:
         # A dial refused at once is no timeout (a stopped process still accepts TCP):
         # nothing listens where the member listened. Its suspicion runs the minimum.
         news = self._view.suspect(target, certain=target in self._unreachable)
+        self.suspicions += 1
         if news is not None:
             log.info("suspect %s (incarnation %d): direct and indirect probes failed", target, news.incarnation)
             self._on_suspect(news)
@@ -155,7 +160,25 @@ class Prober:
             return False
 
     async def _ping(self, target: str, limit_s: float) -> bool:
-        return await self._timed(limit_s, self._exchange_ping(target))
+        started = time.monotonic()
+        ok = await self._timed(limit_s, self._exchange_ping(target))
+        if ok:
+            self.rtts = [*self.rtts[-199:], time.monotonic() - started]
+        else:
+            self.direct_failures += 1
+        return ok
+
+    def stats(self) -> dict[str, object]:
+        rtts = sorted(self.rtts)
+        return {
+            "probes": self.probes,
+            "direct_failures": self.direct_failures,
+            "suspicions": self.suspicions,
+            "voided": self.voided,
+            "health": self.health.score,
+            "rtt_p50_ms": round(1000 * rtts[len(rtts) // 2], 1) if rtts else None,
+            "rtt_p99_ms": round(1000 * rtts[(len(rtts) * 99) // 100], 1) if rtts else None,
+        }
 
     async def _exchange_ping(self, target: str) -> bool:
         if not self._is_member(target):

@@ -64,6 +64,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--load-interval", type=float, default=5.0, help="seconds between load messages")
     parser.add_argument("--heartbeat", type=float, default=1.0, help="GossipSub heartbeat, seconds")
     parser.add_argument("--degree", type=int, default=4, help="GossipSub mesh degree D")
+    parser.add_argument("--swim", choices=("local", "lan", "wan"), default="local", help="failure-detection preset")
     parser.add_argument("--settle", type=float, default=3.0, help="seconds for the mesh to settle after join")
     parser.add_argument("--window", type=float, default=10.0, help="seconds of steady state to count bytes")
     parser.add_argument("--phase-timeout", type=float, default=180.0, help="give up on a phase after this")
@@ -132,6 +133,7 @@ class _Swarm:
                     "--load-interval", str(self.args.load_interval),
                     "--heartbeat", str(self.args.heartbeat),
                     "--degree", str(self.args.degree),
+                    "--swim", self.args.swim,
                     *(["-v"] if self.args.logs else []),
                 ]
             )
@@ -294,6 +296,13 @@ async def _measure(
     probe_rate = (probe_after - probe_before) / elapsed / len(nodes)
     cpu_pct = 100 * (_cpu_seconds(nodes) - cpu_before) / elapsed / len(nodes)
     _progress(f"{gossip_rate:.0f} gossip + {probe_rate:.0f} probe bytes/s and {cpu_pct:.1f} % of a core per node")
+    probe = [n.stats.get("probe", {}) for n in nodes if n.stats]
+    p50s = sorted(p["rtt_p50_ms"] for p in probe if p.get("rtt_p50_ms") is not None)
+    p99s = sorted(p["rtt_p99_ms"] for p in probe if p.get("rtt_p99_ms") is not None)
+    if p50s and p99s:
+        failures = sum(p.get("direct_failures", 0) for p in probe)
+        _progress(f"  ping round trip: median of nodes' p50 {p50s[len(p50s) // 2]} ms, worst p99 {p99s[-1]} ms; "
+                  f"{failures} direct probe failures so far, health {[p.get('health') for p in probe]}")
 
     kill = max(0, min(args.kill, len(nodes) - 2))
     freeze = max(0, min(args.freeze, len(nodes) - 2 - kill))
