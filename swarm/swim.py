@@ -41,7 +41,7 @@ class SwimConfig:
     indirect_timeout_s: float = 0.4
     """From the ping-requests to their answers (the helpers use ``probe_timeout_s``)."""
     suspicion_min_s: float = 0.6
-    suspicion_max_s: float = 2.0
+    suspicion_max_s: float = 1.6
     refused_suspicion_s: float = 0.25
     """Our own suspicion's timeout when the member's address refused our dial at once
     (a stopped process still accepts TCP: only a gone one refuses); still refutable."""
