@@ -84,7 +84,7 @@ class NodeOptions:
     placements_refresh_s: float = 10.0
     sweep_interval_s: float = 0.05
     """How often suspicion timers are checked (a dict scan of the view: cheap)."""
-    target_peers: int = 8
+    target_peers: int = 4
     """Peer exchange dials peers learned from gossip until this many are connected.
     Probes go over these connections (a SIGKILL closes them: its neighbours know at
     once); more connections cost handshakes and memory, not probe traffic."""

@@ -48,7 +48,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ttl", type=float, default=None, help="seconds others keep us without news (3 periods)")
     parser.add_argument("--heartbeat", type=float, default=1.0, help="GossipSub heartbeat, seconds")
     parser.add_argument("--degree", type=int, default=4, help="GossipSub mesh degree D")
-    parser.add_argument("--target-peers", type=int, default=8, help="connections kept through peer exchange")
+    parser.add_argument("--target-peers", type=int, default=4, help="connections kept through peer exchange")
     parser.add_argument("--swim", choices=("local", "lan", "wan"), default="local",
                         help="failure-detection preset (swarm.swim.SwimConfig): one machine, a LAN, a WAN")
     parser.add_argument("--print-peer-id", action="store_true", help="create the identity if needed, print its id")
