@@ -147,7 +147,6 @@ class SwarmNode:
         self._news: dict[str, MemberNews] = {}
         self._news_changed = asyncio.Event()
         self._prober: Prober | None = None
-        self._peer_added = asyncio.Event()
         self._announce: asyncio.TimerHandle | None = None
         self._warn = _WarnLimiter()
         self.view: SwarmView | None = None
@@ -183,7 +182,6 @@ class SwarmNode:
             )
             self._host = host
             self.view = SwarmView(host.peer_id, options.effective_ttl_s, swim=options.swim)
-            self.view.add_listener(self._view_changed)
             self._gate = MembershipGate(
                 host, self.certificate, self._verifier, options.handshake_timeout_s, on_member=self._member_joined
             )
@@ -436,10 +434,6 @@ class SwarmNode:
         if not connected and self.view is not None and peer_id in self.view and self._prober is not None:
             self._prober.probe_soon(peer_id)  # a SIGKILL closes its connections: find out now
 
-    def _view_changed(self, event: Any) -> None:
-        if event.kind == "added":
-            self._peer_added.set()
-
     async def _connect_member(self, peer_id: str) -> None:
         """Reach a member we hold no proved connection to (its load record has its addresses)."""
         load = self.view.load(peer_id) if self.view is not None else None
@@ -493,11 +487,7 @@ class SwarmNode:
         view = self.view
         assert view is not None
         while True:
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self.options.load_interval_s * random.uniform(0.8, 1.2)):
-                    await self._peer_added.wait()
-            await asyncio.sleep(random.uniform(0.05, 0.3))  # a burst of arrivals: one pass
-            self._peer_added.clear()
+            await asyncio.sleep(self.options.load_interval_s * random.uniform(0.8, 1.2))
             missing = self.options.target_peers - len(self.members())
             if missing <= 0:
                 continue
