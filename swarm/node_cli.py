@@ -17,7 +17,7 @@ import signal
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from swarm.bootstrap import BootstrapError, load_bootstrap
 from swarm.membership import (
@@ -28,9 +28,11 @@ from swarm.membership import (
     load_swarm_public_key,
     peer_id_of,
 )
-from swarm.node import NodeOptions, SwarmNode
 from swarm.records import LoadReport, WorkerLoad
 from swarm.view import ViewEvent
+
+if TYPE_CHECKING:  # swarm.node imports libp2p (about a second): argument errors answer before that
+    from swarm.node import SwarmNode
 
 __all__ = ["add_arguments", "run"]
 
@@ -47,6 +49,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--heartbeat", type=float, default=1.0, help="GossipSub heartbeat, seconds")
     parser.add_argument("--degree", type=int, default=4, help="GossipSub mesh degree D")
     parser.add_argument("--target-peers", type=int, default=4, help="connections kept through peer exchange")
+    parser.add_argument("--swim", choices=("local", "lan", "wan"), default="local",
+                        help="failure-detection preset (swarm.swim.SwimConfig): one machine, a LAN, a WAN")
     parser.add_argument("--print-peer-id", action="store_true", help="create the identity if needed, print its id")
     parser.add_argument("--control", action="store_true", help="JSON events on stdout, commands on stdin")
     media = parser.add_argument_group("media (an SFU node)")
@@ -74,6 +78,7 @@ class _Control:
     Commands: ``{"cmd": "load", "consumers": N}`` (simulate a load change),
     ``{"cmd": "stats"}`` (answers a ``stats`` event), ``{"cmd": "quit"}``.
     Events: ``ready``, ``added``/``removed`` (view membership, with its size),
+    ``suspect``/``alive`` (a suspicion raised / refuted),
     ``load`` (a peer's worker figures changed), ``stats``.
     """
 
@@ -85,7 +90,7 @@ class _Control:
     def on_view(self, event: ViewEvent) -> None:
         view = self.node.view
         assert view is not None
-        if event.kind in ("added", "removed"):
+        if event.kind in ("added", "removed", "suspect", "alive"):
             _emit(event.kind, peer=event.peer_id, size=len(view))
         elif event.kind == "load":
             load = view.load(event.peer_id)
@@ -114,6 +119,9 @@ class _Control:
                     _emit(
                         "stats",
                         gossip_bytes_sent=self.node.gossip_bytes_sent,
+                        probe_bytes_sent=self.node.probe_bytes_sent,
+                        incarnation=self.node.incarnation,
+                        probe=self.node.probe_stats(),
                         view=len(view) if view else 0,
                         members=len(self.node.members()),
                     )
@@ -126,6 +134,9 @@ class _Control:
 
 def build_node(args: argparse.Namespace, key_pair: Any) -> SwarmNode:
     """A SwarmNode from the node directory and the common options (also used by `monitor`)."""
+    from swarm.node import NodeOptions, SwarmNode
+    from swarm.swim import SwimConfig
+
     directory: Path = args.dir
     certificate = Certificate.load(directory / "node.cert")
     verifier = CertificateVerifier(load_swarm_public_key(args.swarm_pub or directory / "swarm.pub"))
@@ -138,6 +149,7 @@ def build_node(args: argparse.Namespace, key_pair: Any) -> SwarmNode:
         ttl_s=args.ttl,
         target_peers=args.target_peers,
         gossip_degree=args.degree,
+        swim=getattr(SwimConfig, getattr(args, "swim", "local"))(),
     )
     return SwarmNode(key_pair, certificate, verifier, options)
 

@@ -5,8 +5,12 @@ only grows (it starts from the wall clock in microseconds, so a restarted node
 still supersedes what it said before). Only the owner announces its own
 records, so merging is "highest version wins" with no conflicts.
 
+Every record also carries its publisher's incarnation number (see `swarm.swim`):
+a record proves its publisher alive at that incarnation, so a late copy of one
+sent before the publisher was declared dead cannot bring it back.
+
 Wire: one JSON envelope per gossip message, ``{"v":1, "cert": <the publisher's
-membership certificate>, "kind": "load"|"placements"|"suspect", "record": {...}}``. The
+membership certificate>, "kind": "load"|"placements"|"members", "record": {...}}``. The
 decoder is strict (types, sizes): gossip comes from the network.
 """
 
@@ -24,10 +28,11 @@ __all__ = [
     "Envelope",
     "LoadRecord",
     "LoadReport",
+    "MemberNews",
+    "MembershipRecord",
     "Placement",
     "PlacementRecord",
     "RecordError",
-    "SuspectRecord",
     "VersionCounter",
     "WorkerLoad",
     "decode_envelope",
@@ -73,8 +78,10 @@ class LoadRecord:
     addrs: tuple[str, ...]
     """Where the node listens: what peer exchange dials."""
     ttl_s: float
-    """How long the view keeps this node without hearing from it again."""
+    """How long the view keeps this node without hearing from it again (a backstop:
+    failure detection is `swarm.probe`'s job)."""
     placements_version: int = 0
+    incarnation: int = 0
 
     @property
     def consumers(self) -> int:
@@ -100,20 +107,35 @@ class PlacementRecord:
     peer_id: str
     version: int
     placements: Mapping[str, Placement]
+    incarnation: int = 0
+
+
+MEMBER_STATES = ("alive", "suspect", "dead")
 
 
 @dataclass(frozen=True)
-class SuspectRecord:
-    """ "My connection to these peers just closed": a hint that shortens their
-    deadline in every view to the suspicion grace. A live suspect's next record
-    refreshes it, so a wrong (or lying) report costs nothing but a message."""
+class MemberNews:
+    """One SWIM update: ``subject`` is ``state`` at ``incarnation``. "alive" is only
+    ever said by the subject itself (it refutes a suspicion by raising its number)."""
+
+    subject: str
+    state: str
+    incarnation: int
+
+
+@dataclass(frozen=True)
+class MembershipRecord:
+    """What the publisher has to say about members: its own refutation, or the
+    peers it suspects (after a failed direct and indirect probe) or declares dead
+    (their suspicion ran out). Versioned like every record; not stored."""
 
     peer_id: str
     version: int
-    suspects: tuple[str, ...]
+    news: tuple[MemberNews, ...]
+    incarnation: int = 0
 
 
-Record = LoadRecord | PlacementRecord | SuspectRecord
+Record = LoadRecord | PlacementRecord | MembershipRecord
 
 
 @dataclass(frozen=True)
@@ -149,15 +171,22 @@ def encode_envelope(certificate: str, record: Record) -> bytes:
             "addrs": list(record.addrs),
             "ttl": record.ttl_s,
             "pver": record.placements_version,
+            "inc": record.incarnation,
         }
-    elif isinstance(record, SuspectRecord):
-        kind = "suspect"
-        body = {"peer": record.peer_id, "ver": record.version, "suspects": list(record.suspects)}
+    elif isinstance(record, MembershipRecord):
+        kind = "members"
+        body = {
+            "peer": record.peer_id,
+            "ver": record.version,
+            "inc": record.incarnation,
+            "news": [[n.subject, n.state, n.incarnation] for n in record.news],
+        }
     else:
         kind = "placements"
         body = {
             "peer": record.peer_id,
             "ver": record.version,
+            "inc": record.incarnation,
             "items": {key: [p.kind, dict(p.info)] for key, p in record.placements.items()},
         }
     data = json.dumps({"v": 1, "cert": certificate, "kind": kind, "record": body}, separators=(",", ":")).encode()
@@ -213,6 +242,7 @@ def _decode_load(body: dict[str, Any]) -> LoadRecord:
         addrs=tuple(_str(a, "addr") for a in _list(body.get("addrs"), "addrs", MAX_ADDRS)),
         ttl_s=_num(body.get("ttl"), "ttl"),
         placements_version=_int(body.get("pver", 0), "pver"),
+        incarnation=_int(body.get("inc", 0), "inc"),
     )
 
 
@@ -226,7 +256,24 @@ def _decode_placements(body: dict[str, Any]) -> PlacementRecord:
         if len(entry) != 2 or not isinstance(entry[1], dict):
             raise RecordError("placement must be [kind, {info}]")
         placements[_str(key, "placement key")] = Placement(_str(entry[0], "placement kind", 64), entry[1])
-    return PlacementRecord(_str(body.get("peer"), "peer"), _int(body.get("ver"), "ver"), placements)
+    incarnation = _int(body.get("inc", 0), "inc")
+    return PlacementRecord(_str(body.get("peer"), "peer"), _int(body.get("ver"), "ver"), placements, incarnation)
+
+
+MAX_NEWS = 64
+
+
+def _decode_members(body: dict[str, Any]) -> MembershipRecord:
+    news = []
+    for item in _list(body.get("news"), "news", MAX_NEWS):
+        entry = _list(item, "news item", 3)
+        if len(entry) != 3 or entry[1] not in MEMBER_STATES:
+            raise RecordError(f"news item must be [peer, {'|'.join(MEMBER_STATES)}, incarnation]")
+        news.append(MemberNews(_str(entry[0], "news subject"), entry[1], _int(entry[2], "news incarnation")))
+    peer = _str(body.get("peer"), "peer")
+    if any(n.state == "alive" and n.subject != peer for n in news):
+        raise RecordError("only a member itself may say it is alive")
+    return MembershipRecord(peer, _int(body.get("ver"), "ver"), tuple(news), _int(body.get("inc", 0), "inc"))
 
 
 def decode_envelope(data: bytes) -> Envelope:
@@ -245,9 +292,8 @@ def decode_envelope(data: bytes) -> Envelope:
     record: Record
     if kind == "load":
         record = _decode_load(body)
-    elif kind == "suspect":
-        suspects = tuple(_str(p, "suspect") for p in _list(body.get("suspects"), "suspects", 64))
-        record = SuspectRecord(_str(body.get("peer"), "peer"), _int(body.get("ver"), "ver"), suspects)
+    elif kind == "members":
+        record = _decode_members(body)
     elif kind == "placements":
         record = _decode_placements(body)
     else:
