@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from swarm import logs
 from swarm.bootstrap import BootstrapError, load_bootstrap
 from swarm.membership import (
     Certificate,
@@ -28,6 +29,7 @@ from swarm.membership import (
     load_swarm_public_key,
     peer_id_of,
 )
+from swarm.monitor import options as http_options
 from swarm.node import NodeOptions, SwarmNode
 from swarm.records import LoadReport, WorkerLoad
 from swarm.view import ViewEvent
@@ -58,6 +60,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     media.add_argument("--entry-host", default="127.0.0.1", help="address of the WebSocket entry point")
     media.add_argument("--token-file", type=Path, default=None,
                        help="file holding the token application servers present (default: DIR/entry.token)")
+    http_options.add_arguments(parser)
 
 
 def _emit(event: str, **fields: Any) -> None:
@@ -148,6 +151,7 @@ async def run(args: argparse.Namespace) -> int:
         print(peer_id_of(key_pair))
         return 0
     try:
+        http = http_options.http_config(args)
         node = build_node(args, key_pair)
     except (OSError, CertificateError, BootstrapError, ValueError) as error:
         print(f"mafalda-swarm node: {error}", file=sys.stderr)
@@ -158,6 +162,7 @@ async def run(args: argparse.Namespace) -> int:
         loop.add_signal_handler(signum, stop.set)
     async with node:
         assert node.view is not None
+        logs.set_peer_id(node.peer_id)
         if args.control:
             control = _Control(node, stop)
             node.set_load_provider(control.report)
@@ -168,27 +173,33 @@ async def run(args: argparse.Namespace) -> int:
                 await stop.wait()
                 serving.cancel()
         elif args.media:
-            return await _run_media_node(node, args, stop)
+            return await _run_media_node(node, args, stop, http)
         else:
-            print(f"node {node.peer_id} listening on {' '.join(node.listen_addrs)}", file=sys.stderr)
-            await stop.wait()
+            async with http_options.page(http, node):
+                print(f"node {node.peer_id} listening on {' '.join(node.listen_addrs)}", file=sys.stderr)
+                await stop.wait()
     return 0
 
 
-async def _run_media_node(node: SwarmNode, args: argparse.Namespace, stop: asyncio.Event) -> int:
+async def _run_media_node(node: SwarmNode, args: argparse.Namespace, stop: asyncio.Event,
+                          http: http_options.HttpConfig | None) -> int:
     """An SFU node: workers for members; with --entry-port, an entry point for application servers."""
     import os
 
     import media
+    from media.stats import get_stats
     from media.vertical import Capacity
     from rope import token_auth
     from rope.websocket import WebSocketListener
     from swarm.media_node import MediaNode
+    from swarm.monitor.rooms import RoomSpans
 
     capacity = Capacity(max_workers=args.workers or os.cpu_count() or 1,
                         max_consumers_per_worker=args.consumers_per_worker)
     media_node = MediaNode(node, media, capacity)
     await media_node.start()
+    spans = RoomSpans(media_node)
+    spans.start()
     listener = entry = None
     try:
         if args.entry_port is not None:
@@ -201,9 +212,11 @@ async def _run_media_node(node: SwarmNode, args: argparse.Namespace, stop: async
             entry = media_node.entry_server(token_auth(token))
             listener = await WebSocketListener(entry.rope, host=args.entry_host, port=args.entry_port).start()
         print(f"media node {node.peer_id} listening on {' '.join(node.listen_addrs)}"
-              + (f"; applications: {listener.url}" if listener else ""), file=sys.stderr)
-        await stop.wait()
+              + (f"; applications: {listener.url}" if listener else ""), file=sys.stderr, flush=True)
+        async with http_options.page(http, node, lambda: get_stats(media_node.local.workers)):
+            await stop.wait()
     finally:
+        await spans.close()
         if listener is not None:
             await listener.close()
         if entry is not None:
@@ -216,9 +229,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m swarm.node_cli", description=__doc__.splitlines()[0])
     parser.add_argument("-v", "--verbose", action="count", default=0)
     add_arguments(parser)
+    logs.add_arguments(parser)
     args = parser.parse_args()
-    level = [logging.WARNING, logging.INFO, logging.DEBUG][min(args.verbose, 2)]
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s %(message)s", stream=sys.stderr)
+    logs.configure(args.verbose, args.log_format)
     with contextlib.suppress(KeyboardInterrupt):
         return asyncio.run(run(args))
     return 130
