@@ -86,7 +86,7 @@ class Page:
     async def wait_for(self, expression: str, within: float = 30.0) -> Any:
         """Until ``expression`` is truthy in the page (it is fed by a stream: polled, bounded)."""
         async with asyncio.timeout(within):
-            while not (value := await self.evaluate(expression)):
+            while not (value := await self.evaluate(expression)):  # noqa: ASYNC110
                 await asyncio.sleep(0.05)
         return value
 
@@ -97,7 +97,7 @@ class Page:
                                clip={"x": 0, "y": 0, "width": WIDTH, "height": max(HEIGHT, size["height"]),
                                      "scale": 1})
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(base64.b64decode(shot["data"]))
+        path.write_bytes(base64.b64decode(shot["data"]))  # noqa: ASYNC240
         return path
 
     async def close(self) -> None:
@@ -109,7 +109,7 @@ class Page:
 @contextlib.asynccontextmanager
 async def chromium_page(profile_dir: Path) -> AsyncIterator[Page]:
     """A headless Chromium with a fresh profile, and one tab in it; everything is gone afterwards."""
-    if not os.path.exists(CHROMIUM):
+    if not os.access(CHROMIUM, os.X_OK):
         raise BrowserError(f"no Chromium at {CHROMIUM}: run scripts/setup (it installs Debian's chromium)")
     process = await asyncio.create_subprocess_exec(
         CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",

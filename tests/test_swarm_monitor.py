@@ -2,9 +2,27 @@
 
 from __future__ import annotations
 
+import argparse
+import json
+import logging
+
+import aiohttp
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from media.codecs import DEFAULT_MEDIA_CODECS
+from media.rtp_traffic import OPUS_RTP_PARAMETERS
+from media.stats import get_stats
+from swarm import logs
+from swarm.cli import build_parser
 from swarm.membership import SwarmAuthority
+from swarm.monitor.http import MonitorServer
+from swarm.monitor.metrics import LOCAL_WORKER_COUNTS
+from swarm.monitor.rooms import RoomSpans
+from swarm.monitor.state import SwarmState
 from swarm.monitor_cli import render, snapshot
-from swarm.records import LoadReport, WorkerLoad
+from swarm.records import LoadRecord, LoadReport, RecordError, WorkerLoad, decode_envelope, encode_envelope
+from tests.test_swarm_media import media_swarm
 from tests.test_swarm_node import full_views, swarm_of, wait_until
 
 
@@ -28,3 +46,97 @@ async def test_monitor_shows_every_nodes_load_and_placements() -> None:
         assert {row["peer"] for row in rows} == {nodes[0].peer_id, busy.peer_id}
         table = render(rows)
         assert "49/1000" in table and "room:abc" in table and "(2 node(s) in view)" in table
+
+
+# -- the load record's monitoring fields --------------------------------------------------
+
+
+def test_load_records_carry_pipe_consumers_memory_roles_and_links_and_old_records_still_decode() -> None:
+    record = LoadRecord("peer-a", 7, 12.5, 2, (WorkerLoad("101", 3, 500, 4.5, 2), WorkerLoad("102", 1, 500)),
+                        1e3, 2e3, ("/ip4/127.0.0.1/tcp/1",), 6.0, 3, memory_bytes=123_456_789,
+                        roles=("node",), links=("peer-b", "peer-c"))
+    data = encode_envelope("cert", record)
+    assert decode_envelope(data).record == record
+    body = json.loads(data)["record"]
+    assert all(len(worker) == 4 for worker in body["workers"])  # nodes that predate the new fields accept it
+    assert record.consumers == 4 and record.pipe_consumers == 2
+
+    old = {"peer": "peer-a", "ver": 1, "cpu": 1.0, "ncpu": 2, "workers": [["w", 3, 500, None]], "bw": [0, 0],
+           "addrs": [], "ttl": 6.0}
+    decoded = decode_envelope(json.dumps({"v": 1, "cert": "c", "kind": "load", "record": old}).encode()).record
+    assert isinstance(decoded, LoadRecord)
+    assert (decoded.workers[0].pipe_consumers, decoded.memory_bytes, decoded.roles, decoded.links) == (0, 0, (), ())
+
+    for bad in ({"wpipe": [1, 2]}, {"wpipe": [-1]}, {"mem": "lots"}, {"roles": ["x" * 33]}, {"links": [7]}):
+        message = {"v": 1, "cert": "c", "kind": "load", "record": {**old, **bad}}
+        with pytest.raises(RecordError):
+            decode_envelope(json.dumps(message).encode())
+
+
+# -- /metrics and the page's model, over a room spanning two media nodes (in process) ------
+
+TOKEN = "a-token-long-enough-0123"
+LOOPBACK = {"protocol": "udp", "ip": "127.0.0.1"}
+
+
+async def test_metrics_match_get_stats_and_the_room_spans_both_nodes() -> None:
+    async with media_swarm(2) as nodes:
+        entry, peer = nodes
+        server = MonitorServer(SwarmState(entry.node), TOKEN, local_stats=lambda: get_stats(entry.local.workers))
+        url = await server.start("127.0.0.1", 0)
+        try:
+            worker = await entry.create_worker()
+            router = await worker.create_router(media_codecs=DEFAULT_MEDIA_CODECS)
+            ingress = await router.create_plain_transport(listen_info=LOOPBACK, rtcp_mux=True, comedia=True)
+            producer = await ingress.produce(kind="audio", rtp_parameters=OPUS_RTP_PARAMETERS)
+            for _ in range(3):  # one worker per node, two consumers each: the third is on the peer's worker
+                egress = await router.create_plain_transport(listen_info=LOOPBACK, rtcp_mux=True)
+                await egress.consume(producer_id=producer.id, rtp_capabilities=router.rtp_capabilities)
+            assert entry.local.workers and peer.local.workers
+
+            spans = RoomSpans(entry)
+            spans.refresh()
+            [room] = server.state.rooms()
+            assert room["id"] == router.id and room["nodes"] == sorted([entry.node.peer_id, peer.node.peer_id])
+            [pipe] = room["pipes"]
+            assert (pipe["from"]["peer"], pipe["to"]["peer"]) == (entry.node.peer_id, peer.node.peer_id)
+
+            async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {TOKEN}"}) as http:
+                async with http.get(url + "/metrics") as response:
+                    assert response.status == 200
+                    text = await response.text()
+            stats = await get_stats(entry.local.workers)
+            samples = {(s.name, tuple(sorted(s.labels.items()))): s.value
+                       for family in text_string_to_metric_families(text) for s in family.samples}
+            own = entry.node.peer_id
+            for worker_stats in stats["workers"]:
+                labels = (("node", own), ("worker", str(worker_stats["pid"])))
+                for count in LOCAL_WORKER_COUNTS:
+                    assert samples[(f"mafalda_swarm_local_worker_{count}", labels)] == worker_stats[count], count
+            assert stats["totals"]["pipe_consumers"] == 1 and stats["totals"]["consumers"] == 2
+            assert samples[("mafalda_swarm_members", ())] == 2
+            assert samples[("mafalda_swarm_rooms", ())] == 1
+            assert samples[("mafalda_swarm_room_nodes", (("room", router.id),))] == 2
+            assert ("mafalda_swarm_node_memory_bytes", (("node", peer.node.peer_id),)) in samples
+        finally:
+            await server.close()
+
+
+def test_json_logs_are_one_object_per_line_with_peer_and_room(capsys: pytest.CaptureFixture[str]) -> None:
+    try:
+        logs.configure(1, "json")
+        logs.set_peer_id("12D3KooWtest")
+        logging.getLogger("swarm.test").info("room %s opened", "r1", extra={"room_id": "r1"})
+        logging.getLogger("swarm.test").warning("plain")
+        lines = [json.loads(line) for line in capsys.readouterr().err.splitlines()]
+        assert [(line["level"], line["logger"], line["message"], line["peer"]) for line in lines] == [
+            ("info", "swarm.test", "room r1 opened", "12D3KooWtest"),
+            ("warning", "swarm.test", "plain", "12D3KooWtest"),
+        ]
+        assert lines[0]["room"] == "r1" and "room" not in lines[1] and lines[0]["time"].endswith("+00:00")
+        [commands] = [a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)]
+        for command in ("node", "monitor", "serve", "proxy", "simulate", "demo"):
+            assert "--log-format" in commands.choices[command]._option_string_actions, command
+    finally:
+        logs.set_peer_id(None)
+        logs.configure(0, "text")

@@ -148,7 +148,7 @@ async def test_the_page_shows_members_a_room_across_two_nodes_its_pipe_and_a_nod
 
         async def wait_dom(predicate: Any, within: float) -> dict[str, Any]:
             async with asyncio.timeout(within):
-                while not predicate(seen := await dom()):
+                while not predicate(seen := await dom()):  # noqa: ASYNC110 (the page is polled, bounded)
                     await asyncio.sleep(0.05)
             return seen
 
@@ -223,7 +223,8 @@ async def test_the_page_and_its_api_refuse_requests_without_the_token(tmp_path: 
             for path in ("/", "/api/state", "/api/events", "/metrics", "/static/app.js"):
                 async with http.get(base + path) as response:
                     assert response.status == 401, path
-                async with http.get(base + path, headers={"Authorization": "Bearer wrong-token-0123456789"}) as response:
+                wrong = {"Authorization": "Bearer wrong-token-0123456789"}
+                async with http.get(base + path, headers=wrong) as response:
                     assert response.status == 401, path
             async with http.post(base + "/login", data={"token": "wrong"}, allow_redirects=False) as response:
                 assert response.status == 401 and "mafalda_monitor" not in response.cookies
