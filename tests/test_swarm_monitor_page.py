@@ -187,10 +187,19 @@ async def test_the_page_shows_members_a_room_across_two_nodes_its_pipe_and_a_nod
                 other = next(p for p in room["nodes"] if p != a.peer_id)
                 assert [a.peer_id, other] in seen["pipes"]  # the producer, carried from A's worker to the other's
                 await page.wait_for("document.querySelector('#chart-cpu canvas') !== null", 30)
-                if os.environ.get("MAFALDA_MONITOR_SCREENSHOT"):
-                    await page.wait_for("Object.values(document.querySelectorAll('td.num')).some("
-                                        "td => td.textContent.includes('kbit/s') && !td.textContent.startsWith('0.0'))",
-                                        15)
+                # Per-transport statistics, fetched from node A over ROPE when asked: ingress, egresses, pipe.
+                await page.evaluate(f"document.querySelector('button[data-peer={json.dumps(a.peer_id)}]').click()")
+                rows = await page.wait_for("document.querySelectorAll('#transports tbody tr').length", 30)
+                assert rows >= 4, await page.evaluate("document.querySelector('#transports-status').textContent")
+                # Both nodes' load records now tell of their workers, the pipe consumer and media flowing.
+                await page.wait_for(
+                    "[...document.querySelectorAll('#members tr.node')].filter(tr => "
+                    "Number(tr.querySelector('td.workers').textContent) > 0).length === 2 && "
+                    "[...document.querySelectorAll('#members td.pipe-consumers')].some(td => td.textContent === '1') "
+                    "&& [...document.querySelectorAll('#members td.bitrate-in')].some(td => Number(td.dataset.bps) > 0)",
+                    30)
+                if os.environ.get("MAFALDA_MONITOR_SCREENSHOT"):  # for documentation: let the plots grow a little
+                    await asyncio.sleep(20)
                     await page.screenshot(Path(os.environ["MAFALDA_MONITOR_SCREENSHOT"]))
 
                 # The node the room does not use is killed: it leaves the page within the detection bound.
