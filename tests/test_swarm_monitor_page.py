@@ -25,6 +25,8 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from media.codecs import DEFAULT_MEDIA_CODECS
 from media.remote.client import connect_websocket
@@ -36,7 +38,8 @@ from tests.browser import chromium_page
 LOOPBACK = {"protocol": "udp", "ip": "127.0.0.1"}
 APP_TOKEN = "application-server-secret"
 PAGE_TOKEN = "monitor-page-token-0123456789"
-LOAD_INTERVAL_S = 1.0
+LOAD_INTERVAL_S = NodeOptions().load_interval_s
+"""The default: shorter periods mean shorter TTLs, which a busy shared machine can miss."""
 DETECTION_BOUND_S = NodeOptions(load_interval_s=LOAD_INTERVAL_S).suspect_grace_s + NodeOptions().sweep_interval_s
 """How long the swarm itself takes to drop a killed member (its suspicion grace plus one sweep)."""
 SLACK_S = 10.0
@@ -65,7 +68,8 @@ class ProcessSwarm:
         self.members: list[Member] = []
 
     async def start(self, name: str, *extra: str, roles: tuple[str, ...] = ("node",),
-                    ready: str = "listening on") -> tuple[Member, re.Match[str] | None]:
+                    ready: tuple[str, ...] = ("listening on",)) -> tuple[Member, str]:
+        """Start a member; returns it once its stderr has shown every ``ready`` marker, with that text."""
         directory = self.root / name
         peer_id = peer_id_of(load_or_create_identity(directory / "node.key"))
         self.authority.issue(peer_id, roles).save(directory / "node.cert")
@@ -79,15 +83,13 @@ class ProcessSwarm:
         self.members.append(member)
         assert process.stderr is not None
         async with asyncio.timeout(60):
-            while True:
+            while not all(marker in "".join(member.lines) for marker in ready):
                 line = (await process.stderr.readline()).decode()
                 if not line:
                     raise AssertionError(f"{name} exited: {''.join(member.lines)}")
                 member.lines.append(line)
-                if ready in line:
-                    break
         asyncio.get_running_loop().create_task(self._drain(member))
-        return member, re.search(r"(ws://\S+)|(http://\S+)/", line)
+        return member, "".join(member.lines)
 
     async def _drain(self, member: Member) -> None:
         assert member.process.stderr is not None
@@ -112,21 +114,24 @@ async def process_swarm(root: Path) -> AsyncIterator[tuple[ProcessSwarm, dict[st
     swarm = ProcessSwarm(root)
     try:
         media = ("--media", "--workers", "1", "--consumers-per-worker", "2")
-        a, found = await swarm.start("a", *media, "--entry-port", "0", "--token-file", str(root / "app.token"),
-                                     "--listen", "/ip4/127.0.0.1/tcp/0")
-        assert found is not None
-        entry_url = found.group(1).rstrip(";")
-        address = re.search(r"listening on ([^\s;]+)", "".join(a.lines))
-        assert address is not None
-        swarm.bootstrap.write_text(address.group(1) + "\n")
+        page = ("--http", "127.0.0.1:0", "--http-token-file", str(root / "page.token"))
+        a, text = await swarm.start("a", *media, "--entry-port", "0", "--token-file", str(root / "app.token"), *page,
+                                    ready=("applications:", "monitor page:"))
+        swarm.bootstrap.write_text(_found(r"listening on ([^\s;]+)", text) + "\n")
         b, _ = await swarm.start("b", *media)
         c, _ = await swarm.start("c", *media)
-        monitor, found = await swarm.start("m", "--http", "127.0.0.1:0", "--http-token-file", str(root / "page.token"),
-                                           roles=("monitor",), ready="monitor page:")
-        assert found is not None
-        yield swarm, {"a": a, "b": b, "c": c, "m": monitor, "entry": entry_url, "page": found.group(2)}
+        monitor, monitor_text = await swarm.start("m", *page, roles=("monitor",), ready=("monitor page:",))
+        yield swarm, {"a": a, "b": b, "c": c, "m": monitor, "entry": _found(r"applications: (ws://\S+)", text),
+                      "a_page": _found(r"monitor page: (http://\S+)/", text),
+                      "page": _found(r"monitor page: (http://\S+)/", monitor_text)}
     finally:
         await swarm.close()
+
+
+def _found(pattern: str, text: str) -> str:
+    match = re.search(pattern, text)
+    assert match is not None, f"{pattern!r} not in {text!r}"
+    return match.group(1)
 
 
 DOM = """JSON.stringify({
@@ -138,6 +143,7 @@ DOM = """JSON.stringify({
 })"""
 
 
+@pytest.mark.timeout(300)  # four node processes and a browser on a shared machine
 async def test_the_page_shows_members_a_room_across_two_nodes_its_pipe_and_a_node_leaving(tmp_path: Path) -> None:
     async with process_swarm(tmp_path / "swarm") as (_, m), chromium_page(tmp_path / "profile") as page:
         a, b, c, monitor = m["a"], m["b"], m["c"], m["m"]
@@ -196,8 +202,16 @@ async def test_the_page_shows_members_a_room_across_two_nodes_its_pipe_and_a_nod
                     "[...document.querySelectorAll('#members tr.node')].filter(tr => "
                     "Number(tr.querySelector('td.workers').textContent) > 0).length === 2 && "
                     "[...document.querySelectorAll('#members td.pipe-consumers')].some(td => td.textContent === '1') "
-                    "&& [...document.querySelectorAll('#members td.bitrate-in')].some(td => Number(td.dataset.bps) > 0)",
+                    "&& [...document.querySelectorAll('#members td.bitrate-in')]"
+                    ".some(td => Number(td.dataset.bps) > 0)",
                     30)
+                # Node A serves /metrics too (node --http): its own workers, as media.stats counts them.
+                async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {PAGE_TOKEN}"}) as http:
+                    async with http.get(m["a_page"] + "/metrics") as response:
+                        families = {f.name: f for f in text_string_to_metric_families(await response.text())}
+                [consumers] = families["mafalda_swarm_local_worker_consumers"].samples
+                [pipes] = families["mafalda_swarm_local_worker_pipe_consumers"].samples
+                assert (consumers.value, pipes.value, consumers.labels["node"]) == (2, 1, a.peer_id)
                 if os.environ.get("MAFALDA_MONITOR_SCREENSHOT"):  # for documentation: let the plots grow a little
                     await asyncio.sleep(20)
                     await page.screenshot(Path(os.environ["MAFALDA_MONITOR_SCREENSHOT"]))
@@ -218,16 +232,18 @@ async def test_the_page_shows_members_a_room_across_two_nodes_its_pipe_and_a_nod
         except BaseException:
             shot = await page.screenshot(tmp_path / "monitor-page.png")
             print(f"screenshot of the page: {shot}")
+            for member in (a, b, c, monitor):
+                print(f"--- {member.name} ({member.peer_id}), exit status {member.process.returncode}:")
+                print("".join(member.lines[-20:]))
             raise
 
 
 async def test_the_page_and_its_api_refuse_requests_without_the_token(tmp_path: Path) -> None:
     swarm = ProcessSwarm(tmp_path)
     try:
-        _, found = await swarm.start("m", "--http", "127.0.0.1:0", "--http-token-file", str(tmp_path / "page.token"),
-                                     roles=("monitor",), ready="monitor page:")
-        assert found is not None
-        base = found.group(2)
+        _, text = await swarm.start("m", "--http", "127.0.0.1:0", "--http-token-file", str(tmp_path / "page.token"),
+                                    roles=("monitor",), ready=("monitor page:",))
+        base = _found(r"monitor page: (http://\S+)/", text)
         async with aiohttp.ClientSession() as http:
             for path in ("/", "/api/state", "/api/events", "/metrics", "/static/app.js"):
                 async with http.get(base + path) as response:
