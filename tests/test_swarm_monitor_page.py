@@ -262,3 +262,20 @@ async def test_the_page_and_its_api_refuse_requests_without_the_token(tmp_path: 
                 assert response.status == 405  # read-only: nothing but GET (and the login form)
     finally:
         await swarm.close()
+
+
+async def test_a_monitor_needs_its_role_and_a_token_file(tmp_path: Path) -> None:
+    swarm = ProcessSwarm(tmp_path)
+    for name, roles, token in (("wrong-role", ("node",), "page.token"), ("no-token", ("monitor",), "missing.token")):
+        directory = tmp_path / name
+        peer_id = peer_id_of(load_or_create_identity(directory / "node.key"))
+        swarm.authority.issue(peer_id, roles).save(directory / "node.cert")
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "swarm.cli", "monitor", "--dir", str(directory), "--swarm-pub", str(swarm.public_key),
+            "--bootstrap", str(swarm.bootstrap), "--http", "127.0.0.1:0", "--http-token-file", str(tmp_path / token),
+            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+        )
+        async with asyncio.timeout(60):
+            _, stderr = await process.communicate()
+        assert process.returncode == 2, stderr
+        assert ("'monitor' role" if name == "wrong-role" else "cannot read the monitor token") in stderr.decode()
