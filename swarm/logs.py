@@ -16,12 +16,13 @@ import sys
 from datetime import UTC, datetime
 from typing import Any
 
-__all__ = ["FORMATS", "JsonFormatter", "add_arguments", "configure", "set_peer_id"]
+__all__ = ["FORMATS", "JsonFormatter", "add_arguments", "announce", "configure", "set_peer_id"]
 
 FORMATS = ("text", "json")
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
 
 _peer_id: str | None = None
+_json = False
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -56,6 +57,8 @@ class JsonFormatter(logging.Formatter):
 
 def configure(verbosity: int = 0, log_format: str = "text") -> None:
     """Root logging on stderr; without -v, silence the chatty libraries (their errors are routine)."""
+    global _json
+    _json = log_format == "json"
     level = [logging.WARNING, logging.INFO, logging.DEBUG][min(verbosity, 2)]
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if log_format == "json" else logging.Formatter(TEXT_FORMAT))
@@ -66,3 +69,13 @@ def configure(verbosity: int = 0, log_format: str = "text") -> None:
         logging.getLogger("media.worker.log").setLevel(logging.CRITICAL)
         logging.getLogger("aiortc").setLevel(logging.ERROR)
         logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+
+
+def announce(logger: str, message: str) -> None:
+    """A line the operator always sees (where a node listens, where its page is): plain text on
+    stderr, or with ``--log-format json`` a JSON line like every other, whatever the level."""
+    if _json:
+        record = logging.LogRecord(logger, logging.INFO, __file__, 0, message, None, None)
+        print(JsonFormatter().format(record), file=sys.stderr, flush=True)
+    else:
+        print(message, file=sys.stderr, flush=True)

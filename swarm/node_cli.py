@@ -176,7 +176,7 @@ async def run(args: argparse.Namespace) -> int:
             return await _run_media_node(node, args, stop, http)
         else:
             async with http_options.page(http, node):
-                print(f"node {node.peer_id} listening on {' '.join(node.listen_addrs)}", file=sys.stderr)
+                logs.announce(__name__, f"node {node.peer_id} listening on {' '.join(node.listen_addrs)}")
                 await stop.wait()
     return 0
 
@@ -211,8 +211,8 @@ async def _run_media_node(node: SwarmNode, args: argparse.Namespace, stop: async
                 return 2
             entry = media_node.entry_server(token_auth(token))
             listener = await WebSocketListener(entry.rope, host=args.entry_host, port=args.entry_port).start()
-        print(f"media node {node.peer_id} listening on {' '.join(node.listen_addrs)}"
-              + (f"; applications: {listener.url}" if listener else ""), file=sys.stderr, flush=True)
+        logs.announce(__name__, f"media node {node.peer_id} listening on {' '.join(node.listen_addrs)}"
+                      + (f"; applications: {listener.url}" if listener else ""))
         async with http_options.page(http, node, lambda: get_stats(media_node.local.workers)):
             await stop.wait()
     finally:

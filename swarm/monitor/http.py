@@ -21,7 +21,6 @@ import contextlib
 import hmac
 import html
 import logging
-import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -29,6 +28,7 @@ from typing import Any
 
 from aiohttp import web
 
+from swarm import logs
 from swarm.monitor.metrics import render_metrics
 from swarm.monitor.options import TOKEN_ENV, HttpConfig
 from swarm.monitor.state import SwarmState
@@ -229,7 +229,7 @@ async def serving(config: HttpConfig, node: Any, local_stats: LocalStats | None 
     server = MonitorServer(SwarmState(node), config.token, local_stats=local_stats)
     try:
         url = await server.start(config.host, config.port)
-        print(f"monitor page: {url}/ (token from the token file or ${TOKEN_ENV})", file=sys.stderr, flush=True)
+        logs.announce(__name__, f"monitor page: {url}/ (token from the token file or ${TOKEN_ENV})")
         yield server
     finally:
         await server.close()
