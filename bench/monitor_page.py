@@ -14,6 +14,10 @@ round one node changes its load (``notify_load_changed``) and we time
   page:   change -> the "state" event carrying it has been received.
 Then one node closes (its connections drop, as with SIGKILL) and we time the
 "state" event without it (the swarm's suspicion grace dominates).
+
+``--browser`` also opens the page in headless Chromium (the DevTools helper of
+the tests, `tests.browser`) and times change -> the members table showing it
+(the page's own clock, Date.now(), against ours: one machine, one clock).
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ import logging
 import statistics
 import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -105,12 +110,37 @@ def consumers_of(state: dict[str, Any], peer: str) -> int | None:
     return next((n.get("consumers") for n in state["nodes"] if n["peer"] == peer), None)
 
 
-async def measure(rounds: int) -> dict[str, Any]:
-    async with swarm(3) as nodes:
+SHOWN = """new Promise(resolve => {{
+  const shown = () => {{
+    const cell = document.querySelector('#members tr[data-peer="{peer}"] td.consumers');
+    return cell && cell.textContent.startsWith('{k} /');
+  }};
+  if (shown()) return resolve(Date.now());
+  new MutationObserver((_, observer) => {{
+    if (shown()) {{ observer.disconnect(); resolve(Date.now()); }}
+  }}).observe(document.querySelector('#members'), {{childList: true, subtree: true, characterData: true}});
+}})"""
+
+
+async def measure(rounds: int, browser: bool) -> dict[str, Any]:
+    async with swarm(3) as nodes, contextlib.AsyncExitStack() as stack:
         monitor, busy, leaving = nodes
         server = MonitorServer(SwarmState(monitor), TOKEN)
         url = await server.start("127.0.0.1", 0)
         stream = EventStream()
+        page = None
+        if browser:
+            import tempfile
+
+            from tests.browser import chromium_page
+
+            profile = Path(stack.enter_context(tempfile.TemporaryDirectory()))
+            page = await stack.enter_async_context(chromium_page(profile))
+            await page.goto(url + "/login")
+            await page.evaluate(f"document.querySelector('input[name=token]').value = {json.dumps(TOKEN)};"
+                                "document.forms[0].submit()")
+            await page.wait_for(f"!!document.querySelector('#members tr[data-peer=\"{busy.peer_id}\"]')")
+        shown: list[float] = []
         try:
             async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {TOKEN}"}) as http:
                 reader = asyncio.get_running_loop().create_task(stream.read(http, url + "/api/events"))
@@ -118,7 +148,7 @@ async def measure(rounds: int) -> dict[str, Any]:
                 assert view is not None
                 progress("waiting for the views to fill")
                 await stream.wait(lambda s: all(consumers_of(s, n.peer_id) is not None for n in nodes[1:]), 60)
-                gossip, page = [], []
+                gossip, page_s = [], []
                 for k in range(1, rounds + 1):
                     arrived = asyncio.Event()
                     seen_at = [0.0]
@@ -131,13 +161,20 @@ async def measure(rounds: int) -> dict[str, Any]:
                             arrived.set()
 
                     remove = view.add_listener(on_view)
+                    in_page = None
+                    if page is not None:
+                        in_page = asyncio.ensure_future(page.evaluate(SHOWN.format(peer=busy.peer_id, k=k)))
+                        await asyncio.sleep(0.05)  # the observer is in place
+                    wall = time.time()
                     busy.set_load_provider(lambda k=k: LoadReport(workers=(WorkerLoad("w", k, 500),)))
                     start = time.monotonic()  # set_load_provider notifies: the next record carries k
                     received = await stream.wait(lambda s, k=k: consumers_of(s, busy.peer_id) == k)
                     await asyncio.wait_for(arrived.wait(), 5)
+                    if in_page is not None:
+                        shown.append((await asyncio.wait_for(in_page, 10)) / 1000 - wall)
                     remove()
                     gossip.append(seen_at[0] - start)
-                    page.append(received - start)
+                    page_s.append(received - start)
                     await asyncio.sleep(0.3)
                 progress("closing one node")
                 start = time.monotonic()
@@ -148,8 +185,8 @@ async def measure(rounds: int) -> dict[str, Any]:
                     await reader
         finally:
             await server.close()
-    return {"gossip_s": gossip, "page_s": page, "leave_s": gone - start, "state_event_bytes": stream.state_bytes,
-            "suspect_grace_s": NodeOptions().suspect_grace_s}
+    return {"gossip_s": gossip, "page_s": page_s, "shown_s": shown, "leave_s": gone - start,
+            "state_event_bytes": stream.state_bytes, "suspect_grace_s": NodeOptions().suspect_grace_s}
 
 
 def quantiles(values: list[float]) -> tuple[float, float, float]:
@@ -162,14 +199,18 @@ def main() -> None:
     p = parser(__doc__.splitlines()[0])
     logging.getLogger("libp2p").setLevel(logging.CRITICAL)  # its dial failures to the closed node are routine
     p.add_argument("--rounds", type=int, default=20)
+    p.add_argument("--browser", action="store_true", help="also time the page itself in headless Chromium")
     args = p.parse_args()
     sizes = page_sizes()
     total_raw, total_gzip = sum(r[1] for r in sizes), sum(r[2] for r in sizes)
     table(["file", "bytes", "gzip bytes"], [*sizes, ("total", total_raw, total_gzip)], "page size")
-    figures = asyncio.run(measure(args.rounds))
+    figures = asyncio.run(measure(args.rounds, args.browser))
     gossip, page = quantiles(figures["gossip_s"]), quantiles(figures["page_s"])
-    table(["path", "p50 ms", "p95 ms", "max ms"],
-          [("change -> monitor's view (gossip)", *gossip), ("change -> state event at the page", *page)],
+    rows = [("change -> monitor's view (gossip)", *gossip), ("change -> state event at the page", *page)]
+    shown = quantiles(figures["shown_s"]) if figures["shown_s"] else None
+    if shown is not None:
+        rows.append(("change -> table shows it (Chromium)", *shown))
+    table(["path", "p50 ms", "p95 ms", "max ms"], rows,
           f"update latency over {args.rounds} load changes (3 nodes, one the monitor)")
     table(["event", "seconds", "state event bytes"],
           [("node closed -> gone from the page", figures["leave_s"], figures["state_event_bytes"])],
@@ -178,6 +219,7 @@ def main() -> None:
                           "files": {name: raw for name, raw, _ in sizes},
                           "gossip_ms": dict(zip(("p50", "p95", "max"), gossip, strict=True)),
                           "page_ms": dict(zip(("p50", "p95", "max"), page, strict=True)),
+                          "shown_ms": dict(zip(("p50", "p95", "max"), shown, strict=True)) if shown else None,
                           "leave_s": figures["leave_s"], "state_event_bytes": figures["state_event_bytes"]})
 
 

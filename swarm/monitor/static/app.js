@@ -67,7 +67,7 @@ function renderMembers(snapshot) {
       el("td", { class: "num" }, fmt.bytes(n.memory)),
       el("td", { class: "num workers", title: n.workers.map((w) => `worker ${w.id}: ${w.consumers} + ${w.pipe_consumers} pipe`).join("\n") },
          n.workers.length),
-      el("td", { class: "num" }, el("span", { class: "bar" }, el("span", { style: `width:${share}%` })),
+      el("td", { class: "num consumers" }, el("span", { class: "bar" }, el("span", { style: `width:${share}%` })),
          `${fmt.int(n.consumers)} / ${fmt.int(n.capacity)}`),
       el("td", { class: "num pipe-consumers" }, fmt.int(n.pipe_consumers)),
       el("td", { class: "num bitrate-in", dataset: { bps: n.in_bps ?? "" } }, fmt.kbps(n.in_bps)),
