@@ -3,27 +3,35 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import dataclasses
 import json
 import logging
+from collections.abc import AsyncIterator
 
 import aiohttp
 import pytest
+from libp2p.crypto.ed25519 import create_new_key_pair
 from prometheus_client.parser import text_string_to_metric_families
 
+import media
 from media.codecs import DEFAULT_MEDIA_CODECS
 from media.rtp_traffic import OPUS_RTP_PARAMETERS
 from media.stats import get_stats
+from media.vertical import Capacity
 from swarm import logs
+from swarm.bootstrap import parse_bootstrap
 from swarm.cli import build_parser
-from swarm.membership import SwarmAuthority
+from swarm.media_node import MediaNode
+from swarm.membership import CertificateVerifier, SwarmAuthority, peer_id_of
 from swarm.monitor.http import MonitorServer
 from swarm.monitor.metrics import LOCAL_WORKER_COUNTS
 from swarm.monitor.rooms import RoomSpans
 from swarm.monitor.state import SwarmState
 from swarm.monitor_cli import render, snapshot
+from swarm.node import SwarmNode
 from swarm.records import LoadRecord, LoadReport, RecordError, WorkerLoad, decode_envelope, encode_envelope
-from tests.test_swarm_media import media_swarm
-from tests.test_swarm_node import full_views, swarm_of, wait_until
+from tests.test_swarm_node import FAST, full_views, swarm_of, wait_until
 
 
 async def test_monitor_shows_every_nodes_load_and_placements() -> None:
@@ -79,9 +87,31 @@ TOKEN = "a-token-long-enough-0123"
 LOOPBACK = {"protocol": "udp", "ip": "127.0.0.1"}
 
 
-async def test_metrics_match_get_stats_and_the_room_spans_both_nodes() -> None:
-    async with media_swarm(2) as nodes:
-        entry, peer = nodes
+@contextlib.asynccontextmanager
+async def media_swarm_and_monitor() -> AsyncIterator[tuple[MediaNode, MediaNode, SwarmNode]]:
+    """Two media nodes (one worker each, two consumers per worker) and a member with the monitor role."""
+    authority = SwarmAuthority.generate()
+    async with swarm_of(authority, 2) as nodes:
+        key_pair = create_new_key_pair()
+        options = dataclasses.replace(FAST, bootstrap=parse_bootstrap(nodes[0].listen_addrs[0]))
+        monitor = SwarmNode(key_pair, authority.issue(peer_id_of(key_pair), ("monitor",)),
+                            CertificateVerifier(authority.public_key), options)
+        async with monitor:
+            media_nodes = [MediaNode(n, media, Capacity(max_workers=1, max_consumers_per_worker=2)) for n in nodes]
+            for media_node in media_nodes:
+                await media_node.start()
+            try:
+                await wait_until(lambda: full_views([*nodes, monitor]))
+                yield media_nodes[0], media_nodes[1], monitor
+            finally:
+                for media_node in media_nodes:
+                    await media_node.close()
+
+
+async def test_metrics_match_get_stats_and_the_room_spans_both_nodes_never_the_monitor() -> None:
+    async with media_swarm_and_monitor() as (entry, peer, monitor):
+        await wait_until(lambda: all(c.peer_id != monitor.peer_id for c in entry.mediasoup.candidates())
+                         and len(entry.mediasoup.candidates()) == 2)  # once its load record tells its role
         server = MonitorServer(SwarmState(entry.node), TOKEN, local_stats=lambda: get_stats(entry.local.workers))
         url = await server.start("127.0.0.1", 0)
         try:
@@ -114,7 +144,8 @@ async def test_metrics_match_get_stats_and_the_room_spans_both_nodes() -> None:
                 for count in LOCAL_WORKER_COUNTS:
                     assert samples[(f"mafalda_swarm_local_worker_{count}", labels)] == worker_stats[count], count
             assert stats["totals"]["pipe_consumers"] == 1 and stats["totals"]["consumers"] == 2
-            assert samples[("mafalda_swarm_members", ())] == 2
+            assert samples[("mafalda_swarm_members", ())] == 3
+            assert samples[("mafalda_swarm_node_role_info", (("node", monitor.peer_id), ("role", "monitor")))] == 1
             assert samples[("mafalda_swarm_rooms", ())] == 1
             assert samples[("mafalda_swarm_room_nodes", (("room", router.id),))] == 2
             assert ("mafalda_swarm_node_memory_bytes", (("node", peer.node.peer_id),)) in samples
