@@ -21,6 +21,7 @@ import contextlib
 import hmac
 import html
 import logging
+import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -228,7 +229,11 @@ async def serving(config: HttpConfig, node: Any, local_stats: LocalStats | None 
     """The page for ``node`` while the block runs."""
     server = MonitorServer(SwarmState(node), config.token, local_stats=local_stats)
     try:
-        url = await server.start(config.host, config.port)
+        try:
+            url = await server.start(config.host, config.port)
+        except OSError as error:  # the address is taken or not ours: the operator's mistake, said plainly
+            print(f"mafalda-swarm: cannot serve the page on {config.host}:{config.port}: {error}", file=sys.stderr)
+            raise SystemExit(2) from None
         logs.announce(__name__, f"monitor page: {url}/ (token from the token file or ${TOKEN_ENV})")
         yield server
     finally:
