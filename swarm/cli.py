@@ -16,8 +16,9 @@ import argparse
 import asyncio
 import importlib
 import inspect
-import logging
 import sys
+
+from swarm import logs
 
 # name -> (module, one-line help). A module that fails to import leaves its
 # subcommand listed as unavailable (with the reason) instead of breaking the CLI.
@@ -63,19 +64,14 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
         sub_parser = sub.add_parser(name, help=help_text, description=help_text)
         sub_parser.set_defaults(_module=module_name)
         module.add_arguments(sub_parser)
+        logs.add_arguments(sub_parser)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = build_parser(argv).parse_args(argv)
-    level = [logging.WARNING, logging.INFO, logging.DEBUG][min(args.verbose, 2)]
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    if not args.verbose:
-        # Quiet by default: the worker's own log lines (libwebrtc reports benign
-        # conditions at "error") and aiortc's decoder warnings before a key frame.
-        logging.getLogger("media.worker.log").setLevel(logging.CRITICAL)
-        logging.getLogger("aiortc").setLevel(logging.ERROR)
+    logs.configure(args.verbose, getattr(args, "log_format", "text"))
     module = importlib.import_module(args._module)
     result = module.run(args)
     if inspect.iscoroutine(result):

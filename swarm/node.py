@@ -151,6 +151,8 @@ class SwarmNode:
         self._warn = _WarnLimiter()
         self.view: SwarmView | None = None
         self.rejected_messages = 0
+        self.last_load: LoadRecord | None = None
+        """The load record this node published last (what every view holds of it)."""
 
     # -- lifecycle -------------------------------------------------------------------
 
@@ -276,6 +278,11 @@ class SwarmNode:
         if self._placements.pop(key, None) is not None:
             self._bump_placements()
 
+    @property
+    def own_placements(self) -> dict[str, Placement]:
+        """What this node announces it hosts (a copy): its own views never hold it."""
+        return dict(self._placements)
+
     def _bump_placements(self) -> None:
         self._placements_version = self._versions.next()
         self._placements_changed.set()
@@ -361,6 +368,9 @@ class SwarmNode:
             ttl_s=self.options.effective_ttl_s,
             placements_version=self._placements_version,
             incarnation=self._incarnation,
+            memory_bytes=report.memory_bytes,
+            roles=self.certificate.roles,
+            links=tuple(sorted(self.members())),
         )
 
     async def _publish(self, record: LoadRecord | PlacementRecord | MembershipRecord) -> None:
@@ -374,7 +384,8 @@ class SwarmNode:
         while True:
             self._load_changed.clear()
             published_at = time.monotonic()
-            await self._publish(await self._sample_load())
+            self.last_load = await self._sample_load()
+            await self._publish(self.last_load)
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(self.options.load_interval_s):
                     await self._load_changed.wait()

@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from swarm import logs
 from swarm.bootstrap import BootstrapError, load_bootstrap
 from swarm.membership import (
     Certificate,
@@ -28,6 +29,7 @@ from swarm.membership import (
     load_swarm_public_key,
     peer_id_of,
 )
+from swarm.monitor import options as http_options
 from swarm.records import LoadReport, WorkerLoad
 from swarm.view import ViewEvent
 
@@ -65,6 +67,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                             "made here is closed (default 10)")
     media.add_argument("--token-file", type=Path, default=None,
                        help="file holding the token application servers present (default: DIR/entry.token)")
+    http_options.add_arguments(parser)
 
 
 def _emit(event: str, **fields: Any) -> None:
@@ -163,6 +166,7 @@ async def run(args: argparse.Namespace) -> int:
         print(peer_id_of(key_pair))
         return 0
     try:
+        http = http_options.http_config(args)
         node = build_node(args, key_pair)
     except (OSError, CertificateError, BootstrapError, ValueError) as error:
         print(f"mafalda-swarm node: {error}", file=sys.stderr)
@@ -173,6 +177,7 @@ async def run(args: argparse.Namespace) -> int:
         loop.add_signal_handler(signum, stop.set)
     async with node:
         assert node.view is not None
+        logs.set_peer_id(node.peer_id)
         if args.control:
             control = _Control(node, stop)
             node.set_load_provider(control.report)
@@ -183,22 +188,26 @@ async def run(args: argparse.Namespace) -> int:
                 await stop.wait()
                 serving.cancel()
         elif args.media:
-            return await _run_media_node(node, args, stop)
+            return await _run_media_node(node, args, stop, http)
         else:
-            print(f"node {node.peer_id} listening on {' '.join(node.listen_addrs)}", file=sys.stderr)
-            await stop.wait()
+            async with http_options.page(http, node):
+                logs.announce(__name__, f"node {node.peer_id} listening on {' '.join(node.listen_addrs)}")
+                await stop.wait()
     return 0
 
 
-async def _run_media_node(node: SwarmNode, args: argparse.Namespace, stop: asyncio.Event) -> int:
+async def _run_media_node(node: SwarmNode, args: argparse.Namespace, stop: asyncio.Event,
+                          http: http_options.HttpConfig | None) -> int:
     """An SFU node: workers for members; with --entry-port, an entry point for application servers."""
     import os
 
     import media
+    from media.stats import get_stats
     from media.vertical import Capacity
     from rope import token_auth
     from rope.websocket import WebSocketListener
     from swarm.media_node import MediaNode
+    from swarm.monitor.rooms import RoomSpans
 
     capacity = Capacity(max_workers=args.workers or os.cpu_count() or 1,
                         max_consumers_per_worker=args.consumers_per_worker)
@@ -207,6 +216,8 @@ async def _run_media_node(node: SwarmNode, args: argparse.Namespace, stop: async
     grace = SESSION_GRACE_S if args.session_grace is None else args.session_grace
     media_node = MediaNode(node, media, capacity, grace_s=grace)
     await media_node.start()
+    spans = RoomSpans(media_node)
+    spans.start()
     listener = entry = None
     try:
         if args.entry_port is not None:
@@ -218,10 +229,12 @@ async def _run_media_node(node: SwarmNode, args: argparse.Namespace, stop: async
                 return 2
             entry = media_node.entry_server(token_auth(token))
             listener = await WebSocketListener(entry.rope, host=args.entry_host, port=args.entry_port).start()
-        print(f"media node {node.peer_id} listening on {' '.join(node.listen_addrs)}"
-              + (f"; applications: {listener.url}" if listener else ""), file=sys.stderr)
-        await stop.wait()
+        logs.announce(__name__, f"media node {node.peer_id} listening on {' '.join(node.listen_addrs)}"
+                      + (f"; applications: {listener.url}" if listener else ""))
+        async with http_options.page(http, node, lambda: get_stats(media_node.local.workers)):
+            await stop.wait()
     finally:
+        await spans.close()
         if listener is not None:
             await listener.close()
         if entry is not None:
@@ -234,9 +247,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m swarm.node_cli", description=__doc__.splitlines()[0])
     parser.add_argument("-v", "--verbose", action="count", default=0)
     add_arguments(parser)
+    logs.add_arguments(parser)
     args = parser.parse_args()
-    level = [logging.WARNING, logging.INFO, logging.DEBUG][min(args.verbose, 2)]
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s %(message)s", stream=sys.stderr)
+    logs.configure(args.verbose, args.log_format)
     with contextlib.suppress(KeyboardInterrupt):
         return asyncio.run(run(args))
     return 130

@@ -12,6 +12,11 @@ sent before the publisher was declared dead cannot bring it back.
 Wire: one JSON envelope per gossip message, ``{"v":1, "cert": <the publisher's
 membership certificate>, "kind": "load"|"placements"|"members", "record": {...}}``. The
 decoder is strict (types, sizes): gossip comes from the network.
+
+A load record's fields added after version 1 shipped (``wpipe``, ``mem``, ``roles``,
+``links``) are optional top-level keys: a worker entry keeps its four items, so
+nodes that predate them still accept the record (they ignore unknown keys) and
+records from such nodes still decode here (the fields take their defaults).
 """
 
 from __future__ import annotations
@@ -22,6 +27,8 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+import psutil
 
 __all__ = [
     "MAX_MESSAGE_BYTES",
@@ -37,12 +44,15 @@ __all__ = [
     "WorkerLoad",
     "decode_envelope",
     "encode_envelope",
+    "process_memory_bytes",
 ]
 
 MAX_MESSAGE_BYTES = 256 * 1024
 MAX_PLACEMENTS = 20000
 MAX_WORKERS = 1024
 MAX_ADDRS = 16
+MAX_ROLES = 8
+MAX_LINKS = 64
 
 
 class RecordError(ValueError):
@@ -53,8 +63,16 @@ class RecordError(ValueError):
 class WorkerLoad:
     worker_id: str
     consumers: int
+    """Client consumers (what capacity is about); pipe consumers are counted apart."""
     capacity: int
     cpu_percent: float | None = None
+    pipe_consumers: int = 0
+    """Consumers on PipeTransports: the cost of carrying a producer to another worker."""
+
+
+def process_memory_bytes() -> int:
+    """Resident memory of this process: what a node without workers reports."""
+    return int(psutil.Process().memory_info().rss)
 
 
 @dataclass(frozen=True)
@@ -64,6 +82,8 @@ class LoadReport:
     workers: tuple[WorkerLoad, ...] = ()
     bandwidth_in_bps: float = 0.0
     bandwidth_out_bps: float = 0.0
+    memory_bytes: int = field(default_factory=process_memory_bytes)
+    """Resident memory of the node (with its workers, for a media node)."""
 
 
 @dataclass(frozen=True)
@@ -82,10 +102,19 @@ class LoadRecord:
     failure detection is `swarm.probe`'s job)."""
     placements_version: int = 0
     incarnation: int = 0
+    memory_bytes: int = 0
+    roles: tuple[str, ...] = ()
+    """The roles of the owner's certificate ("node", "monitor"...): a monitor hosts no workers."""
+    links: tuple[str, ...] = ()
+    """Members the owner is connected to (at most MAX_LINKS): the swarm's connection graph."""
 
     @property
     def consumers(self) -> int:
         return sum(worker.consumers for worker in self.workers)
+
+    @property
+    def pipe_consumers(self) -> int:
+        return sum(worker.pipe_consumers for worker in self.workers)
 
     @property
     def capacity(self) -> int:
@@ -173,6 +202,14 @@ def encode_envelope(certificate: str, record: Record) -> bytes:
             "pver": record.placements_version,
             "inc": record.incarnation,
         }
+        if any(w.pipe_consumers for w in record.workers):
+            body["wpipe"] = [w.pipe_consumers for w in record.workers]
+        if record.memory_bytes:
+            body["mem"] = record.memory_bytes
+        if record.roles:
+            body["roles"] = list(record.roles[:MAX_ROLES])
+        if record.links:
+            body["links"] = list(record.links[:MAX_LINKS])
     elif isinstance(record, MembershipRecord):
         kind = "members"
         body = {
@@ -220,14 +257,20 @@ def _list(value: object, what: str, limit: int) -> list[Any]:
 
 
 def _decode_load(body: dict[str, Any]) -> LoadRecord:
+    items = _list(body.get("workers"), "workers", MAX_WORKERS)
+    pipes = _list(body.get("wpipe", [0] * len(items)), "wpipe", len(items))
+    if len(pipes) != len(items):
+        raise RecordError("wpipe must have one count per worker")
     workers = []
-    for item in _list(body.get("workers"), "workers", MAX_WORKERS):
+    for item, pipe_consumers in zip(items, pipes, strict=True):
         entry = _list(item, "worker", 4)
         if len(entry) != 4:
             raise RecordError("worker must be [id, consumers, capacity, cpu]")
         cpu = None if entry[3] is None else _num(entry[3], "worker cpu")
         worker_id = _str(entry[0], "worker id")
-        workers.append(WorkerLoad(worker_id, _int(entry[1], "consumers"), _int(entry[2], "capacity"), cpu))
+        workers.append(WorkerLoad(
+            worker_id, _int(entry[1], "consumers"), _int(entry[2], "capacity"), cpu, _int(pipe_consumers, "wpipe"),
+        ))
     bandwidth = _list(body.get("bw"), "bw", 2)
     if len(bandwidth) != 2:
         raise RecordError("bw must be [in, out]")
@@ -243,6 +286,9 @@ def _decode_load(body: dict[str, Any]) -> LoadRecord:
         ttl_s=_num(body.get("ttl"), "ttl"),
         placements_version=_int(body.get("pver", 0), "pver"),
         incarnation=_int(body.get("inc", 0), "inc"),
+        memory_bytes=_int(body.get("mem", 0), "mem"),
+        roles=tuple(_str(r, "role", 32) for r in _list(body.get("roles", []), "roles", MAX_ROLES)),
+        links=tuple(_str(p, "link") for p in _list(body.get("links", []), "links", MAX_LINKS)),
     )
 
 

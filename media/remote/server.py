@@ -110,9 +110,12 @@ class MediasoupServer:
             self._workers.remove(worker)
 
     async def _get_stats(self) -> dict[str, Any]:
+        """The backend's own workers when it keeps a list of them (a swarm node's local workers,
+        including those it started for itself), else the workers created through this server."""
         from media.stats import get_stats
 
-        return await get_stats(self._workers)
+        workers = getattr(self.backend, "workers", None)
+        return await get_stats(workers if isinstance(workers, list) else self._workers)
 
     def _supported_rtp_capabilities(self) -> Any:
         get = getattr(self.backend, "get_supported_rtp_capabilities", None)
