@@ -380,7 +380,7 @@ class Transport(EventEmitter):
         body = fbs.new(
             "Transport.ProduceDataRequest",
             dataProducerId=data_producer_id,
-            type=getattr(fbs.enum("DataProducer.Type"), self.DATA_TYPE.upper()),
+            type=getattr(fbs.enum(wire.data_consumer_type_path()), self.DATA_TYPE.upper()),
             sctpStreamParameters=wire.sctp_stream_parameters_to_fbs(sctp_stream_parameters),
             label=label,
             protocol=protocol,
@@ -426,20 +426,16 @@ class Transport(EventEmitter):
         sctp_stream_parameters = None
         stream_id = None
         if self.DATA_TYPE == "sctp":
-            sctp_stream_parameters = dict(data_producer.sctp_stream_parameters or {})
-            for key, value in (
-                ("ordered", ordered), ("maxPacketLifeTime", max_packet_life_time), ("maxRetransmits", max_retransmits)
-            ):
-                if value is not None:
-                    sctp_stream_parameters[key] = value
             stream_id = self._allocate_sctp_stream_id()
-            sctp_stream_parameters["streamId"] = stream_id
+            sctp_stream_parameters = _consumer_sctp_stream_parameters(
+                data_producer.sctp_stream_parameters, stream_id, ordered, max_packet_life_time, max_retransmits
+            )
         data_consumer_id = str(uuid.uuid4())
         body = fbs.new(
             "Transport.ConsumeDataRequest",
             dataConsumerId=data_consumer_id,
             dataProducerId=data_producer_id,
-            type=getattr(fbs.enum("DataProducer.Type"), self.DATA_TYPE.upper()),
+            type=getattr(fbs.enum(wire.data_consumer_type_path()), self.DATA_TYPE.upper()),
             sctpStreamParameters=wire.sctp_stream_parameters_to_fbs(sctp_stream_parameters),
             label=data_producer.label,
             protocol=data_producer.protocol,
@@ -491,3 +487,33 @@ class Transport(EventEmitter):
             await self._channel.request(method, body_type, body, self._id)
         except Exception:
             pass
+
+
+def _consumer_sctp_stream_parameters(
+    producer_parameters: dict[str, Any] | None,
+    stream_id: int,
+    ordered: bool | None,
+    max_packet_life_time: int | None,
+    max_retransmits: int | None,
+) -> dict[str, Any]:
+    """A data consumer's SCTP stream parameters, as mediasoup 3.27's consumeData() derives them.
+
+    The producer's (an ordered stream if it has none: a direct DataProducer), then the
+    caller's overrides: ordered=True drops the partial-reliability limits, and a limit
+    given without ordered=True makes the stream unordered.
+    """
+    params = dict(producer_parameters) if producer_parameters else {"ordered": True}
+    params["streamId"] = stream_id
+    if ordered is not None:
+        params["ordered"] = ordered
+        if ordered:
+            params.pop("maxPacketLifeTime", None)
+            params.pop("maxRetransmits", None)
+    if not ordered:
+        if max_packet_life_time is not None:
+            params["ordered"] = False
+            params["maxPacketLifeTime"] = max_packet_life_time
+        if max_retransmits is not None:
+            params["ordered"] = False
+            params["maxRetransmits"] = max_retransmits
+    return params
