@@ -141,6 +141,11 @@ class Router(EventEmitter):
     def rtp_capabilities(self) -> dict[str, Any]:
         return self._rtp_capabilities
 
+    def update_media_codecs(self, media_codecs: list[dict[str, Any]]) -> None:
+        """Replace the router's codecs (mediasoup 3.27's updateMediaCodecs()): new RTP capabilities
+        for what is created from now on; existing producers and consumers keep theirs."""
+        self._rtp_capabilities = ortc.generate_router_rtp_capabilities(ortc.clone(media_codecs))
+
     @property
     def transports(self) -> dict[str, Transport]:
         return dict(self._transports)

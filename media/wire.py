@@ -394,6 +394,15 @@ def sctp_parameters_from_fbs(p: Any) -> dict[str, Any] | None:
     }
 
 
+def sctp_negotiated_capabilities_from_fbs(p: Any) -> dict[str, int] | None:
+    if p is None:
+        return None
+    return {
+        "negotiatedMaxOutboundStreams": p.negotiatedMaxOutboundStreams,
+        "negotiatedMaxInboundStreams": p.negotiatedMaxInboundStreams,
+    }
+
+
 SCTP_DEFAULTS: dict[str, int] = {
     "max_send_message_size": 262_144,
     "max_receive_message_size": 262_144,
