@@ -54,7 +54,8 @@ class PlainTransport(Transport):
         response = await self._channel.request(
             "PLAINTRANSPORT_CONNECT", "PlainTransport_ConnectRequest", body, self._id
         )
-        self._tuple = wire.tuple_from_fbs(response.tuple)
+        if response.tuple is not None:  # optional in 3.27's ConnectResponse
+            self._tuple = wire.tuple_from_fbs(response.tuple)
         if response.rtcpTuple is not None:
             self._rtcp_tuple = wire.tuple_from_fbs(response.rtcpTuple)
         if response.srtpParameters is not None:
