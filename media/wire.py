@@ -334,7 +334,7 @@ def listen_info_to_fbs(info: dict[str, Any]) -> Any:
     protocol = fbs.enum("Transport.Protocol")
     port_range = info.get("portRange") or {}
     flags = info.get("flags") or {}
-    return fbs.new(
+    out = fbs.new(
         "Transport.ListenInfo",
         protocol=protocol.UDP if info.get("protocol", "udp") == "udp" else protocol.TCP,
         ip=info["ip"],
@@ -349,6 +349,12 @@ def listen_info_to_fbs(info: dict[str, Any]) -> Any:
         sendBufferSize=info.get("sendBufferSize", 0),
         recvBufferSize=info.get("recvBufferSize", 0),
     )
+    if info.get("exposeInternalIp"):
+        # 3.27+: with an announced address, also a candidate with the listening ip itself.
+        if not fbs.has("Transport.ListenInfo", "exposeInternalIp"):
+            raise TypeError("listen info exposeInternalIp needs mediasoup 3.27+")
+        out.exposeInternalIp = True
+    return out
 
 
 def protocol_from_fbs(value: int) -> str:

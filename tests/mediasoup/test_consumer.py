@@ -10,7 +10,12 @@ import pytest
 
 from media import fbs
 from media.errors import UnsupportedError
-from tests.mediasoup.conftest import Calls, once, router_dump, skip_backends, wait_for
+from tests.mediasoup.conftest import AT_LEAST_3_27, Calls, once, router_dump, skip_backends, wait_for
+
+AUDIO_LEVEL_ID, VIDEO_ORIENTATION_ID, TOFFSET_ID = (6, 8, 9) if AT_LEAST_3_27 else (10, 11, 12)
+"""The router's preferred ids of these extensions (3.27 renumbered them; its test-Consumer.js follows)."""
+MSID = "1111-1111-1111-1111 2222-2222-2222-2222"
+"""3.27's test-Consumer.js gives the audio producer an msid, which its consumers carry."""
 
 MEDIA_CODECS: list[dict[str, Any]] = [
     {"kind": "audio", "mimeType": "audio/opus", "clockRate": 48000, "channels": 2, "parameters": {"foo": "bar"}},
@@ -44,6 +49,7 @@ AUDIO_PRODUCER_OPTIONS: dict[str, Any] = {
         ],
         "encodings": [{"ssrc": 11111111}],
         "rtcp": {"cname": "FOOBAR"},
+        **({"msid": MSID} if AT_LEAST_3_27 else {}),
     },
     "app_data": {"foo": 1, "bar": "2"},
 }
@@ -121,11 +127,17 @@ CONSUMER_DEVICE_CAPABILITIES: dict[str, Any] = {
             "preferredEncrypt": False,
         },
         {
-            "kind": "audio", "uri": "urn:ietf:params:rtp-hdrext:ssrc-audio-level", "preferredId": 10,
+            "kind": "audio", "uri": "urn:ietf:params:rtp-hdrext:ssrc-audio-level", "preferredId": AUDIO_LEVEL_ID,
             "preferredEncrypt": False,
         },
-        {"kind": "video", "uri": "urn:3gpp:video-orientation", "preferredId": 11, "preferredEncrypt": False},
-        {"kind": "video", "uri": "urn:ietf:params:rtp-hdrext:toffset", "preferredId": 12, "preferredEncrypt": False},
+        {
+            "kind": "video", "uri": "urn:3gpp:video-orientation", "preferredId": VIDEO_ORIENTATION_ID,
+            "preferredEncrypt": False,
+        },
+        {
+            "kind": "video", "uri": "urn:ietf:params:rtp-hdrext:toffset", "preferredId": TOFFSET_ID,
+            "preferredEncrypt": False,
+        },
     ],
 }
 
@@ -192,6 +204,7 @@ async def test_transport_consume_succeeds(ctx: Ctx) -> None:
     assert audio.kind == "audio"
     assert isinstance(audio.rtp_parameters, dict)
     assert audio.rtp_parameters["mid"] == "0"
+    assert audio.rtp_parameters.get("msid") == (MSID if AT_LEAST_3_27 else None)
     assert audio.rtp_parameters["codecs"] == [
         {
             "mimeType": "audio/opus", "payloadType": 100, "clockRate": 48000, "channels": 2,
@@ -226,6 +239,7 @@ async def test_transport_consume_succeeds(ctx: Ctx) -> None:
     assert video.closed is False
     assert video.kind == "video"
     assert video.rtp_parameters["mid"] == "1"
+    assert "msid" not in video.rtp_parameters
     assert video.rtp_parameters["codecs"] == [H264_CONSUMER_CODEC, RTX_CONSUMER_CODEC]
     assert video.type == "simulcast"
     assert video.paused is True
@@ -326,7 +340,10 @@ async def test_consumer_dump_succeeds(ctx: Ctx) -> None:
             "uri": "http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time", "id": 4, "parameters": {},
             "encrypt": False,
         },
-        {"uri": "urn:ietf:params:rtp-hdrext:ssrc-audio-level", "id": 10, "parameters": {}, "encrypt": False},
+        {
+            "uri": "urn:ietf:params:rtp-hdrext:ssrc-audio-level", "id": AUDIO_LEVEL_ID, "parameters": {},
+            "encrypt": False,
+        },
     ]
     [encoding] = dump1["rtpParameters"]["encodings"]
     assert encoding["codecPayloadType"] == 100
@@ -338,6 +355,7 @@ async def test_consumer_dump_succeeds(ctx: Ctx) -> None:
     assert dump1["paused"] is False
     assert dump1["producerPaused"] is False
     assert dump1["priority"] == 1
+    assert dump1["rtpParameters"].get("msid") == (MSID if AT_LEAST_3_27 else None)
 
     video = await ctx.consume_video(paused=True)
     dump2 = await video.dump()
@@ -355,14 +373,15 @@ async def test_consumer_dump_succeeds(ctx: Ctx) -> None:
         {"type": "nack"}, {"type": "nack", "parameter": "pli"}, {"type": "ccm", "parameter": "fir"},
         {"type": "goog-remb"},
     ]
+    assert "msid" not in dump2["rtpParameters"]
     assert dump2["rtpParameters"]["headerExtensions"] == [
         {"uri": "urn:ietf:params:rtp-hdrext:sdes:mid", "id": 1, "encrypt": False, "parameters": {}},
         {
             "uri": "http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time", "id": 4, "parameters": {},
             "encrypt": False,
         },
-        {"uri": "urn:3gpp:video-orientation", "id": 11, "parameters": {}, "encrypt": False},
-        {"uri": "urn:ietf:params:rtp-hdrext:toffset", "id": 12, "parameters": {}, "encrypt": False},
+        {"uri": "urn:3gpp:video-orientation", "id": VIDEO_ORIENTATION_ID, "parameters": {}, "encrypt": False},
+        {"uri": "urn:ietf:params:rtp-hdrext:toffset", "id": TOFFSET_ID, "parameters": {}, "encrypt": False},
     ]
     [encoding] = dump2["rtpParameters"]["encodings"]
     assert encoding["codecPayloadType"] == 103

@@ -16,7 +16,7 @@ import pytest
 
 import media
 from media.pipe_transport import PipeTransport
-from tests.mediasoup.conftest import once, wait_for
+from tests.mediasoup.conftest import AT_LEAST_3_27, once, wait_for
 
 MEDIA_CODECS: list[dict[str, Any]] = [
     {"kind": "audio", "mimeType": "audio/opus", "clockRate": 48000, "channels": 2},
@@ -93,32 +93,42 @@ CONSUMER_DEVICE_CAPABILITIES: dict[str, Any] = {
             "preferredId": 5, "preferredEncrypt": False,
         },
         {
-            "kind": "audio", "uri": "urn:ietf:params:rtp-hdrext:ssrc-audio-level", "preferredId": 10,
-            "preferredEncrypt": False,
+            "kind": "audio", "uri": "urn:ietf:params:rtp-hdrext:ssrc-audio-level",
+            "preferredId": 6 if AT_LEAST_3_27 else 10, "preferredEncrypt": False,
         },
     ],
 }
 
-# The 3.14.16 worker also offers playout-delay (id 14), which the 3.14.7 suite predates.
-PLAYOUT_DELAY = {
-    "uri": "http://www.webrtc.org/experiments/rtp-hdrext/playout-delay", "id": 14, "encrypt": False, "parameters": {},
-}
-AUDIO_PIPE_HEADER_EXTENSIONS = [
-    {"uri": "urn:ietf:params:rtp-hdrext:ssrc-audio-level", "id": 10, "encrypt": False, "parameters": {}},
-    {"uri": "http://www.webrtc.org/experiments/rtp-hdrext/abs-capture-time", "id": 13, "encrypt": False,
-     "parameters": {}},
-    PLAYOUT_DELAY,
-]
-VIDEO_PIPE_HEADER_EXTENSIONS = [
-    {"uri": "http://tools.ietf.org/html/draft-ietf-avtext-framemarking-07", "id": 6, "encrypt": False,
-     "parameters": {}},
-    {"uri": "urn:ietf:params:rtp-hdrext:framemarking", "id": 7, "encrypt": False, "parameters": {}},
-    {"uri": "urn:3gpp:video-orientation", "id": 11, "encrypt": False, "parameters": {}},
-    {"uri": "urn:ietf:params:rtp-hdrext:toffset", "id": 12, "encrypt": False, "parameters": {}},
-    {"uri": "http://www.webrtc.org/experiments/rtp-hdrext/abs-capture-time", "id": 13, "encrypt": False,
-     "parameters": {}},
-    PLAYOUT_DELAY,
-]
+def _ext(uri: str, id: int) -> dict[str, Any]:
+    return {"uri": uri, "id": id, "encrypt": False, "parameters": {}}
+
+
+ABS_CAPTURE_TIME = "http://www.webrtc.org/experiments/rtp-hdrext/abs-capture-time"
+PLAYOUT_DELAY = "http://www.webrtc.org/experiments/rtp-hdrext/playout-delay"
+DEPENDENCY_DESCRIPTOR = "https://aomediacodec.github.io/av1-rtp-spec/#dependency-descriptor-rtp-header-extension"
+PACKET_ID = "urn:mediasoup:params:rtp-hdrext:packet-id"
+if AT_LEAST_3_27:
+    # 3.27.1's test-PipeTransport.js: renumbered ids, no framemarking, abs-capture-time only when the
+    # producer sends it, the dependency descriptor added to every pipe consumer, mediasoup's packet-id.
+    AUDIO_PIPE_HEADER_EXTENSIONS = [
+        _ext("urn:ietf:params:rtp-hdrext:ssrc-audio-level", 6), _ext(DEPENDENCY_DESCRIPTOR, 7),
+        _ext(PLAYOUT_DELAY, 11), _ext(PACKET_ID, 12),
+    ]
+    VIDEO_PIPE_HEADER_EXTENSIONS = [
+        _ext(DEPENDENCY_DESCRIPTOR, 7), _ext("urn:3gpp:video-orientation", 8),
+        _ext("urn:ietf:params:rtp-hdrext:toffset", 9), _ext(PLAYOUT_DELAY, 11), _ext(PACKET_ID, 12),
+    ]
+else:
+    # The 3.14.16 worker also offers playout-delay (id 14), which the 3.14.7 suite predates.
+    AUDIO_PIPE_HEADER_EXTENSIONS = [
+        _ext("urn:ietf:params:rtp-hdrext:ssrc-audio-level", 10), _ext(ABS_CAPTURE_TIME, 13),
+        _ext(PLAYOUT_DELAY, 14),
+    ]
+    VIDEO_PIPE_HEADER_EXTENSIONS = [
+        _ext("http://tools.ietf.org/html/draft-ietf-avtext-framemarking-07", 6),
+        _ext("urn:ietf:params:rtp-hdrext:framemarking", 7), _ext("urn:3gpp:video-orientation", 11),
+        _ext("urn:ietf:params:rtp-hdrext:toffset", 12), _ext(ABS_CAPTURE_TIME, 13), _ext(PLAYOUT_DELAY, 14),
+    ]
 VP8_PIPE_CODEC = {
     "mimeType": "video/VP8", "payloadType": 101, "clockRate": 90000, "parameters": {},
     "rtcpFeedback": [{"type": "nack", "parameter": "pli"}, {"type": "ccm", "parameter": "fir"}],
