@@ -19,10 +19,9 @@ installed (its VERSION file), 3.14's when none is installed.
 
 from __future__ import annotations
 
-import contextlib
 from typing import Any, Final
 
-from media.worker_install import WorkerNotInstalledError, worker_version
+from media.worker_install import version_at_least
 
 CAPABILITIES_3_14: Final[dict[str, Any]] = {
     "codecs": [
@@ -554,16 +553,4 @@ CAPABILITIES_3_27: Final[dict[str, Any]] = {
 }
 
 
-def capabilities_for(version: str) -> dict[str, Any]:
-    """The table of a worker version ("3.27.1" -> 3.27's; anything older -> 3.14's)."""
-    major_minor = tuple(int(part) for part in version.split(".")[:2])
-    return CAPABILITIES_3_27 if major_minor >= (3, 27) else CAPABILITIES_3_14
-
-
-def _installed_version() -> str:
-    with contextlib.suppress(WorkerNotInstalledError):
-        return worker_version()
-    return "3.14.16"
-
-
-SUPPORTED_RTP_CAPABILITIES: Final[dict[str, Any]] = capabilities_for(_installed_version())
+SUPPORTED_RTP_CAPABILITIES: Final[dict[str, Any]] = CAPABILITIES_3_27 if version_at_least(3, 27) else CAPABILITIES_3_14
