@@ -380,10 +380,35 @@ async def test_producer_close_is_transmitted_to_pipe_consumer(ctx: Ctx) -> None:
     assert consumer.closed is True
 
 
-async def test_pipe_to_router_fails_if_both_routers_belong_to_the_same_worker(ctx: Ctx) -> None:
+async def test_pipe_to_router_with_keep_id_fails_if_both_routers_belong_to_the_same_worker(ctx: Ctx) -> None:
     router1bis = await ctx.worker1.create_router(media_codecs=MEDIA_CODECS)
     with pytest.raises(Exception):  # noqa: B017 - upstream: rejects with Error (the producer id exists there)
-        await ctx.router1.pipe_to_router(producer_id=ctx.video_producer.id, router=router1bis)
+        await ctx.router1.pipe_to_router(producer_id=ctx.video_producer.id, router=router1bis, keep_id=True)
+
+
+async def test_pipe_to_router_without_keep_id_succeeds_if_both_routers_belong_to_the_same_worker(ctx: Ctx) -> None:
+    """From 3.27.1's test-PipeTransport.js."""
+    router1bis = await ctx.worker1.create_router(media_codecs=MEDIA_CODECS)
+    result = await ctx.router1.pipe_to_router(producer_id=ctx.video_producer.id, router=router1bis, keep_id=False)
+    assert result.pipe_producer.id != ctx.video_producer.id
+
+
+async def test_pipe_to_router_gives_abs_capture_time_to_the_pipe_consumer_if_the_producer_has_it(ctx: Ctx) -> None:
+    """From 3.27.1's test-PipeTransport.js (3.27 forwards abs-capture-time only when it is produced;
+    3.14.16 always does, with its own id)."""
+    producer = await ctx.transport1.produce(
+        kind="video",
+        rtp_parameters={
+            "mid": "VIDEO2",
+            "codecs": [{"mimeType": "video/VP8", "payloadType": 112, "clockRate": 90000}],
+            "headerExtensions": [{"uri": ABS_CAPTURE_TIME, "id": 12}],
+            "encodings": [{"ssrc": 44444444}],
+            "rtcp": {"cname": "FOOBAR"},
+        },
+    )
+    result = await ctx.router1.pipe_to_router(producer_id=producer.id, router=ctx.router2)
+    extensions = result.pipe_consumer.rtp_parameters["headerExtensions"]
+    assert _ext(ABS_CAPTURE_TIME, 10 if AT_LEAST_3_27 else 13) in extensions
 
 
 def check_pipe_sctp_stream_parameters(params: dict[str, Any]) -> None:
