@@ -320,6 +320,63 @@ async def test_transport_consume_with_incompatible_rtp_capabilities_raises_unsup
             await ctx.transport2.consume(producer_id=ctx.audio_producer.id, rtp_capabilities=invalid)
 
 
+async def test_transport_consume_with_unknown_producer_id_fails(ctx: Ctx) -> None:
+    """From 3.27.1's test-Consumer.js (NotFoundError there; the media layer's is a KeyError)."""
+    with pytest.raises(KeyError):
+        await ctx.transport2.consume(producer_id="12345678", rtp_capabilities=CONSUMER_DEVICE_CAPABILITIES)
+
+
+VP8_FEEDBACK = [{"type": "nack", "parameter": ""}, {"type": "nack", "parameter": "pli"}]
+VPX_DEVICE_CAPABILITIES: dict[str, Any] = {
+    "codecs": [
+        {
+            "kind": "video", "mimeType": "video/VP8", "preferredPayloadType": 101, "clockRate": 90000,
+            "rtcpFeedback": [
+                *VP8_FEEDBACK, {"type": "ccm", "parameter": "fir"}, {"type": "goog-remb", "parameter": ""},
+            ],
+        },
+    ],
+    "headerExtensions": [],
+}
+
+
+@pytest.mark.parametrize(
+    ("encodings", "expected_type"),
+    [
+        ([{"ssrc": 11111111}], "simple"),
+        # The 3.14.16 worker types a single L1T3 encoding simulcast; 3.27's svc.
+        ([{"ssrc": 11111111, "scalabilityMode": "L1T3"}], "svc" if AT_LEAST_3_27 else "simulcast"),
+        ([{"ssrc": 11111111}, {"ssrc": 22222222}], "simulcast"),
+    ],
+    ids=["simple", "svc", "simulcast"],
+)
+async def test_transport_consume_type_follows_the_producer_encodings(
+    backend_worker: Any, encodings: list[dict[str, Any]], expected_type: str
+) -> None:
+    """From 3.27.1's test-Consumer.js: the consumer's type is its producer's."""
+    router = await backend_worker.create_router(
+        media_codecs=[{"kind": "video", "mimeType": "video/VP8", "clockRate": 90000}]
+    )
+    listen = [{"protocol": "udp", "ip": "127.0.0.1"}]
+    transport1 = await router.create_webrtc_transport(listen_infos=listen)
+    transport2 = await router.create_webrtc_transport(listen_infos=listen)
+    producer = await transport1.produce(
+        kind="video",
+        rtp_parameters={
+            "codecs": [{"mimeType": "video/VP8", "payloadType": 96, "clockRate": 90000, "rtcpFeedback": VP8_FEEDBACK}],
+            "headerExtensions": [],
+            "encodings": encodings,
+            "rtcp": {"cname": "test"},
+        },
+    )
+    assert producer.type == expected_type
+    consumer = await transport2.consume(
+        producer_id=producer.id, rtp_capabilities=copy.deepcopy(VPX_DEVICE_CAPABILITIES)
+    )
+    assert consumer.type == expected_type
+    await router.close()
+
+
 async def test_consumer_dump_succeeds(ctx: Ctx) -> None:
     audio = await ctx.consume_audio()
     dump1 = await audio.dump()
