@@ -93,12 +93,16 @@ class DataConsumer(TransportChild, EventEmitter):
         )
         self._buffered_amount_low_threshold = threshold
 
-    async def send(self, message: str | bytes, ppid: int | None = None) -> None:
-        """Send a message to this consumer's endpoint directly (SCTP data consumers)."""
+    async def send(self, message: str | bytes, ppid: int | None = None) -> int | None:
+        """Send a message to this consumer's endpoint directly (SCTP data consumers).
+
+        Returns the stream's buffered amount after queueing it (3.27+; None on 3.14, whose worker
+        answers with no body)."""
         self._check_open()
         ppid, data = encode_message(message, ppid)
         body = fbs.new("DataConsumer.SendRequest", ppid=ppid, data=list(data))
-        await self._channel.request("DATACONSUMER_SEND", "DataConsumer_SendRequest", body, self._id)
+        response = await self._channel.request("DATACONSUMER_SEND", "DataConsumer_SendRequest", body, self._id)
+        return int(response.bufferedAmount) if response is not None else None
 
     async def set_subchannels(self, subchannels: list[int]) -> None:
         self._check_open()
