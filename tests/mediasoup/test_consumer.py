@@ -377,6 +377,74 @@ async def test_transport_consume_type_follows_the_producer_encodings(
     await router.close()
 
 
+VP9_FEEDBACK = [*VP8_FEEDBACK, {"type": "ccm", "parameter": "fir"}, {"type": "goog-remb", "parameter": ""}]
+
+
+@pytest.mark.parametrize(
+    ("mime_type", "encodings", "expected_type", "clamped"),
+    [
+        ("video/VP9", [{"ssrc": 33333333, "scalabilityMode": "L3T3"}], "svc", {"spatialLayer": 2, "temporalLayer": 2}),
+        (
+            "video/VP8",
+            [{"ssrc": 44444441 + i, "scalabilityMode": "L1T5"} for i in range(3)],
+            "simulcast",
+            {"spatialLayer": 2, "temporalLayer": 4},
+        ),
+    ],
+    ids=["svc", "simulcast"],
+)
+@pytest.mark.skipif(
+    not AT_LEAST_3_27, reason="3.27.1's case: the 3.14.16 worker's consume() response carries no preferredLayers"
+)
+async def test_transport_consume_honors_preferred_layers(
+    backend_worker: Any, mime_type: str, encodings: list[dict[str, Any]], expected_type: str,
+    clamped: dict[str, int],
+) -> None:
+    """From 3.27.1's test-Consumer.js: preferred layers are kept, clamped to what the producer has, and
+    a missing temporal layer means the highest."""
+    codecs = [
+        {"kind": "video", "mimeType": "video/VP8", "clockRate": 90000, "rtcpFeedback": VP9_FEEDBACK},
+        {"kind": "video", "mimeType": "video/VP9", "clockRate": 90000, "rtcpFeedback": VP9_FEEDBACK},
+    ]
+    router = await backend_worker.create_router(media_codecs=codecs)
+    listen = [{"protocol": "udp", "ip": "127.0.0.1"}]
+    transport1 = await router.create_webrtc_transport(listen_infos=listen)
+    transport2 = await router.create_webrtc_transport(listen_infos=listen)
+    producer = await transport1.produce(
+        kind="video",
+        rtp_parameters={
+            "mid": "VIDEO", "codecs": [
+                {"mimeType": mime_type, "payloadType": 96, "clockRate": 90000, "parameters": {},
+                 "rtcpFeedback": VP9_FEEDBACK},
+            ],
+            "headerExtensions": [], "encodings": encodings, "rtcp": {"cname": "FOOBAR"},
+        },
+    )
+    caps = {
+        "codecs": [
+            {"kind": "video", "mimeType": "video/VP8", "preferredPayloadType": 101, "clockRate": 90000,
+             "rtcpFeedback": VP9_FEEDBACK},
+            {"kind": "video", "mimeType": "video/VP9", "preferredPayloadType": 102, "clockRate": 90000,
+             "rtcpFeedback": VP9_FEEDBACK},
+        ],
+        "headerExtensions": [],
+    }
+    assert router.can_consume(producer_id=producer.id, rtp_capabilities=copy.deepcopy(caps))
+
+    async def consume(layers: dict[str, int]) -> Any:
+        return await transport2.consume(
+            producer_id=producer.id, rtp_capabilities=copy.deepcopy(caps), paused=True, preferred_layers=layers
+        )
+
+    consumer = await consume({"spatialLayer": 1, "temporalLayer": 0})
+    assert consumer.type == expected_type
+    assert consumer.preferred_layers == {"spatialLayer": 1, "temporalLayer": 0}
+    assert (await consume({"spatialLayer": 9, "temporalLayer": 9})).preferred_layers == clamped
+    if expected_type == "svc":
+        assert (await consume({"spatialLayer": 1})).preferred_layers == {"spatialLayer": 1, "temporalLayer": 2}
+    await router.close()
+
+
 async def test_consumer_dump_succeeds(ctx: Ctx) -> None:
     audio = await ctx.consume_audio()
     dump1 = await audio.dump()
