@@ -100,7 +100,10 @@ async def main() -> None:
         title=f"mediasoup-worker {media.version}: one {PACKETS_PER_SECOND} packets/s stream fanned out "
         f"({'SRTP AES_CM_128_HMAC_SHA1_80' if args.srtp else 'plain RTP, no SRTP'})",
     )
-    print("baseline (mediasoup Node layer, same machine class, shared notes): 1000 consumers ~47 % CPU")
+    if args.srtp:
+        print("baseline (mediasoup Node layer, libsrtp with OpenSSL, shared notes): 1000 consumers ~77 % CPU")
+    else:
+        print("baseline (mediasoup Node layer, same machine class, shared notes): 1000 consumers ~47 % CPU")
     emit_json(
         args.json,
         {"forwarding": results, "input_packets_per_s": PACKETS_PER_SECOND, "srtp": args.srtp, "version": media.version},
