@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 import media
+from media.errors import InvalidStateError
 from media.pipe_transport import PipeTransport
 from tests.mediasoup.conftest import AT_LEAST_3_27, once, wait_for
 
@@ -409,6 +410,29 @@ async def test_pipe_to_router_gives_abs_capture_time_to_the_pipe_consumer_if_the
     result = await ctx.router1.pipe_to_router(producer_id=producer.id, router=ctx.router2)
     extensions = result.pipe_consumer.rtp_parameters["headerExtensions"]
     assert _ext(ABS_CAPTURE_TIME, 10 if AT_LEAST_3_27 else 13) in extensions
+
+
+async def test_pipe_to_router_with_unknown_router_producer_or_data_producer_fails(ctx: Ctx) -> None:
+    """From 3.27.1's test-PipeTransport.js (NotFoundError there; here a closed destination is an
+    InvalidStateError and an unknown id a KeyError, as for consume())."""
+    router3 = await ctx.worker1.create_router(media_codecs=MEDIA_CODECS)
+    await router3.close()
+    with pytest.raises(InvalidStateError):
+        await ctx.router1.pipe_to_router(router=router3, producer_id=ctx.video_producer.id)
+    with pytest.raises(KeyError):
+        await ctx.router1.pipe_to_router(router=ctx.router2, producer_id="12345678")
+    with pytest.raises(KeyError):
+        await ctx.router1.pipe_to_router(router=ctx.router2, data_producer_id="12345678")
+
+
+@pytest.mark.parametrize("ids", [{}, {"producer_id": "1234", "data_producer_id": "5678"}], ids=["neither", "both"])
+async def test_pipe_to_router_needs_exactly_one_of_producer_id_and_data_producer_id(
+    ctx: Ctx, ids: dict[str, str]
+) -> None:
+    """From 3.27.1's test-PipeTransport.js."""
+    router1bis = await ctx.worker1.create_router(media_codecs=MEDIA_CODECS)
+    with pytest.raises(TypeError):
+        await ctx.router1.pipe_to_router(router=router1bis, **ids)
 
 
 def check_pipe_sctp_stream_parameters(params: dict[str, Any]) -> None:
