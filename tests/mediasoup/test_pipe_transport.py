@@ -472,6 +472,68 @@ async def test_transport_consume_data_for_a_pipe_data_producer_succeeds(ctx: Ctx
     assert data_consumer.protocol == "bar"
 
 
+async def _collect_until_bye(data_consumer: Any) -> list[str]:
+    """The messages a data consumer gets up to and including "bye" (sent last, so all earlier ones are in)."""
+    received: list[str] = []
+    bye = asyncio.get_running_loop().create_future()
+
+    def on_message(payload: Any, _ppid: int) -> None:
+        text = payload.decode() if isinstance(payload, bytes) else payload
+        received.append(text)
+        if text == "bye" and not bye.done():
+            bye.set_result(None)
+
+    data_consumer.on("message", on_message)
+    async with asyncio.timeout(5):
+        await bye
+    return received
+
+
+@pytest.mark.skipif(
+    not AT_LEAST_3_27,
+    reason="3.27's subchannel semantics across a pipe: with 3.14.16 the final consumer gets "
+    "['hello2', 'hello3', 'bye'] "
+    "(its pipe data consumer stops hello1 and the subchannels of hello3 are not checked again)",
+)
+async def test_transport_consume_data_for_a_pipe_data_producer_succeeds_with_subchannels(ctx: Ctx) -> None:
+    """From 3.27.1's test-PipeTransport.js: a pipe data consumer with no subchannels lets everything
+    through; with some, the required subchannel must be among them; the final consumer filters again
+    and honours ignored_subchannel."""
+    direct1 = await ctx.router1.create_direct_transport()
+    producer = await direct1.produce_data(label="foo", protocol="bar")
+    result = await ctx.router1.pipe_to_router(data_producer_id=producer.id, router=ctx.router2)
+    direct2 = await ctx.router2.create_direct_transport()
+    consumer = await direct2.consume_data(data_producer_id=producer.id, subchannels=[123, 666, 777])
+    collected = asyncio.ensure_future(_collect_until_bye(consumer))
+    producer.send("hello1", None, [123, 124], 666)
+    await result.pipe_data_consumer.set_subchannels([123, 124, 666])
+    producer.send("hello2", None, [123], 666)
+    producer.send("hello3", None, [124], 666)  # passes the pipe, not the final consumer
+    producer.send("hello4", None, [125], 666)  # stopped by the pipe
+    producer.send("hello5", None, [123], None, 666)  # the final consumer ignores 666
+    producer.send("hello6", None, None, 123, 777)
+    producer.send("bye")
+    assert await collected == ["hello1", "hello2", "bye"]
+
+
+@pytest.mark.skipif(not AT_LEAST_3_27, reason="ignored_subchannel is new in mediasoup 3.27")
+async def test_transport_consume_data_for_a_pipe_data_producer_succeeds_with_ignored_subchannel(ctx: Ctx) -> None:
+    """From 3.27.1's test-PipeTransport.js: a pipe data consumer does not apply ignored_subchannel
+    itself; the final consumers behind it do."""
+    direct1 = await ctx.router1.create_direct_transport()
+    producer = await direct1.produce_data(label="foo", protocol="bar")
+    result = await ctx.router1.pipe_to_router(data_producer_id=producer.id, router=ctx.router2)
+    direct2 = await ctx.router2.create_direct_transport()
+    consumer1 = await direct2.consume_data(data_producer_id=producer.id, subchannels=[111])
+    consumer2 = await direct2.consume_data(data_producer_id=producer.id, subchannels=[222])
+    await result.pipe_data_consumer.set_subchannels([111, 222])
+    collected = asyncio.gather(_collect_until_bye(consumer1), _collect_until_bye(consumer2))
+    await asyncio.sleep(0)  # the collectors subscribe before anything is sent
+    producer.send("hello1", None, None, None, 111)
+    producer.send("bye")
+    assert await collected == [["bye"], ["hello1", "bye"]]
+
+
 async def test_data_producer_close_is_transmitted_to_pipe_data_consumer(ctx: Ctx) -> None:
     await ctx.router1.pipe_to_router(data_producer_id=ctx.data_producer.id, router=ctx.router2)
     data_consumer = await ctx.transport2.consume_data(data_producer_id=ctx.data_producer.id)
