@@ -53,9 +53,8 @@ class Transport(EventEmitter):
         self._data_consumers: dict[str, DataConsumer] = {}
         self._sctp_stream_ids_in_use: set[int] = set()
         self._next_sctp_stream_id = 0
-        self._sctp_negotiated_capabilities: dict[str, int] | None = wire.sctp_negotiated_capabilities_from_fbs(
-            getattr(dump.base, "sctpNegotiatedCapabilities", None)
-        )
+        # As mediasoup's Node layer: None until the association reports them (the creation dump's are 0/0).
+        self._sctp_negotiated_capabilities: dict[str, int] | None = None
         self.app_data: dict[str, Any] = app_data if app_data is not None else {}
         self.observer = EventEmitter()
         channel.subscribe(transport_id, self._on_notification)
