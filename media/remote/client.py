@@ -394,6 +394,8 @@ class Transport(RemoteBase):
 
     sctp_parameters = _state("sctp_parameters")
     sctp_state = _state("sctp_state")
+    sctp_negotiated_capabilities = _state("sctp_negotiated_capabilities")
+    type = _state("type")
 
     @property
     def router(self) -> Router:
