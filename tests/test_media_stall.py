@@ -16,8 +16,8 @@ import pytest
 import media
 from media.channel import REQUEST_TIMEOUT_S, WorkerTimeout
 from media.codecs import DEFAULT_MEDIA_CODECS
-from media.remote.loopback import loopback
 from media.worker import STOP_TIMEOUT_S
+from swarm.loopback import loopback
 
 WAIT = 10.0
 QUICK = 0.5

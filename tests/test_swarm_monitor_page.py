@@ -40,8 +40,12 @@ APP_TOKEN = "application-server-secret"
 PAGE_TOKEN = "monitor-page-token-0123456789"
 LOAD_INTERVAL_S = NodeOptions().load_interval_s
 """The default: shorter periods mean shorter TTLs, which a busy shared machine can miss."""
-DETECTION_BOUND_S = NodeOptions(load_interval_s=LOAD_INTERVAL_S).suspect_grace_s + NodeOptions().sweep_interval_s
-"""How long the swarm itself takes to drop a killed member (its suspicion grace plus one sweep)."""
+_SWIM = NodeOptions().swim
+DETECTION_BOUND_S = (_SWIM.max_health + 1) * (
+    _SWIM.probe_interval_s + _SWIM.probe_timeout_s + _SWIM.indirect_timeout_s + _SWIM.suspicion_max_s
+)
+"""The longest the swarm itself may take to drop a killed member: a probe round and the longest
+suspicion, stretched as far as Lifeguard's local health lets a slow (busy) prober stretch them."""
 SLACK_S = 10.0
 """Added to every bound: the machine is shared and busy."""
 
