@@ -1,13 +1,14 @@
 """Control-plane rate on one router: create_webrtc_transport() and consume() calls per second.
 
-    .venv/bin/python -m bench.control_plane [--calls 600] [--node-dir /tmp/msnode] [--json]
+    .venv/bin/python -m bench.control_plane [--calls 600] [--node-dir /tmp/msnode-VERSION] [--json]
 
 Each operation runs sequentially (one call awaited after the other) and with
 100 concurrent calls in flight (batches of 100 gathered), first through this
 Python layer (`media/`), then, in the same run and against the same worker
-binary, through mediasoup's own Node.js layer (npm `mediasoup@3.14.16`,
-installed outside the repository in --node-dir with MEDIASOUP_WORKER_BIN
-pointing at `.worker/mediasoup-worker`, so its postinstall skips the build).
+binary, through mediasoup's own Node.js layer of the worker's version (npm
+`mediasoup@<the installed worker's VERSION>`, 3.14.16 or 3.27.1), installed
+outside the repository in --node-dir with MEDIASOUP_WORKER_BIN pointing at
+`.worker/mediasoup-worker`, so its postinstall skips the build).
 The Node side is a small script written to a temp dir that prints one JSON line.
 If the Node baseline cannot be installed or run, the Python figures are still
 printed and the reason is reported.
@@ -38,15 +39,22 @@ from media.worker_install import worker_bin
 
 LOOPBACK = [{"protocol": "udp", "ip": "127.0.0.1"}]
 CONCURRENCY = 100
-NODE_VERSION = "3.14.16"
-NODE_PACKAGE = {
-    "name": "mafalda-swarm-bench-node",
-    "version": "1.0.0",
-    "private": True,
-    "dependencies": {"mediasoup": NODE_VERSION},
-    # Their newer versions need a package the registry does not have (shared notes).
-    "overrides": {"@mafalda-sfu/mediasoup-ortc": "3.14.7", "@mafalda-sfu/mediasoup-node-fbs": "3.14.7"},
+NODE_OVERRIDES = {
+    # 3.14: their newer versions need a package the registry does not have (shared notes).
+    "3.14.16": {"@mafalda-sfu/mediasoup-ortc": "3.14.7", "@mafalda-sfu/mediasoup-node-fbs": "3.14.7"},
 }
+
+
+def node_package(version: str) -> dict[str, Any]:
+    """The package.json that installs mediasoup's Node layer of `version`."""
+    return {
+        "name": "mafalda-swarm-bench-node",
+        "version": "1.0.0",
+        "private": True,
+        "dependencies": {"mediasoup": version},
+        "overrides": NODE_OVERRIDES.get(version, {}),
+    }
+
 
 NODE_SCRIPT = r"""
 const mediasoup = require(process.argv[2]);
@@ -140,17 +148,19 @@ def _node_env() -> dict[str, str]:
 
 
 def install_node_baseline(node_dir: Path) -> Path:
-    """npm install mediasoup@3.14.16 into node_dir (once); returns the package directory. Raises on failure."""
+    """npm install mediasoup@<worker version> into node_dir (once); returns the package directory.
+    Raises on failure."""
+    version = media.version
     package = node_dir / "node_modules" / "mediasoup"
     if (package / "package.json").exists() and json.loads((package / "package.json").read_text())[
         "version"
-    ] == NODE_VERSION:
+    ] == version:
         return package
     if shutil.which("node") is None or shutil.which("npm") is None:
         raise RuntimeError("node/npm not found on PATH")
     node_dir.mkdir(parents=True, exist_ok=True)
-    (node_dir / "package.json").write_text(json.dumps(NODE_PACKAGE))
-    progress(f"npm install mediasoup@{NODE_VERSION} in {node_dir} (once) ...")
+    (node_dir / "package.json").write_text(json.dumps(node_package(version)))
+    progress(f"npm install mediasoup@{version} in {node_dir} (once) ...")
     result = subprocess.run(
         ["npm", "install", "--no-audit", "--no-fund"], cwd=node_dir, env=_node_env(),
         capture_output=True, text=True, timeout=600,
@@ -187,7 +197,7 @@ ROWS = [
 def main() -> None:
     p = parser(__doc__.splitlines()[0])
     p.add_argument("--calls", type=int, default=600, help="calls per measurement (default 600)")
-    p.add_argument("--node-dir", type=Path, default=Path(tempfile.gettempdir()) / "msnode",
+    p.add_argument("--node-dir", type=Path, default=Path(tempfile.gettempdir()) / f"msnode-{media.version}",
                    help="where mediasoup's Node layer is (or gets) installed; outside the repository")
     p.add_argument("--no-node", action="store_true", help="skip the Node.js baseline")
     args = p.parse_args()

@@ -10,6 +10,7 @@ them, so every worker object talks through `request()` / `subscribe()`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 from collections.abc import Callable
@@ -28,12 +29,23 @@ NotificationHandler = Callable[[int, Any], None]
 """Called with the event number (`FBS.Notification.Event`) and the decoded body (or None)."""
 
 
+REQUEST_TIMEOUT_S = 5.0
+"""How long the worker may leave requests unanswered before it counts as stalled.
+
+Measured from its last answer, not per request: a worker working through a queue of thousands
+of requests answers all the time and never stalls. Below ROPE's 10 s call timeout, so a remote
+caller gets this clear error rather than a bare timeout."""
+
 class WorkerTypeError(WorkerError, TypeError):
     """The worker rejected a request's arguments (it answers with error "TypeError")."""
 
 
+class WorkerTimeout(WorkerError, TimeoutError):
+    """The worker left requests unanswered for the request timeout: it is stalled (e.g. SIGSTOPped)."""
+
+
 class Channel:
-    def __init__(self, *, read_fd: int, write_fd: int, pid: int) -> None:
+    def __init__(self, *, read_fd: int, write_fd: int, pid: int, request_timeout: float = REQUEST_TIMEOUT_S) -> None:
         self._read_fd = read_fd
         self._write_fd = write_fd
         self._pid = pid
@@ -48,6 +60,13 @@ class Channel:
         self._body = fbs.enum("Message.Body")
         self.on_eof: Callable[[], None] | None = None
         """Called once when the worker closes its end (it exited or died)."""
+        self.request_timeout = request_timeout
+        self.on_stall: Callable[[str], None] | None = None
+        """Called (with why) when requests went unanswered for ``request_timeout``; they have failed."""
+        self._last_progress = 0.0
+        """When the worker last answered, or when a request was sent while none was pending."""
+        self._busy = asyncio.Event()
+        self._watchdog: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
@@ -59,6 +78,7 @@ class Channel:
             asyncio.Protocol, os.fdopen(self._write_fd, "wb", buffering=0)
         )
         self._read_task = asyncio.create_task(self._read_loop(reader), name=f"channel-read[{self._pid}]")
+        self._watchdog = asyncio.create_task(self._watch(), name=f"channel-watchdog[{self._pid}]")
 
     @property
     def closed(self) -> bool:
@@ -92,12 +112,43 @@ class Channel:
             request.body = body
         message = fbs.new("Message.Message", dataType=self._body.Request, data=request)
         self._write(message, what=f"request [method:{method}]")
-        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Any] = loop.create_future()
+        if not self._sent:
+            self._last_progress = loop.time()
+            self._busy.set()
         self._sent[request_id] = (method, future)
         try:
             return await future
         finally:
             self._sent.pop(request_id, None)
+
+    async def _watch(self) -> None:
+        """Fail what is pending, and say so, once the worker has answered nothing for the timeout."""
+        loop = asyncio.get_running_loop()
+        while True:
+            if not self._sent:
+                self._busy.clear()
+                await self._busy.wait()
+                continue
+            due = self._last_progress + self.request_timeout
+            if loop.time() < due:
+                await asyncio.sleep(due - loop.time())
+                continue
+            # Overdue. If this process was held up (frozen, starved), answers may be sitting in
+            # the pipe unread: give the reader a moment before blaming the worker.
+            await asyncio.sleep(min(0.1, self.request_timeout / 10))
+            if not self._sent or self._last_progress + self.request_timeout > loop.time():
+                continue
+            methods = sorted({method for method, _ in self._sent.values()})
+            why = f"no answer in {self.request_timeout:g} s (pending: {', '.join(methods)})"
+            logger.error("worker[pid:%s] stalled: %s", self._pid, why)
+            for method, future in list(self._sent.values()):
+                if not future.done():
+                    future.set_exception(WorkerTimeout(method=method, reason=f"worker stalled: {why}"))
+            self._sent.clear()
+            if self.on_stall is not None:
+                self.on_stall(why)
 
     def notify(self, event: str, body_type: str | None = None, body: Any = None, handler_id: str = "") -> None:
         """Fire-and-forget message to the worker (e.g. PRODUCER_SEND)."""
@@ -160,6 +211,7 @@ class Channel:
             self._on_log(data.data.decode() if data.data else "")
 
     def _on_response(self, response: Any) -> None:
+        self._last_progress = asyncio.get_running_loop().time()
         entry = self._sent.get(response.id)
         if entry is None:
             logger.error("worker[pid:%s] response matches no request [id:%s]", self._pid, response.id)
@@ -195,9 +247,8 @@ class Channel:
         self._fail_pending("channel closed")
         if self._writer is not None:
             self._writer.close()
-        if self._read_task is not None:
-            self._read_task.cancel()
-            try:
-                await self._read_task
-            except asyncio.CancelledError:
-                pass
+        for task in (self._read_task, self._watchdog):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task

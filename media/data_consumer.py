@@ -36,7 +36,7 @@ class DataConsumer(TransportChild, EventEmitter):
         super().__init__()
         self._id = data_consumer_id
         self._data_producer_id = dump.dataProducerId.decode()
-        self._type = fbs.enum_names("DataProducer.Type")[dump.type].lower()
+        self._type = fbs.enum_names(wire.data_consumer_type_path())[dump.type].lower()
         self._sctp_stream_parameters = wire.sctp_stream_parameters_from_fbs(dump.sctpStreamParameters)
         self._label = dump.label.decode() if dump.label else ""
         self._protocol = dump.protocol.decode() if dump.protocol else ""
@@ -68,7 +68,9 @@ class DataConsumer(TransportChild, EventEmitter):
 
     async def dump(self) -> dict[str, Any]:
         self._check_open()
-        return wire.data_dump_from_fbs(await self._channel.request("DATACONSUMER_DUMP", handler_id=self._id))
+        return wire.data_dump_from_fbs(
+            await self._channel.request("DATACONSUMER_DUMP", handler_id=self._id), wire.data_consumer_type_path()
+        )
 
     async def get_stats(self) -> list[dict[str, Any]]:
         self._check_open()
@@ -91,12 +93,16 @@ class DataConsumer(TransportChild, EventEmitter):
         )
         self._buffered_amount_low_threshold = threshold
 
-    async def send(self, message: str | bytes, ppid: int | None = None) -> None:
-        """Send a message to this consumer's endpoint directly (SCTP data consumers)."""
+    async def send(self, message: str | bytes, ppid: int | None = None) -> int | None:
+        """Send a message to this consumer's endpoint directly (SCTP data consumers).
+
+        Returns the stream's buffered amount after queueing it (3.27+; None on 3.14, whose worker
+        answers with no body)."""
         self._check_open()
         ppid, data = encode_message(message, ppid)
         body = fbs.new("DataConsumer.SendRequest", ppid=ppid, data=list(data))
-        await self._channel.request("DATACONSUMER_SEND", "DataConsumer_SendRequest", body, self._id)
+        response = await self._channel.request("DATACONSUMER_SEND", "DataConsumer_SendRequest", body, self._id)
+        return int(response.bufferedAmount) if response is not None else None
 
     async def set_subchannels(self, subchannels: list[int]) -> None:
         self._check_open()

@@ -95,8 +95,11 @@ class DataProducer(TransportChild, EventEmitter):
         ppid: int | None = None,
         subchannels: list[int] | None = None,
         required_subchannel: int | None = None,
+        ignored_subchannel: int | None = None,
     ) -> None:
-        """Send one message (DataProducers on a DirectTransport only)."""
+        """Send one message (DataProducers on a DirectTransport only).
+
+        `ignored_subchannel` (3.27+): consumers subscribed to it do not get the message."""
         self._check_open()
         if self._type != "direct":
             raise InvalidStateError("send() is only for DataProducers on a DirectTransport")
@@ -108,4 +111,8 @@ class DataProducer(TransportChild, EventEmitter):
             subchannels=subchannels,
             requiredSubchannel=required_subchannel,
         )
+        if ignored_subchannel is not None:
+            if not fbs.has("DataProducer.SendNotification", "ignoredSubchannel"):
+                raise TypeError("ignored_subchannel needs mediasoup 3.27+")
+            body.ignoredSubchannel = ignored_subchannel
         self._channel.notify("DATAPRODUCER_SEND", "DataProducer_SendNotification", body, self._id)

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+from typing import TYPE_CHECKING
 
-from media import create_worker
-from media.aiortc_client import AiortcClient
-from media.codecs import DEFAULT_MEDIA_CODECS
+if TYPE_CHECKING:  # imported in run(): the CLI's help and argument errors must not wait for aiortc
+    from media.aiortc_client import AiortcClient
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -36,6 +36,10 @@ async def _phase(title: str, receiver: AiortcClient, seconds: float) -> None:
 
 
 async def run(args: argparse.Namespace) -> int:
+    from media import create_worker
+    from media.aiortc_client import AiortcClient
+    from media.codecs import DEFAULT_MEDIA_CODECS
+
     worker = await create_worker()
     print(f"worker pid {worker.pid} running")
     try:

@@ -41,6 +41,26 @@ def enum(path: str) -> Any:
     return getattr(_module(path), name)
 
 
+@functools.cache
+def has(path: str, field: str | None = None) -> bool:
+    """Whether this worker version's schema has the table or enum `path` (and its `field`).
+
+    The bindings are generated from the installed worker's own schemas, so this
+    is how code that serves more than one mediasoup version (3.14 and 3.27)
+    tells them apart, without comparing version strings.
+    """
+    try:
+        module = _module(path)
+    except ModuleNotFoundError:
+        return False
+    name = path.rsplit(".", 1)[1]
+    if field is None:
+        return hasattr(module, name)
+    if hasattr(module, f"{name}T"):
+        return hasattr(getattr(module, f"{name}T")(), field)
+    return hasattr(getattr(module, name), field)
+
+
 def new(path: str, **fields: Any) -> Any:
     """Build an object-API table with the given attributes (flatc's camelCase names)."""
     obj = table(path)()

@@ -112,6 +112,22 @@ _RTX_MIME_TYPE_RE = re.compile(r".+/rtx\Z", re.IGNORECASE)
 _MID_URI = "urn:ietf:params:rtp-hdrext:sdes:mid"
 _ABS_SEND_TIME_URI = "http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time"
 _TRANSPORT_CC_URI = "http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01"
+_ABS_CAPTURE_TIME_URI = "http://www.webrtc.org/experiments/rtp-hdrext/abs-capture-time"
+_DEPENDENCY_DESCRIPTOR_URI = "https://aomediacodec.github.io/av1-rtp-spec/#dependency-descriptor-rtp-header-extension"
+_ABS_CAPTURE_TIME_ONLY_IF_PRODUCED = any(
+    ext["uri"] == _DEPENDENCY_DESCRIPTOR_URI for ext in SUPPORTED_RTP_CAPABILITIES["headerExtensions"]
+)
+"""3.27's ortc forwards abs-capture-time only when the Producer sends it; 3.14's always
+(told apart by 3.27's table, the first to list the dependency descriptor)."""
+_PIPE_DEPENDENCY_DESCRIPTOR: dict[str, Any] | None = next(
+    (
+        {"uri": ext["uri"], "id": ext["preferredId"], "encrypt": ext["preferredEncrypt"], "parameters": {}}
+        for ext in SUPPORTED_RTP_CAPABILITIES["headerExtensions"]
+        if ext["uri"] == _DEPENDENCY_DESCRIPTOR_URI and ext.get("direction") != "sendrecv"
+    ),
+    None,
+)
+"""The header extension 3.27 adds to every pipe consumer (None with 3.14's table)."""
 
 
 # --------------------------------------------------------------------------
@@ -305,6 +321,8 @@ def validate_rtp_parameters(params: RtpParameters) -> None:
     mid = params.get("mid")
     if _truthy(mid) and not isinstance(mid, str):
         raise TypeError("params.mid is not a string")
+    if _truthy(params.get("msid")) and not isinstance(params["msid"], str):
+        raise TypeError("params.msid is not a string")
     # codecs is mandatory.
     if not isinstance(params.get("codecs"), list):
         raise TypeError("missing params.codecs")
@@ -717,6 +735,12 @@ def get_consumable_rtp_parameters(
         # Just take RTP header extension that can be used in Consumers.
         if cap_ext.get("kind") != kind or cap_ext.get("direction") not in ("sendrecv", "sendonly"):
             continue
+        if (
+            _ABS_CAPTURE_TIME_ONLY_IF_PRODUCED
+            and cap_ext["uri"] == _ABS_CAPTURE_TIME_URI
+            and not any(ext.get("uri") == _ABS_CAPTURE_TIME_URI for ext in params.get("headerExtensions") or [])
+        ):
+            continue
         consumable_params["headerExtensions"].append(
             {
                 "uri": cap_ext["uri"],
@@ -744,6 +768,8 @@ def get_consumable_rtp_parameters(
         rtcp["cname"] = cname
     rtcp["reducedSize"] = True
     consumable_params["rtcp"] = rtcp
+    if params.get("msid"):  # 3.27: the Producer's msid reaches its Consumers
+        consumable_params["msid"] = params["msid"]
 
     return consumable_params
 
@@ -800,6 +826,8 @@ def get_consumer_rtp_parameters(
         "encodings": [],
         "rtcp": consumable_params.get("rtcp"),
     }
+    if consumable_params.get("msid"):
+        consumer_params["msid"] = consumable_params["msid"]
     remote_codecs: list[RtpCodecCapability] = remote_caps.get("codecs") or []
     for cap_codec in remote_codecs:
         validate_rtp_codec_capability(cap_codec)
@@ -911,6 +939,8 @@ def get_pipe_consumer_rtp_parameters(consumable_params: RtpParameters, enable_rt
         "encodings": [],
         "rtcp": consumable_params.get("rtcp"),
     }
+    if consumable_params.get("msid"):
+        consumer_params["msid"] = consumable_params["msid"]
     consumable_codecs: list[RtpCodecParameters] = clone(consumable_params.get("codecs") or [])
     for codec in consumable_codecs:
         if not enable_rtx and is_rtx_codec(codec):
@@ -930,6 +960,11 @@ def get_pipe_consumer_rtp_parameters(consumable_params: RtpParameters, enable_rt
         for ext in consumable_params["headerExtensions"]
         if ext["uri"] not in (_MID_URI, _ABS_SEND_TIME_URI, _TRANSPORT_CC_URI)
     ]
+    # 3.27: the dependency descriptor is receive-only for endpoints, but a pipe consumer forwards it.
+    dependency_descriptor = _PIPE_DEPENDENCY_DESCRIPTOR
+    if dependency_descriptor is not None:
+        consumer_params["headerExtensions"].append(clone(dependency_descriptor))
+        consumer_params["headerExtensions"].sort(key=lambda ext: ext["id"])
 
     consumable_encodings: list[RtpEncodingParameters] = clone(consumable_params.get("encodings") or [])
     base_ssrc = generate_random_number()

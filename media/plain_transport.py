@@ -10,7 +10,9 @@ from typing import TYPE_CHECKING, Any
 
 from media import fbs, wire
 from media.channel import Channel
+from media.errors import InvalidStateError
 from media.transport import Transport
+from media.worker_install import version_at_least
 
 if TYPE_CHECKING:
     from media.router import Router
@@ -44,6 +46,14 @@ class PlainTransport(Transport):
         srtp_parameters: dict[str, Any] | None = None,
     ) -> None:
         self._check_open()
+        if self._comedia and "remoteIp" not in self._tuple and not version_at_least(3, 27):
+            # 3.14's worker answers with its tuple, which it does not have yet: FlatBuffers'
+            # Required() assertion aborts the whole worker. 3.27 made the tuple optional (the fix
+            # to propose for 3.14.x: the same schema change, or connect() refusing this case).
+            raise InvalidStateError(
+                "connect() on a comedia PlainTransport before its first packet aborts mediasoup 3.14's worker "
+                "(fixed in 3.27): connect once the remote is learnt (the 'tuple' event)"
+            )
         body = fbs.new(
             "PlainTransport.ConnectRequest",
             ip=ip,
@@ -54,7 +64,8 @@ class PlainTransport(Transport):
         response = await self._channel.request(
             "PLAINTRANSPORT_CONNECT", "PlainTransport_ConnectRequest", body, self._id
         )
-        self._tuple = wire.tuple_from_fbs(response.tuple)
+        if response.tuple is not None:  # optional in 3.27's ConnectResponse
+            self._tuple = wire.tuple_from_fbs(response.tuple)
         if response.rtcpTuple is not None:
             self._rtcp_tuple = wire.tuple_from_fbs(response.rtcpTuple)
         if response.srtpParameters is not None:

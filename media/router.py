@@ -26,9 +26,6 @@ if TYPE_CHECKING:
     from media.webrtc_server import WebRtcServer
     from media.worker import Worker
 
-DEFAULT_SCTP_STREAMS = {"OS": 1024, "MIS": 1024}
-
-
 def _check_listen_info(info: Any) -> None:
     if not isinstance(info, dict) or not isinstance(info.get("ip"), str):
         raise TypeError(f"invalid listen info {info!r}: needs at least an 'ip' string")
@@ -41,6 +38,16 @@ def _check_num_sctp_streams(streams: Any) -> None:
         not isinstance(streams, dict) or not _is_int(streams.get("OS")) or not _is_int(streams.get("MIS"))
     ):
         raise TypeError("if given, num_sctp_streams must be a dict with int OS and MIS")
+
+
+def _sctp_options(arguments: dict[str, Any]) -> dict[str, int | None]:
+    """The 3.27 SCTP keyword arguments among a create_*_transport() call's `locals()`, all checked
+    (3.14's message-size arguments too): given ones must be positive ints."""
+    for key in (*wire.SCTP_DEFAULTS, "max_sctp_message_size", "max_message_size"):
+        value = arguments.get(key)
+        if value is not None and (not _is_int(value) or value <= 0):
+            raise TypeError(f"if given, {key} must be a positive int")
+    return {key: arguments.get(key) for key in wire.SCTP_DEFAULTS}
 
 
 def _listen_infos_from_ips(
@@ -134,6 +141,11 @@ class Router(EventEmitter):
     def rtp_capabilities(self) -> dict[str, Any]:
         return self._rtp_capabilities
 
+    def update_media_codecs(self, media_codecs: list[dict[str, Any]]) -> None:
+        """Replace the router's codecs (mediasoup 3.27's updateMediaCodecs()): new RTP capabilities
+        for what is created from now on; existing producers and consumers keep theirs."""
+        self._rtp_capabilities = ortc.generate_router_rtp_capabilities(ortc.clone(media_codecs))
+
     @property
     def transports(self) -> dict[str, Transport]:
         return dict(self._transports)
@@ -211,8 +223,13 @@ class Router(EventEmitter):
         initial_available_outgoing_bitrate: int = 600_000,
         enable_sctp: bool = False,
         num_sctp_streams: dict[str, int] | None = None,
-        max_sctp_message_size: int = 262_144,
-        sctp_send_buffer_size: int = 262_144,
+        max_sctp_message_size: int | None = None,
+        max_send_message_size: int | None = None,
+        max_receive_message_size: int | None = None,
+        sctp_send_buffer_size: int | None = None,
+        sctp_per_stream_send_queue_limit: int | None = None,
+        sctp_max_receiver_window_buffer_size: int | None = None,
+        sctp_default_stream_buffered_amount_low_threshold: int | None = None,
         ice_consent_timeout: int = 30,
         app_data: dict[str, Any] | None = None,
     ) -> WebRtcTransport:
@@ -240,11 +257,14 @@ class Router(EventEmitter):
             "WebRtcTransport.WebRtcTransportOptions",
             base=_base_options(
                 initialAvailableOutgoingBitrate=initial_available_outgoing_bitrate,
-                enableSctp=enable_sctp,
-                numSctpStreams=wire.num_sctp_streams_to_fbs(num_sctp_streams or DEFAULT_SCTP_STREAMS),
-                maxSctpMessageSize=max_sctp_message_size,
-                sctpSendBufferSize=sctp_send_buffer_size,
                 isDataChannel=True,
+                **wire.sctp_options_to_fbs(
+                    enable_sctp=enable_sctp,
+                    num_sctp_streams=num_sctp_streams,
+                    max_sctp_message_size=max_sctp_message_size,
+                    options=_sctp_options(locals()),
+                    defaults_3_14=(262_144, 262_144),
+                ),
             ),
             listenType=listen.ListenServer if webrtc_server else listen.ListenIndividual,
             listen=fbs.new("WebRtcTransport.ListenServer", webRtcServerId=webrtc_server.id)
@@ -278,8 +298,13 @@ class Router(EventEmitter):
         comedia: bool = False,
         enable_sctp: bool = False,
         num_sctp_streams: dict[str, int] | None = None,
-        max_sctp_message_size: int = 262_144,
-        sctp_send_buffer_size: int = 262_144,
+        max_sctp_message_size: int | None = None,
+        max_send_message_size: int | None = None,
+        max_receive_message_size: int | None = None,
+        sctp_send_buffer_size: int | None = None,
+        sctp_per_stream_send_queue_limit: int | None = None,
+        sctp_max_receiver_window_buffer_size: int | None = None,
+        sctp_default_stream_buffered_amount_low_threshold: int | None = None,
         enable_srtp: bool = False,
         srtp_crypto_suite: str = "AES_CM_128_HMAC_SHA1_80",
         app_data: dict[str, Any] | None = None,
@@ -297,10 +322,13 @@ class Router(EventEmitter):
         options = fbs.new(
             "PlainTransport.PlainTransportOptions",
             base=_base_options(
-                enableSctp=enable_sctp,
-                numSctpStreams=wire.num_sctp_streams_to_fbs(num_sctp_streams or DEFAULT_SCTP_STREAMS),
-                maxSctpMessageSize=max_sctp_message_size,
-                sctpSendBufferSize=sctp_send_buffer_size,
+                **wire.sctp_options_to_fbs(
+                    enable_sctp=enable_sctp,
+                    num_sctp_streams=num_sctp_streams,
+                    max_sctp_message_size=max_sctp_message_size,
+                    options=_sctp_options(locals()),
+                    defaults_3_14=(262_144, 262_144),
+                ),
             ),
             listenInfo=wire.listen_info_to_fbs(listen_info),
             rtcpListenInfo=wire.listen_info_to_fbs(rtcp_listen_info) if rtcp_listen_info else None,
@@ -319,8 +347,13 @@ class Router(EventEmitter):
         port: int | None = None,
         enable_sctp: bool = False,
         num_sctp_streams: dict[str, int] | None = None,
-        max_sctp_message_size: int = 268_435_456,
-        sctp_send_buffer_size: int = 268_435_456,
+        max_sctp_message_size: int | None = None,
+        max_send_message_size: int | None = None,
+        max_receive_message_size: int | None = None,
+        sctp_send_buffer_size: int | None = None,
+        sctp_per_stream_send_queue_limit: int | None = None,
+        sctp_max_receiver_window_buffer_size: int | None = None,
+        sctp_default_stream_buffered_amount_low_threshold: int | None = None,
         enable_rtx: bool = False,
         enable_srtp: bool = False,
         app_data: dict[str, Any] | None = None,
@@ -332,10 +365,13 @@ class Router(EventEmitter):
         options = fbs.new(
             "PipeTransport.PipeTransportOptions",
             base=_base_options(
-                enableSctp=enable_sctp,
-                numSctpStreams=wire.num_sctp_streams_to_fbs(num_sctp_streams or DEFAULT_SCTP_STREAMS),
-                maxSctpMessageSize=max_sctp_message_size,
-                sctpSendBufferSize=sctp_send_buffer_size,
+                **wire.sctp_options_to_fbs(
+                    enable_sctp=enable_sctp,
+                    num_sctp_streams=num_sctp_streams,
+                    max_sctp_message_size=max_sctp_message_size,
+                    options=_sctp_options(locals()),
+                    defaults_3_14=(268_435_456, 268_435_456),
+                ),
             ),
             listenInfo=wire.listen_info_to_fbs(listen_info),
             enableRtx=enable_rtx,
@@ -344,13 +380,18 @@ class Router(EventEmitter):
         return await self._create_transport(PipeTransport, "PipeTransport", options, app_data)  # type: ignore[return-value]
 
     async def create_direct_transport(
-        self, *, max_message_size: int = 262_144, app_data: dict[str, Any] | None = None
+        self,
+        *,
+        max_message_size: int | None = None,
+        max_send_message_size: int | None = None,
+        max_receive_message_size: int | None = None,
+        app_data: dict[str, Any] | None = None,
     ) -> DirectTransport:
         self._check_open()
         _check_app_data(app_data)
         options = fbs.new(
             "DirectTransport.DirectTransportOptions",
-            base=_base_options(direct=True, maxMessageSize=max_message_size),
+            base=_base_options(direct=True, **wire.direct_options_to_fbs(max_message_size, _sctp_options(locals()))),
         )
         return await self._create_transport(DirectTransport, "DirectTransport", options, app_data)  # type: ignore[return-value]
 

@@ -19,6 +19,7 @@ off or capped.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 import weakref
 from collections.abc import Iterable
@@ -48,10 +49,7 @@ async def get_stats(source: Any, *, transport_bitrates: bool = True, max_transpo
     worker_stats = await asyncio.gather(*(_worker_stats(worker) for worker in workers))
     totals = {key: sum(stats[key] for stats in worker_stats) for key in COUNTS}
     totals["workers"] = len(workers)
-    transports: list[dict[str, Any]] = []
-    if transport_bitrates:
-        every = [t for worker in workers for router in _routers(worker) for t in router.transports.values()]
-        transports = [t for t in await asyncio.gather(*(_bitrates(t) for t in every[:max_transports])) if t]
+    transports = await transport_stats(workers, max_transports) if transport_bitrates else []
     return {"time": time.time(), "system": system_stats(), "workers": worker_stats, "totals": totals,
             "transports": transports}
 
@@ -88,7 +86,8 @@ def _routers(worker: Any) -> list[Any]:
     return [router for router in worker.routers if not router.closed]
 
 
-async def _worker_stats(worker: Any) -> dict[str, Any]:
+def count_worker(worker: Any) -> dict[str, int]:
+    """The worker's objects by kind (`COUNTS`): a consumer of a PipeTransport counts as a pipe consumer."""
     counts = dict.fromkeys(COUNTS, 0)
     for router in _routers(worker):
         counts["routers"] += 1
@@ -100,6 +99,11 @@ async def _worker_stats(worker: Any) -> dict[str, Any]:
                 counts["pipe_consumers" if consumer.type == "pipe" else "consumers"] += 1
             counts["data_producers"] += len(transport.data_producers)
             counts["data_consumers"] += len(transport.data_consumers)
+    return counts
+
+
+async def _worker_stats(worker: Any) -> dict[str, Any]:
+    counts = count_worker(worker)
     try:
         usage = await worker.get_resource_usage()
     except Exception:  # closing or unreachable right now: counts still stand
@@ -121,10 +125,38 @@ def _cpu_share(worker: Any, usage: dict[str, int]) -> float | None:
     return max(0.0, (seconds - previous[0]) / (now - previous[1]))
 
 
+RTT_CONSUMERS = 2
+"""Consumers per transport asked for their round-trip time (one request each)."""
+
+
 async def _bitrates(transport: Any) -> dict[str, Any] | None:
+    """A transport's bitrates and packet loss, its worst producer/consumer score and an RTT.
+
+    Scores come from the mirrored state (no request); the RTT from the first
+    `RTT_CONSUMERS` consumers' stats (the worker measures it on what it sends).
+    """
     try:
         [stats, *_] = await transport.get_stats()
     except Exception:  # closed meanwhile
         return None
+    consumers = list(transport.consumers.values())
+    scores = [c.score.get("score") for c in consumers if isinstance(getattr(c, "score", None), dict)]
+    for producer in transport.producers.values():
+        scores += [s.get("score") for s in getattr(producer, "score", None) or [] if isinstance(s, dict)]
+    rtts = []
+    for consumer in consumers[:RTT_CONSUMERS]:
+        with contextlib.suppress(Exception):
+            rtts += [s["roundTripTime"] for s in await consumer.get_stats() if s.get("roundTripTime")]
+    valid = [s for s in scores if isinstance(s, int | float)]
     return {"id": transport.id, "type": stats.get("type"), "recv_bitrate": stats.get("recvBitrate", 0),
-            "send_bitrate": stats.get("sendBitrate", 0)}
+            "send_bitrate": stats.get("sendBitrate", 0),
+            "packet_loss_received": stats.get("rtpPacketLossReceived"),
+            "packet_loss_sent": stats.get("rtpPacketLossSent"),
+            "score": min(valid) if valid else None, "rtt_ms": max(rtts) if rtts else None,
+            "producers": len(transport.producers), "consumers": len(consumers)}
+
+
+async def transport_stats(workers: Iterable[Any], max_transports: int = 1000) -> list[dict[str, Any]]:
+    """`_bitrates` of every transport on these workers (at most ``max_transports``)."""
+    every = [t for worker in workers for router in _routers(worker) for t in router.transports.values()]
+    return [t for t in await asyncio.gather(*(_bitrates(t) for t in every[:max_transports])) if t]

@@ -1,4 +1,4 @@
-"""mediasoup 3.14.16's supported RTP capabilities (``supportedRtpCapabilities.js``).
+"""The installed worker version's supported RTP capabilities (``supportedRtpCapabilities.js``).
 
 This is the universe the Router picks its codecs from: ``generate_router_rtp_capabilities``
 only accepts media codecs that match an entry here, and takes header extensions
@@ -9,13 +9,21 @@ The constant is kept exactly as upstream writes it (not normalised: no default
 ``parameters``/``rtcpFeedback``/``preferredEncrypt`` filled in). Treat it as
 read-only and ``copy.deepcopy`` it before validating or handing it out, since
 validation fills defaults in place.
+
+Two versions are served: 3.14.16's table, and 3.27's, which drops H264-SVC, H265
+and the framemarking extensions, adds AV1, the dependency descriptor (receive
+only) and mediasoup's packet-id extension, and renumbers the preferred ids.
+``SUPPORTED_RTP_CAPABILITIES`` is the one of the version `scripts/install-worker`
+installed (its VERSION file), 3.14's when none is installed.
 """
 
 from __future__ import annotations
 
 from typing import Any, Final
 
-SUPPORTED_RTP_CAPABILITIES: Final[dict[str, Any]] = {
+from media.worker_install import version_at_least
+
+CAPABILITIES_3_14: Final[dict[str, Any]] = {
     "codecs": [
         {
             "kind": "audio",
@@ -384,3 +392,165 @@ SUPPORTED_RTP_CAPABILITIES: Final[dict[str, Any]] = {
         },
     ],
 }
+
+CAPABILITIES_3_27: Final[dict[str, Any]] = {
+    "codecs": [
+        *(c for c in CAPABILITIES_3_14["codecs"] if c["mimeType"] not in ("video/H264-SVC", "video/H265")),
+    {
+        "kind": "video",
+        "mimeType": "video/AV1",
+        "clockRate": 90000,
+        "parameters": {},
+        "rtcpFeedback": [
+            {
+                "type": "nack",
+            },
+            {
+                "type": "nack",
+                "parameter": "pli",
+            },
+            {
+                "type": "ccm",
+                "parameter": "fir",
+            },
+            {
+                "type": "goog-remb",
+            },
+            {
+                "type": "transport-cc",
+            },
+        ],
+    },
+    ],
+    "headerExtensions": [
+    {
+        "kind": "audio",
+        "uri": "urn:ietf:params:rtp-hdrext:sdes:mid",
+        "preferredId": 1,
+        "preferredEncrypt": False,
+        "direction": "sendrecv",
+    },
+    {
+        "kind": "video",
+        "uri": "urn:ietf:params:rtp-hdrext:sdes:mid",
+        "preferredId": 1,
+        "preferredEncrypt": False,
+        "direction": "sendrecv",
+    },
+    {
+        "kind": "video",
+        "uri": "urn:ietf:params:rtp-hdrext:sdes:rtp-stream-id",
+        "preferredId": 2,
+        "preferredEncrypt": False,
+        "direction": "recvonly",
+    },
+    {
+        "kind": "video",
+        "uri": "urn:ietf:params:rtp-hdrext:sdes:repaired-rtp-stream-id",
+        "preferredId": 3,
+        "preferredEncrypt": False,
+        "direction": "recvonly",
+    },
+    {
+        "kind": "audio",
+        "uri": "http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time",
+        "preferredId": 4,
+        "preferredEncrypt": False,
+        "direction": "sendrecv",
+    },
+    {
+        "kind": "video",
+        "uri": "http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time",
+        "preferredId": 4,
+        "preferredEncrypt": False,
+        "direction": "sendrecv",
+    },
+    {
+        "kind": "audio",
+        "uri": "http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01",
+        "preferredId": 5,
+        "preferredEncrypt": False,
+        "direction": "recvonly",
+    },
+    {
+        "kind": "video",
+        "uri": "http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01",
+        "preferredId": 5,
+        "preferredEncrypt": False,
+        "direction": "sendrecv",
+    },
+    {
+        "kind": "audio",
+        "uri": "urn:ietf:params:rtp-hdrext:ssrc-audio-level",
+        "preferredId": 6,
+        "preferredEncrypt": False,
+        "direction": "sendrecv",
+    },
+    {
+        "kind": "video",
+        "uri": "https://aomediacodec.github.io/av1-rtp-spec/#dependency-descriptor-rtp-header-extension",
+        "preferredId": 7,
+        "preferredEncrypt": False,
+        "direction": "recvonly",
+    },
+    {
+        "kind": "video",
+        "uri": "urn:3gpp:video-orientation",
+        "preferredId": 8,
+        "preferredEncrypt": False,
+        "direction": "sendrecv",
+    },
+    {
+        "kind": "video",
+        "uri": "urn:ietf:params:rtp-hdrext:toffset",
+        "preferredId": 9,
+        "preferredEncrypt": False,
+        "direction": "sendrecv",
+    },
+    {
+        "kind": "audio",
+        "uri": "http://www.webrtc.org/experiments/rtp-hdrext/abs-capture-time",
+        "preferredId": 10,
+        "preferredEncrypt": False,
+        "direction": "sendrecv",
+    },
+    {
+        "kind": "video",
+        "uri": "http://www.webrtc.org/experiments/rtp-hdrext/abs-capture-time",
+        "preferredId": 10,
+        "preferredEncrypt": False,
+        "direction": "sendrecv",
+    },
+    {
+        "kind": "audio",
+        "uri": "http://www.webrtc.org/experiments/rtp-hdrext/playout-delay",
+        "preferredId": 11,
+        "preferredEncrypt": False,
+        "direction": "sendrecv",
+    },
+    {
+        "kind": "video",
+        "uri": "http://www.webrtc.org/experiments/rtp-hdrext/playout-delay",
+        "preferredId": 11,
+        "preferredEncrypt": False,
+        "direction": "sendrecv",
+    },
+    {
+        "kind": "audio",
+        "uri": "urn:mediasoup:params:rtp-hdrext:packet-id",
+        "preferredId": 12,
+        "preferredEncrypt": False,
+        "direction": "sendrecv",
+    },
+    {
+        "kind": "video",
+        "uri": "urn:mediasoup:params:rtp-hdrext:packet-id",
+        "preferredId": 12,
+        "preferredEncrypt": False,
+        "direction": "sendrecv",
+    },
+],
+}
+
+
+SUPPORTED_RTP_CAPABILITIES: Final[dict[str, Any]] = CAPABILITIES_3_27 if version_at_least(3, 27) else CAPABILITIES_3_14

@@ -53,6 +53,8 @@ class Transport(EventEmitter):
         self._data_consumers: dict[str, DataConsumer] = {}
         self._sctp_stream_ids_in_use: set[int] = set()
         self._next_sctp_stream_id = 0
+        # As mediasoup's Node layer: None until the association reports them (the creation dump's are 0/0).
+        self._sctp_negotiated_capabilities: dict[str, int] | None = None
         self.app_data: dict[str, Any] = app_data if app_data is not None else {}
         self.observer = EventEmitter()
         channel.subscribe(transport_id, self._on_notification)
@@ -89,6 +91,16 @@ class Transport(EventEmitter):
     def sctp_parameters(self) -> dict[str, Any] | None:
         return self._sctp_parameters
 
+    @property
+    def sctp_negotiated_capabilities(self) -> dict[str, int] | None:
+        """The SCTP association's negotiated stream counts once it is up (3.27+; None before, and on 3.14)."""
+        return self._sctp_negotiated_capabilities
+
+    @property
+    def type(self) -> str:
+        """"webrtc", "plain", "pipe" or "direct" (mediasoup 3.27's transport.type)."""
+        return type(self).__name__.removesuffix("Transport").lower()
+
     def _check_open(self) -> None:
         if self._closed:
             raise InvalidStateError(f"{type(self).__name__} closed")
@@ -101,6 +113,10 @@ class Transport(EventEmitter):
             self._emit_both("sctpstatechange", self._sctp_state)
         elif event == events.TRANSPORT_TRACE:
             self._emit_both("trace", fbs.to_plain(body))
+        elif event == getattr(events, "TRANSPORT_SCTP_NEGOTIATED_CAPABILITIES", None):  # 3.27+
+            self._sctp_negotiated_capabilities = wire.sctp_negotiated_capabilities_from_fbs(
+                body.negotiatedCapabilities
+            )
 
     def _emit_both(self, event: str, value: Any) -> None:
         """Transport state events go to the application and to monitoring alike."""
@@ -198,9 +214,12 @@ class Transport(EventEmitter):
         rtp_parameters: dict[str, Any],
         paused: bool = False,
         key_frame_request_delay: int = 0,
+        enable_mediasoup_packet_id_header_extension: bool = False,
         id: str | None = None,
         app_data: dict[str, Any] | None = None,
     ) -> Producer:
+        """`enable_mediasoup_packet_id_header_extension` (3.27+): the worker stamps mediasoup's
+        packet-id header extension on this producer's packets."""
         self._check_open()
         if id is not None and id in self._router.producers:
             raise TypeError(f'a Producer with same id "{id}" already exists')
@@ -227,6 +246,10 @@ class Transport(EventEmitter):
             keyFrameRequestDelay=key_frame_request_delay,
             paused=paused,
         )
+        if enable_mediasoup_packet_id_header_extension:
+            if not fbs.has("Transport.ProduceRequest", "enableMediasoupPacketIdHeaderExtension"):
+                raise TypeError("enable_mediasoup_packet_id_header_extension needs mediasoup 3.27+")
+            body.enableMediasoupPacketIdHeaderExtension = True
         response = await self._channel.request("TRANSPORT_PRODUCE", "Transport_ProduceRequest", body, self._id)
         producer = Producer(
             producer_id=producer_id,
@@ -426,20 +449,16 @@ class Transport(EventEmitter):
         sctp_stream_parameters = None
         stream_id = None
         if self.DATA_TYPE == "sctp":
-            sctp_stream_parameters = dict(data_producer.sctp_stream_parameters or {})
-            for key, value in (
-                ("ordered", ordered), ("maxPacketLifeTime", max_packet_life_time), ("maxRetransmits", max_retransmits)
-            ):
-                if value is not None:
-                    sctp_stream_parameters[key] = value
             stream_id = self._allocate_sctp_stream_id()
-            sctp_stream_parameters["streamId"] = stream_id
+            sctp_stream_parameters = _consumer_sctp_stream_parameters(
+                data_producer.sctp_stream_parameters, stream_id, ordered, max_packet_life_time, max_retransmits
+            )
         data_consumer_id = str(uuid.uuid4())
         body = fbs.new(
             "Transport.ConsumeDataRequest",
             dataConsumerId=data_consumer_id,
             dataProducerId=data_producer_id,
-            type=getattr(fbs.enum("DataProducer.Type"), self.DATA_TYPE.upper()),
+            type=getattr(fbs.enum(wire.data_consumer_type_path()), self.DATA_TYPE.upper()),
             sctpStreamParameters=wire.sctp_stream_parameters_to_fbs(sctp_stream_parameters),
             label=data_producer.label,
             protocol=data_producer.protocol,
@@ -491,3 +510,33 @@ class Transport(EventEmitter):
             await self._channel.request(method, body_type, body, self._id)
         except Exception:
             pass
+
+
+def _consumer_sctp_stream_parameters(
+    producer_parameters: dict[str, Any] | None,
+    stream_id: int,
+    ordered: bool | None,
+    max_packet_life_time: int | None,
+    max_retransmits: int | None,
+) -> dict[str, Any]:
+    """A data consumer's SCTP stream parameters, as mediasoup 3.27's consumeData() derives them.
+
+    The producer's (an ordered stream if it has none: a direct DataProducer), then the
+    caller's overrides: ordered=True drops the partial-reliability limits, and a limit
+    given without ordered=True makes the stream unordered.
+    """
+    params: dict[str, Any] = dict(producer_parameters) if producer_parameters else {"ordered": True}
+    params["streamId"] = stream_id
+    if ordered is not None:
+        params["ordered"] = ordered
+        if ordered:
+            params.pop("maxPacketLifeTime", None)
+            params.pop("maxRetransmits", None)
+    if not ordered:
+        if max_packet_life_time is not None:
+            params["ordered"] = False
+            params["maxPacketLifeTime"] = max_packet_life_time
+        if max_retransmits is not None:
+            params["ordered"] = False
+            params["maxRetransmits"] = max_retransmits
+    return params

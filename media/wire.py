@@ -11,21 +11,40 @@ from typing import Any
 
 from media import fbs
 
-HEADER_EXTENSION_URIS: dict[str, str] = {
-    "urn:ietf:params:rtp-hdrext:sdes:mid": "Mid",
-    "urn:ietf:params:rtp-hdrext:sdes:rtp-stream-id": "RtpStreamId",
-    "urn:ietf:params:rtp-hdrext:sdes:repaired-rtp-stream-id": "RepairRtpStreamId",
-    "http://tools.ietf.org/html/draft-ietf-avtext-framemarking-07": "FrameMarkingDraft07",
-    "urn:ietf:params:rtp-hdrext:framemarking": "FrameMarking",
-    "urn:ietf:params:rtp-hdrext:ssrc-audio-level": "AudioLevel",
-    "urn:3gpp:video-orientation": "VideoOrientation",
-    "urn:ietf:params:rtp-hdrext:toffset": "TimeOffset",
-    "http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01": "TransportWideCcDraft01",
-    "http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time": "AbsSendTime",
-    "http://www.webrtc.org/experiments/rtp-hdrext/abs-capture-time": "AbsCaptureTime",
-    "http://www.webrtc.org/experiments/rtp-hdrext/playout-delay": "PlayoutDelay",
+HEADER_EXTENSION_URIS: dict[str, tuple[str, ...]] = {
+    "urn:ietf:params:rtp-hdrext:sdes:mid": ("Mid",),
+    "urn:ietf:params:rtp-hdrext:sdes:rtp-stream-id": ("RtpStreamId",),
+    "urn:ietf:params:rtp-hdrext:sdes:repaired-rtp-stream-id": ("RepairRtpStreamId",),
+    "http://tools.ietf.org/html/draft-ietf-avtext-framemarking-07": ("FrameMarkingDraft07",),
+    "urn:ietf:params:rtp-hdrext:framemarking": ("FrameMarking",),
+    "urn:ietf:params:rtp-hdrext:ssrc-audio-level": ("SsrcAudioLevel", "AudioLevel"),
+    "https://aomediacodec.github.io/av1-rtp-spec/#dependency-descriptor-rtp-header-extension": (
+        "DependencyDescriptor",
+    ),
+    "urn:3gpp:video-orientation": ("VideoOrientation",),
+    "urn:ietf:params:rtp-hdrext:toffset": ("TimeOffset",),
+    "http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01": ("TransportWideCcDraft01",),
+    "http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time": ("AbsSendTime",),
+    "http://www.webrtc.org/experiments/rtp-hdrext/abs-capture-time": ("AbsCaptureTime",),
+    "http://www.webrtc.org/experiments/rtp-hdrext/playout-delay": ("PlayoutDelay",),
+    "urn:mediasoup:params:rtp-hdrext:packet-id": ("MediasoupPacketId",),
 }
-_URI_BY_NAME = {name: uri for uri, name in HEADER_EXTENSION_URIS.items()}
+"""Header extension URI -> its `RtpParameters.RtpHeaderExtensionUri` name, per worker version (3.14
+calls ssrc-audio-level "AudioLevel" and has framemarking; 3.27 has dependency-descriptor and packet-id)."""
+
+
+def header_extension_uri_to_fbs(uri: str) -> int:
+    """The worker's number for a header extension URI; TypeError if this worker version lacks it."""
+    uri_enum = fbs.enum("RtpParameters.RtpHeaderExtensionUri")
+    for name in HEADER_EXTENSION_URIS.get(uri, ()):
+        if hasattr(uri_enum, name):
+            return int(getattr(uri_enum, name))
+    raise TypeError(f"invalid RtpHeaderExtensionUri: {uri}")
+
+
+def header_extension_uri_from_fbs(value: int) -> str:
+    name = fbs.enum_names("RtpParameters.RtpHeaderExtensionUri")[value]
+    return next(uri for uri, names in HEADER_EXTENSION_URIS.items() if name in names)
 
 
 def _str(value: Any) -> str | None:
@@ -115,7 +134,6 @@ def encodings_from_fbs(encodings: list[Any] | None) -> list[dict[str, Any]]:
 
 
 def rtp_parameters_to_fbs(params: dict[str, Any]) -> Any:
-    uri_enum = fbs.enum("RtpParameters.RtpHeaderExtensionUri")
     codecs = [
         fbs.new(
             "RtpParameters.RtpCodecParameters",
@@ -133,20 +151,17 @@ def rtp_parameters_to_fbs(params: dict[str, Any]) -> Any:
     ]
     header_extensions = []
     for ext in params.get("headerExtensions") or []:
-        name = HEADER_EXTENSION_URIS.get(ext["uri"])
-        if name is None:
-            raise TypeError(f"invalid RtpHeaderExtensionUri: {ext['uri']}")
         header_extensions.append(
             fbs.new(
                 "RtpParameters.RtpHeaderExtensionParameters",
-                uri=getattr(uri_enum, name),
+                uri=header_extension_uri_to_fbs(ext["uri"]),
                 id=ext["id"],
                 encrypt=bool(ext.get("encrypt", False)),
                 parameters=parameters_to_fbs(ext.get("parameters")),
             )
         )
     rtcp = params.get("rtcp") or {}
-    return fbs.new(
+    out = fbs.new(
         "RtpParameters.RtpParameters",
         mid=params.get("mid"),
         codecs=codecs,
@@ -158,10 +173,12 @@ def rtp_parameters_to_fbs(params: dict[str, Any]) -> Any:
             reducedSize=bool(rtcp.get("reducedSize", True)),
         ),
     )
+    if params.get("msid") and fbs.has("RtpParameters.RtpParameters", "msid"):  # 3.27+
+        out.msid = params["msid"]
+    return out
 
 
 def rtp_parameters_from_fbs(data: Any) -> dict[str, Any]:
-    uri_names = fbs.enum_names("RtpParameters.RtpHeaderExtensionUri")
     codecs = []
     for codec in data.codecs or []:
         entry: dict[str, Any] = {
@@ -181,7 +198,7 @@ def rtp_parameters_from_fbs(data: Any) -> dict[str, Any]:
         "codecs": codecs,
         "headerExtensions": [
             {
-                "uri": _URI_BY_NAME[uri_names[ext.uri]],
+                "uri": header_extension_uri_from_fbs(ext.uri),
                 "id": ext.id,
                 "encrypt": bool(ext.encrypt),
                 "parameters": parameters_from_fbs(ext.parameters),
@@ -195,6 +212,8 @@ def rtp_parameters_from_fbs(data: Any) -> dict[str, Any]:
     }
     if data.mid:
         result["mid"] = _str(data.mid)
+    if getattr(data, "msid", None):
+        result["msid"] = _str(data.msid)
     return result
 
 
@@ -262,17 +281,20 @@ def rtp_mapping_to_fbs(mapping: dict[str, Any]) -> Any:
             )
             for c in mapping["codecs"]
         ],
-        encodings=[
-            fbs.new(
-                "RtpParameters.EncodingMapping",
-                rid=e.get("rid"),
-                ssrc=e.get("ssrc"),
-                scalabilityMode=e.get("scalabilityMode"),
-                mappedSsrc=e["mappedSsrc"],
-            )
-            for e in mapping["encodings"]
-        ],
+        encodings=[_encoding_mapping_to_fbs(e) for e in mapping["encodings"]],
     )
+
+
+def _encoding_mapping_to_fbs(encoding: dict[str, Any]) -> Any:
+    out = fbs.new(
+        "RtpParameters.EncodingMapping",
+        rid=encoding.get("rid"),
+        ssrc=encoding.get("ssrc"),
+        mappedSsrc=encoding["mappedSsrc"],
+    )
+    if fbs.has("RtpParameters.EncodingMapping", "scalabilityMode"):  # 3.14 (3.27 dropped it)
+        out.scalabilityMode = encoding.get("scalabilityMode")
+    return out
 
 
 def media_kind_to_fbs(kind: str) -> int:
@@ -312,7 +334,7 @@ def listen_info_to_fbs(info: dict[str, Any]) -> Any:
     protocol = fbs.enum("Transport.Protocol")
     port_range = info.get("portRange") or {}
     flags = info.get("flags") or {}
-    return fbs.new(
+    out = fbs.new(
         "Transport.ListenInfo",
         protocol=protocol.UDP if info.get("protocol", "udp") == "udp" else protocol.TCP,
         ip=info["ip"],
@@ -327,6 +349,12 @@ def listen_info_to_fbs(info: dict[str, Any]) -> Any:
         sendBufferSize=info.get("sendBufferSize", 0),
         recvBufferSize=info.get("recvBufferSize", 0),
     )
+    if info.get("exposeInternalIp"):
+        # 3.27+: with an announced address, also a candidate with the listening ip itself.
+        if not fbs.has("Transport.ListenInfo", "exposeInternalIp"):
+            raise TypeError("listen info exposeInternalIp needs mediasoup 3.27+")
+        out.exposeInternalIp = True
+    return out
 
 
 def protocol_from_fbs(value: int) -> str:
@@ -347,18 +375,101 @@ def tuple_from_fbs(t: Any) -> dict[str, Any]:
 
 
 def sctp_parameters_from_fbs(p: Any) -> dict[str, Any] | None:
+    """A transport's SctpParameters as mediasoup's Node layer gives them.
+
+    3.14 negotiates stream counts (OS, MIS) and one maxMessageSize; 3.27's own SCTP
+    stack has send/receive sizes and buffers instead, and its Node layer still
+    reports OS = MIS = 65535 and maxMessageSize = maxReceiveMessageSize for
+    backwards compatibility; so does this.
+    """
     if p is None:
         return None
+    if not hasattr(p, "maxReceiveMessageSize"):
+        return {"port": p.port, "OS": p.os, "MIS": p.mis, "maxMessageSize": p.maxMessageSize}
     return {
         "port": p.port,
-        "OS": p.os,
-        "MIS": p.mis,
-        "maxMessageSize": p.maxMessageSize,
+        "maxSendMessageSize": p.maxSendMessageSize,
+        "maxReceiveMessageSize": p.maxReceiveMessageSize,
+        "sendBufferSize": p.sendBufferSize,
+        "perStreamSendQueueLimit": p.perStreamSendQueueLimit,
+        "maxReceiverWindowBufferSize": p.maxReceiverWindowBufferSize,
+        "isDataChannel": bool(p.isDataChannel),
+        "OS": 65535,
+        "MIS": 65535,
+        "maxMessageSize": p.maxReceiveMessageSize,
     }
 
 
-def num_sctp_streams_to_fbs(streams: dict[str, int]) -> Any:
-    return fbs.new("SctpParameters.NumSctpStreams", os=streams["OS"], mis=streams["MIS"])
+def sctp_negotiated_capabilities_from_fbs(p: Any) -> dict[str, int] | None:
+    if p is None:
+        return None
+    return {
+        "negotiatedMaxOutboundStreams": p.negotiatedMaxOutboundStreams,
+        "negotiatedMaxInboundStreams": p.negotiatedMaxInboundStreams,
+    }
+
+
+SCTP_DEFAULTS: dict[str, int] = {
+    "max_send_message_size": 262_144,
+    "max_receive_message_size": 262_144,
+    "sctp_send_buffer_size": 2_000_000,
+    "sctp_per_stream_send_queue_limit": 2_000_000,
+    "sctp_max_receiver_window_buffer_size": 5_242_880,
+    "sctp_default_stream_buffered_amount_low_threshold": 1024,
+}
+"""3.27's Node defaults for the SCTP transport options (the same for every transport kind)."""
+
+
+def sctp_options_to_fbs(
+    *,
+    enable_sctp: bool,
+    num_sctp_streams: dict[str, int] | None,
+    max_sctp_message_size: int | None,
+    options: dict[str, int | None],
+    defaults_3_14: tuple[int, int],
+) -> dict[str, Any]:
+    """The SCTP fields of `Transport.Options` for this worker version.
+
+    `options` holds 3.27's keyword arguments (SCTP_DEFAULTS' names; None = default);
+    3.14's `num_sctp_streams` and `max_sctp_message_size` are accepted by both:
+    on 3.27 the latter sets both message sizes, the former has no counterpart
+    (3.27 always offers 65535 streams) and is ignored, as 3.27's Node layer does.
+    `defaults_3_14` is the transport kind's 3.14 (max message size, send buffer size).
+    """
+    if fbs.has("Transport.Options", "numSctpStreams"):  # 3.14
+        streams = num_sctp_streams or {"OS": 1024, "MIS": 1024}
+        return {
+            "enableSctp": enable_sctp,
+            "numSctpStreams": fbs.new("SctpParameters.NumSctpStreams", os=streams["OS"], mis=streams["MIS"]),
+            "maxSctpMessageSize": max_sctp_message_size or defaults_3_14[0],
+            "sctpSendBufferSize": options.get("sctp_send_buffer_size") or defaults_3_14[1],
+        }
+    values = {key: options.get(key) or default for key, default in SCTP_DEFAULTS.items()}
+    if max_sctp_message_size:
+        values["max_send_message_size"] = values["max_receive_message_size"] = max_sctp_message_size
+    return {
+        "enableSctp": enable_sctp,
+        "maxSendMessageSize": values["max_send_message_size"],
+        "maxReceiveMessageSize": values["max_receive_message_size"],
+        "sctpSendBufferSize": values["sctp_send_buffer_size"],
+        "sctpPerStreamSendQueueLimit": values["sctp_per_stream_send_queue_limit"],
+        "sctpMaxReceiverWindowBufferSize": values["sctp_max_receiver_window_buffer_size"],
+        "sctpDefaultStreamBufferedAmountLowThreshold": values["sctp_default_stream_buffered_amount_low_threshold"],
+    }
+
+
+def direct_options_to_fbs(max_message_size: int | None, options: dict[str, int | None]) -> dict[str, Any]:
+    """A DirectTransport's message-size fields of `Transport.Options` for this worker version."""
+    if fbs.has("Transport.Options", "maxMessageSize"):  # 3.14
+        return {"maxMessageSize": max_message_size or 262_144}
+    send = options.get("max_send_message_size") or max_message_size or SCTP_DEFAULTS["max_send_message_size"]
+    receive = options.get("max_receive_message_size") or max_message_size or SCTP_DEFAULTS["max_receive_message_size"]
+    return {"maxSendMessageSize": send, "maxReceiveMessageSize": receive}
+
+
+def data_consumer_type_path() -> str:
+    """Where this version's schema keeps the data consumer type enum (3.27 gave consumers their own)."""
+    return "DataConsumer.Type" if fbs.has("DataConsumer.Type") else "DataProducer.Type"
 
 
 def dtls_parameters_to_fbs(params: dict[str, Any]) -> Any:
@@ -553,10 +664,10 @@ def subchannels_to_fbs(subchannels: list[int] | None) -> list[int] | None:
     return [s & 0xFFFF for s in subchannels]
 
 
-def data_dump_from_fbs(dump: Any) -> dict[str, Any]:
+def data_dump_from_fbs(dump: Any, type_path: str = "DataProducer.Type") -> dict[str, Any]:
     """DataProducer / DataConsumer DumpResponse -> mediasoup's dump ("sctp"/"direct", JSON stream parameters)."""
     out = fbs.to_plain(dump)
-    out["type"] = fbs.enum_names("DataProducer.Type")[dump.type].lower()
+    out["type"] = fbs.enum_names(type_path)[dump.type].lower()
     out["sctpStreamParameters"] = sctp_stream_parameters_from_fbs(dump.sctpStreamParameters)
     return out
 

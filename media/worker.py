@@ -2,6 +2,13 @@
 
 Events: "died" (the process exited without `close()`; every object on it is
 closed first), "subprocessclose". Observer: "close", "newrouter".
+
+A worker that leaves requests unanswered for ``request_timeout`` (default
+`media.channel.REQUEST_TIMEOUT_S`, 5 s; e.g. it was SIGSTOPped) is stalled:
+the pending requests fail with `WorkerTimeout`, the process is SIGKILLed and
+the worker "died" as if it had crashed, so routers, vertical routers and
+remote clients move on through the one path they already have. Nothing it
+was asked to do runs later, since the process is gone.
 """
 
 from __future__ import annotations
@@ -18,7 +25,7 @@ from typing import Any
 import psutil
 
 from media import fbs, ortc, wire
-from media.channel import Channel
+from media.channel import REQUEST_TIMEOUT_S, Channel
 from media.errors import InvalidStateError
 from media.events import EventEmitter
 from media.router import Router
@@ -72,8 +79,13 @@ async def create_worker(
     dtls_private_key_file: str | None = None,
     libwebrtc_field_trials: str | None = None,
     app_data: dict[str, Any] | None = None,
+    request_timeout: float = REQUEST_TIMEOUT_S,
 ) -> Worker:
-    """Spawn a worker process and wait until it reports itself running."""
+    """Spawn a worker process and wait until it reports itself running.
+
+    ``request_timeout`` (not a mediasoup setting): how long the worker may leave requests
+    unanswered before it is declared stalled, killed and reported "died".
+    """
     log_tags = list(log_tags or [])
     _validate_settings(log_level, log_tags, rtc_min_port, rtc_max_port, app_data)
     args = [f"--logLevel={log_level}", *(f"--logTag={tag}" for tag in log_tags)]
@@ -111,7 +123,7 @@ async def create_worker(
         os.close(child_in)
         os.close(child_out)
 
-    channel = Channel(read_fd=resp_read, write_fd=req_write, pid=process.pid)
+    channel = Channel(read_fd=resp_read, write_fd=req_write, pid=process.pid, request_timeout=request_timeout)
     worker = Worker(process=process, channel=channel, app_data=app_data)
     await worker._start()
     observer.emit("newworker", worker)
@@ -132,6 +144,8 @@ class Worker(EventEmitter):
         self.app_data: dict[str, Any] = app_data if app_data is not None else {}
         self.observer = EventEmitter()
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._stalled: str | None = None
+        channel.on_stall = self._on_stall
 
     async def _start(self) -> None:
         running = asyncio.get_running_loop().create_future()
@@ -164,6 +178,14 @@ class Worker(EventEmitter):
         async for line in self._process.stderr:
             logger.error("worker[pid:%s] (stderr) %s", self.pid, line.decode(errors="replace").rstrip())
 
+    def _on_stall(self, why: str) -> None:
+        if self._closed:
+            return
+        self._stalled = why
+        logger.error("worker [pid:%s] stalled (%s): killing it", self.pid, why)
+        with contextlib.suppress(ProcessLookupError):
+            self._process.kill()  # a stopped process dies too; its exit then reports "died"
+
     def _on_exit(self) -> None:
         self.emit("subprocessclose")
         if self._closed:
@@ -177,7 +199,11 @@ class Worker(EventEmitter):
         self._closed = True
         await self._channel.close()
         self._close_children()
-        self.emit("died", RuntimeError(f"worker died [pid:{self.pid}, code:{code}]"))
+        if self._stalled is not None:
+            error = RuntimeError(f"worker stalled and was killed [pid:{self.pid}]: {self._stalled}")
+        else:
+            error = RuntimeError(f"worker died [pid:{self.pid}, code:{code}]")
+        self.emit("died", error)
         self.observer.emit("close")
 
     @property
@@ -224,6 +250,9 @@ class Worker(EventEmitter):
     async def _shutdown(self) -> None:
         with contextlib.suppress(ProcessLookupError):
             self._process.send_signal(signal.SIGTERM)
+            # A stopped (SIGSTOPped) worker would hold SIGTERM until STOP_TIMEOUT_S: let it run
+            # to handle it. Harmless for a running one.
+            self._process.send_signal(signal.SIGCONT)
         try:
             await asyncio.wait_for(asyncio.shield(self._process.wait()), STOP_TIMEOUT_S)
         except TimeoutError:

@@ -41,6 +41,17 @@ def worker_version() -> str:
         raise WorkerNotInstalledError(f"no worker VERSION in {install_dir()}: {INSTALL_HINT}") from None
 
 
+def version_at_least(major: int, minor: int, version: str | None = None) -> bool:
+    """Whether `version` (default: the installed worker's; 3.14.16 when none is installed) is at
+    least major.minor: where the Python layer must follow a behaviour, not a schema difference."""
+    if version is None:
+        try:
+            version = worker_version()
+        except WorkerNotInstalledError:
+            version = "3.14.16"
+    return tuple(int(part) for part in version.split(".")[:2]) >= (major, minor)
+
+
 def ensure_bindings_importable() -> None:
     """Put the generated `FBS` package on sys.path (flatc emits absolute `FBS.` imports)."""
     bindings = install_dir() / "python"

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -40,35 +41,60 @@ class MessageChannel(Protocol):
     async def receive(self) -> str | None:
         """The next message; None at end of stream. Raises `FrameError` for a bad frame."""
 
-    async def close(self) -> None:
-        """Close (idempotent); a pending ``receive`` returns None."""
+    async def close(self, reason: str | None = None) -> None:
+        """Close (idempotent); a pending ``receive`` returns None. ``reason`` goes to the peer
+        where the carrier can say why (a WebSocket close frame), else only to logs."""
+
+
+DEFAULT_MAX_OUTBOX_BYTES = 16 << 20
+"""16 MiB of unsent JSON per connection: hundreds of thousands of changes, far more than any
+burst (a worker dying with 5,000 consumers queues about 0.5 MB per session)."""
 
 
 class Outbox:
-    """An ordered send queue with one writer and a hard bound.
+    """An ordered send queue with one writer and a hard bound in bytes.
 
     A peer that reads slower than we produce would otherwise grow memory
-    without bound; past ``max_pending`` messages the outbox refuses more and
-    reports ``overflowed``, and its owner drops the connection (the client
-    reconnects and catches up from the replay buffer or a snapshot).
+    without bound; past ``max_bytes`` of queued messages the outbox refuses
+    more, reports ``overflowed`` and calls ``on_overflow`` once; its owner
+    drops the connection (the client reconnects and catches up from the
+    replay buffer or a snapshot). Messages count until the carrier has taken
+    them, so a send stuck on a peer that does not read still counts.
+
+    ``put_lazy`` queues an iterator of messages drawn one at a time when the
+    writer reaches it (a large snapshot, page by page): it costs one message
+    of memory at a time, and what is queued behind it waits for it.
     """
 
-    def __init__(self, channel: MessageChannel, max_pending: int = 10_000) -> None:
+    def __init__(self, channel: MessageChannel, max_bytes: int = DEFAULT_MAX_OUTBOX_BYTES,
+                 on_overflow: Callable[[], None] | None = None) -> None:
         self._channel = channel
-        self._queue: deque[str] = deque()
+        self._queue: deque[str | Iterator[str]] = deque()
         self._wakeup = asyncio.Event()
-        self._max_pending = max_pending
+        self.max_bytes = max_bytes
+        self.queued_bytes = 0
+        self._on_overflow = on_overflow
         self._closing = False
         self.overflowed = False
 
     def put(self, message: str) -> bool:
         if self._closing or self.overflowed:
             return False
-        if len(self._queue) >= self._max_pending:
+        if self.queued_bytes + len(message) > self.max_bytes:
             self.overflowed = True
             self._wakeup.set()
+            if self._on_overflow is not None:
+                self._on_overflow()
             return False
         self._queue.append(message)
+        self.queued_bytes += len(message)
+        self._wakeup.set()
+        return True
+
+    def put_lazy(self, messages: Iterator[str]) -> bool:
+        if self._closing or self.overflowed:
+            return False
+        self._queue.append(messages)
         self._wakeup.set()
         return True
 
@@ -88,6 +114,17 @@ class Outbox:
                 self._wakeup.clear()
                 await self._wakeup.wait()
                 continue
-            batch = list(self._queue)
-            self._queue.clear()
+            head = self._queue[0]
+            if isinstance(head, str):
+                batch: list[str] = []
+                while self._queue and isinstance(self._queue[0], str):
+                    batch.append(self._queue.popleft())  # type: ignore[arg-type]
+                size = sum(map(len, batch))
+            else:
+                message = next(head, None)
+                if message is None:
+                    self._queue.popleft()
+                    continue
+                batch, size = [message], 0
             await self._channel.send_many(batch)
+            self.queued_bytes -= size

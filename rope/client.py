@@ -27,7 +27,7 @@ from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from rope.channel import MessageChannel, Outbox
+from rope.channel import DEFAULT_MAX_OUTBOX_BYTES, MessageChannel, Outbox
 from rope.errors import (
     CallTimeout,
     ClientClosed,
@@ -99,7 +99,7 @@ class RopeConnection:
         reconnect: ReconnectPolicy | None = ReconnectPolicy(),
         ping_interval: float | None = 5.0,
         ping_timeout: float = 10.0,
-        max_pending: int = 10_000,
+        max_outbox_bytes: int = DEFAULT_MAX_OUTBOX_BYTES,
     ) -> None:
         self._connector = connector
         self._token = token
@@ -107,7 +107,7 @@ class RopeConnection:
         self._reconnect_policy = reconnect
         self._ping_interval = ping_interval
         self._ping_timeout = ping_timeout
-        self._max_pending = max_pending
+        self._max_outbox_bytes = max_outbox_bytes
         self._tasks = TaskSet()
         self._emitter = EventEmitter(self._tasks)
         self._clients: dict[str, RopeClient] = {}
@@ -124,6 +124,8 @@ class RopeConnection:
         self._closed = asyncio.Event()
         self.server_epoch: str | None = None
         self.reconnections = 0
+        self._last_heard = 0.0
+        """When the current channel last brought a message (for the pinger)."""
 
     # -- public API ------------------------------------------------------------------
 
@@ -146,12 +148,18 @@ class RopeConnection:
         self._clients[session] = client
         if self._outbox is not None:
             client._channel_open()
+        loop = asyncio.get_running_loop()
         try:
-            async with asyncio.timeout(self.call_timeout):
+            # Bounded by call_timeout of silence, not in total: a large snapshot may take longer,
+            # page after page.
+            async with asyncio.timeout(self.call_timeout) as scope:
+                client._on_page = lambda: scope.reschedule(loop.time() + self.call_timeout)
                 await client.wait_connected()
         except BaseException:
             await client.close()
             raise
+        finally:
+            client._on_page = None
         return client
 
     @property
@@ -223,9 +231,10 @@ class RopeConnection:
         if self._outbox is None:
             raise ConnectionLost("not connected")
         request_id = next(self._ids)
+        message = encode_request(request_id, method, params)  # raises ValueError (NaN...) before anything is kept
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._pending[request_id] = _Pending(future, transform)
-        if not self._outbox.put(encode_request(request_id, method, params)):
+        if not self._outbox.put(message):
             del self._pending[request_id]
             raise ConnectionLost("connection is overloaded or closing")
         future.add_done_callback(lambda _: self._pending.pop(request_id, None))
@@ -304,10 +313,11 @@ class RopeConnection:
 
     async def _run_channel(self, channel: MessageChannel) -> None:
         """Serve one channel until any of its tasks ends; then stop the others."""
-        outbox = Outbox(channel, self._max_pending)
+        outbox = Outbox(channel, self._max_outbox_bytes)
         self._channel, self._outbox = channel, outbox
         stop = self._stop_channel = asyncio.Event()
         self._channel_done.clear()
+        self._last_heard = asyncio.get_running_loop().time()
         self._emitter.emit("open")
         for client in list(self._clients.values()):
             client._channel_open()
@@ -333,22 +343,32 @@ class RopeConnection:
             await outbox.run()
 
     async def _ping(self, interval: float) -> None:
-        """A frozen server keeps TCP open forever: only an answer proves it is alive."""
+        """A frozen server keeps TCP open forever: only hearing from it proves it is alive.
+
+        Any message counts, not only the ping's answer, which may wait behind a large snapshot.
+        """
+        loop = asyncio.get_running_loop()
         while True:
             await asyncio.sleep(interval)
             try:
-                async with asyncio.timeout(self._ping_timeout):
-                    await self._request("rope.ping", {})
-            except TimeoutError:
-                log.info("server did not answer a ping in %.1f s: reconnecting", self._ping_timeout)
-                return
+                ping = self._request("rope.ping", {})
             except RopeError:
+                return
+            ping.add_done_callback(_retrieve)
+            while not ping.done():
+                silent = loop.time() - self._last_heard
+                if silent >= self._ping_timeout:
+                    log.info("nothing from the server in %.1f s: reconnecting", silent)
+                    return
+                await asyncio.wait({ping}, timeout=self._ping_timeout - silent)
+            if ping.cancelled() or ping.exception() is not None:
                 return
 
     async def _read(self, channel: MessageChannel) -> None:
         while True:
             try:
                 text = await channel.receive()
+                self._last_heard = asyncio.get_running_loop().time()
             except ProtocolError as error:
                 log.warning("bad frame from server: %s", error)
                 if getattr(error, "fatal", True):
@@ -386,12 +406,17 @@ class RopeConnection:
         entry.future.set_result(value)
 
     def _on_request(self, request: Request) -> None:
-        if request.method != "rope.change" or not isinstance(request.params, dict):
+        if request.method not in ("rope.change", "rope.snapshot") or not isinstance(request.params, dict):
             log.debug("ignoring %s from server", request.method)
             return
         client = self._clients.get(request.params.get("session"))  # type: ignore[arg-type]
+        if client is None:
+            return
+        if request.method == "rope.snapshot":
+            client._apply_page(request.params)
+            return
         change = request.params.get("change")
-        if client is not None and isinstance(change, dict):
+        if isinstance(change, dict):
             client._apply_change(change)
 
     def _forget(self, client: RopeClient) -> None:
@@ -431,6 +456,9 @@ class RopeClient:
         self._emitter = EventEmitter(connection.tasks)
         self._connected = asyncio.Event()
         self._resyncing = False
+        self._partial: dict[str, Any] | None = None
+        """A snapshot whose pages are still arriving."""
+        self._on_page: Callable[[], None] | None = None
 
     def __repr__(self) -> str:
         return f"RopeClient({self.session!r}, {self.state.name}, seq={self.seq}, objects={len(self.objects)})"
@@ -531,6 +559,7 @@ class RopeClient:
         self._emitter.emit("error", error)
 
     def _channel_lost(self) -> None:
+        self._partial = None
         if self.state in (ClientState.CLOSING, ClientState.CLOSED):
             return
         was_up = self.state in (ClientState.OPEN, ClientState.CONNECTED)
@@ -550,10 +579,31 @@ class RopeClient:
             raise ProtocolError(f"malformed rope.open answer: {result!r}"[:300])
         if self.state in (ClientState.CLOSING, ClientState.CLOSED):
             return
+        self._partial = None  # an answer to a later rope.open supersedes a snapshot still arriving
         if result["mode"] == "snapshot":
+            if result.get("more") is True:
+                self._partial = {**result, "objects": list(result.get("objects") or [])}
+                return  # CONNECTED once the last page is in
             self._install_snapshot(result)
         elif result.get("epoch") != self.epoch:
             raise ProtocolError("resume answer for another epoch")
+        self._connected_now()
+
+    def _apply_page(self, page: dict[str, Any]) -> None:
+        partial = self._partial
+        objects = page.get("objects")
+        if partial is None or not isinstance(objects, list):
+            return  # a page of a snapshot we no longer wait for
+        partial["objects"].extend(objects)
+        if self._on_page is not None:
+            self._on_page()
+        if page.get("more") is True:
+            return
+        self._partial = None
+        self._install_snapshot(partial)
+        self._connected_now()
+
+    def _connected_now(self) -> None:
         self._resyncing = False
         self._set_state(ClientState.CONNECTED)
         self._connected.set()
@@ -633,6 +683,11 @@ class RopeClient:
         if isinstance(value, list):
             return [self._decode(item) for item in value]
         return value
+
+
+def _retrieve(future: asyncio.Future[Any]) -> None:
+    if not future.cancelled():
+        future.exception()
 
 
 def _valid_record(record: Any) -> bool:

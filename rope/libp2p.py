@@ -73,7 +73,8 @@ class StreamChannel:
         except UnicodeDecodeError as error:
             raise FrameError(f"frame is not UTF-8: {error}", code=ErrorCode.PARSE_ERROR, fatal=False) from None
 
-    async def close(self) -> None:
+    async def close(self, reason: str | None = None) -> None:
+        # A stream has no way to say why: ``reason`` is for the server's log only.
         if not self._closed:
             self._closed = True
             await self._stream.close()

@@ -9,6 +9,7 @@ server can answer the sender precisely and carry on.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -63,21 +64,56 @@ def _valid_id(value: Any) -> bool:
 def parse(text: str | bytes) -> Message:
     """Parse one JSON-RPC 2.0 message (batches are refused: ROPE never sends them)."""
     try:
-        data = json.loads(text)
+        data = _strict_loads(text.decode("utf-8") if isinstance(text, bytes) else text)
+    except _NonFinite as refused:
+        # Python's json reads NaN/Infinity and turns 1e400 into inf; ``dumps`` can never send
+        # them on, so one such value kept in state would break every later snapshot: refuse it,
+        # answering the request's id (the lenient parse below only recovers it).
+        message = _shape(json.loads(text))
+        if not isinstance(message, Request):
+            raise MessageError(str(refused), code=ErrorCode.INVALID_REQUEST) from None
+        raise MessageError(str(refused), code=ErrorCode.INVALID_PARAMS, request_id=message.id,
+                           answerable=not message.is_notification) from None
     except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
         raise MessageError(f"parse error: {exc}", code=ErrorCode.PARSE_ERROR, answerable=True) from None
+    return _shape(data)
+
+
+class _NonFinite(Exception):  # not a ValueError: json must not turn it into a parse error
+    def __init__(self, literal: str) -> None:
+        super().__init__(f"{literal} is not a JSON number (NaN, Infinity and numbers beyond double range are refused)")
+
+
+def _refuse(literal: str) -> float:
+    raise _NonFinite(literal)
+
+
+def _finite(literal: str) -> float:
+    value = float(literal)
+    if math.isinf(value):
+        raise _NonFinite(literal)
+    return value
+
+
+_strict_loads = json.JSONDecoder(parse_constant=_refuse, parse_float=_finite).decode
+
+
+def _shape(data: Any) -> Message:
     if isinstance(data, list):
         raise MessageError("batches are not supported", code=ErrorCode.INVALID_REQUEST, answerable=True)
     if not isinstance(data, dict):
         raise MessageError("a message must be a JSON object", code=ErrorCode.INVALID_REQUEST, answerable=True)
     raw_id = data.get("id")
     request_id = raw_id if _valid_id(raw_id) else None
+    # Never answer what looks like a response, even a malformed one: two peers that answered
+    # each other's errors would do so forever. Everything else that is invalid gets -32600.
+    looks_like_response = "method" not in data and ("result" in data or "error" in data)
     if data.get("jsonrpc") != JSONRPC:
         raise MessageError(
             'missing or wrong "jsonrpc" (must be "2.0")',
             code=ErrorCode.INVALID_REQUEST,
             request_id=request_id,
-            answerable="method" in data,
+            answerable=not looks_like_response,
         )
     if "method" in data:
         method = data["method"]

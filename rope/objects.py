@@ -145,9 +145,9 @@ class RopeObject:
         changed = {key: value for key, value in changes.items() if key not in self._state or self._state[key] != value}
         if not changed:
             return
-        self._state.update(changed)
         if self._server is not None:
-            self._server._state_changed(self, changed)
+            self._server._state_changed(self, changed)  # raises (changing nothing) if it cannot be sent
+        self._state.update(changed)
 
     def emit(self, event: str, *args: Any) -> None:
         """Send ``event`` to every client's proxy, whose handlers get ``*args`` (JSON-able)."""

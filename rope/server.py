@@ -7,7 +7,11 @@ which (epoch, seq) it has applied: if the buffer still holds everything after
 it, the server replays exactly the missing changes, else it sends a full
 snapshot. Because sending is a synchronous ``Outbox.put`` and the server is
 single-threaded, "take the snapshot" and "start pushing" happen in the same
-event-loop step: nothing falls between them.
+event-loop step: nothing falls between them. A snapshot is taken as references
+to the objects' state dicts (never changed in place) and encoded page by page
+only when the writer reaches it, so its size is not bounded by a message or
+by memory. Every change is encoded before anything is changed: a value that
+cannot travel raises to whoever made the change and leaves no trace.
 
 A connection is driven by whichever carrier accepted it (`serve` is its
 handler); in-flight calls belong to the connection's task group, and
@@ -22,13 +26,14 @@ import itertools
 import logging
 import secrets
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
-from rope.channel import MessageChannel, Outbox, Peer
+from rope.channel import DEFAULT_MAX_OUTBOX_BYTES, MessageChannel, Outbox, Peer
 from rope.errors import ErrorCode, FrameError, RopeError, UnknownObject
+from rope.framing import DEFAULT_MAX_FRAME
 from rope.messages import (
     MessageError,
     Request,
@@ -44,7 +49,13 @@ from rope.objects import RopeObject
 log = logging.getLogger("rope.server")
 
 PROTOCOL_VERSION = 1
+MAX_DEPTH = 64
+"""How deeply a call's ``args``/``kwargs`` may nest arrays and objects (PROTOCOL.md §6)."""
 _CHANGE_PREFIX = '{"jsonrpc":"2.0","method":"rope.change","params":{"session":'
+_PAGE_PREFIX = '{"jsonrpc":"2.0","method":"rope.snapshot","params":{"session":'
+MAX_SESSION_ID = 64
+PAGE_BYTES = 256 << 10
+"""A snapshot page's target size: a quarter of the 1 MiB frame limit."""
 
 
 @dataclass(frozen=True)
@@ -104,17 +115,50 @@ def object_record(obj: RopeObject, wire_state: dict[str, Any]) -> dict[str, Any]
     }
 
 
+class UnencodableChange(ValueError):
+    """A state, event or new object that cannot travel as JSON (NaN, a set, too large...).
+
+    Raised to whoever made the change, before the server changed anything.
+    """
+
+
+def _change_subject(change: dict[str, Any]) -> str:
+    record = change.get("object")
+    return repr(record["id"] if isinstance(record, dict) else change.get("id"))
+
+
+def _bool(value: bool) -> str:
+    return "true" if value else "false"
+
+
+def _pages(records: list[tuple[RopeObject, dict[str, Any]]], page_bytes: int) -> Iterator[tuple[str, bool]]:
+    """The records' JSON in pages of about ``page_bytes`` (an array's inside, and whether more
+    follow); always at least one page, possibly empty. Encoded as drawn."""
+    page: list[str] = []
+    size = 0
+    for index, (obj, state) in enumerate(records):
+        text = dumps(object_record(obj, state))
+        page.append(text)
+        size += len(text) + 1
+        if size >= page_bytes and index + 1 < len(records):
+            yield ",".join(page), True
+            page, size = [], 0
+    yield ",".join(page), False
+
+
 class RopeServer:
     def __init__(
         self,
         *,
         authorize: Authorizer | None = None,
         replay_size: int = 1024,
-        max_pending: int = 10_000,
+        max_outbox_bytes: int = DEFAULT_MAX_OUTBOX_BYTES,
         max_sessions: int = 64,
         max_calls: int = 1024,
         handshake_timeout: float = 10.0,
         max_protocol_errors: int = 100,
+        max_change: int = DEFAULT_MAX_FRAME - 1024,
+        page_bytes: int = PAGE_BYTES,
     ) -> None:
         self.epoch = secrets.token_hex(8)
         """Names this server instance: a client resuming with another epoch gets a snapshot."""
@@ -125,7 +169,11 @@ class RopeServer:
         self._log: deque[tuple[int, str]] = deque(maxlen=replay_size)
         self._connections: set[_Connection] = set()
         self._session_listeners: list[SessionListener] = []
-        self._limits = _Limits(max_pending, max_sessions, max_calls, handshake_timeout, max_protocol_errors)
+        self._limits = _Limits(max_outbox_bytes, max_sessions, max_calls, handshake_timeout, max_protocol_errors,
+                               page_bytes)
+        self.max_change = max_change
+        """The largest change (JSON characters) the server publishes: below the 1 MiB frame limit
+        with room for the notification around it (a session id is at most 64 characters)."""
         self._closed = False
 
     # -- objects -------------------------------------------------------------------
@@ -142,10 +190,11 @@ class RopeServer:
             raise ValueError(f"object id {obj.id!r} is already registered")
         if obj.parent is not None and obj.parent.server is not self:
             self.register(obj.parent)
+        wire_state = self.export({**obj.state})
+        self._publish({"kind": "add", "object": object_record(obj, wire_state)})  # raises before any change
         obj._server = self
         self._objects[obj.id] = obj
-        self._wire_state[obj.id] = self.export({**obj.state})
-        self._publish({"kind": "add", "object": object_record(obj, self._wire_state[obj.id])})
+        self._wire_state[obj.id] = wire_state
         return obj
 
     def get(self, object_id: str) -> RopeObject:
@@ -170,20 +219,26 @@ class RopeServer:
             return [self.export(item) for item in value]
         return value
 
-    def _import(self, value: Any) -> Any:
-        """Replace every ``{"$ref": id}`` from a client by the object it names."""
+    def _import(self, value: Any, depth: int = 1) -> Any:
+        """Replace every ``{"$ref": id}`` from a client by the object it names.
+
+        Recursive, hence bounded: arguments nest at most `MAX_DEPTH` arrays/objects deep.
+        """
+        if isinstance(value, dict | list) and depth > MAX_DEPTH:
+            raise RopeError(f"arguments nest deeper than {MAX_DEPTH} arrays/objects", code=ErrorCode.INVALID_PARAMS)
         if isinstance(value, dict):
             if len(value) == 1 and isinstance(value.get("$ref"), str):
                 return self.get(value["$ref"])
-            return {key: self._import(item) for key, item in value.items()}
+            return {key: self._import(item, depth + 1) for key, item in value.items()}
         if isinstance(value, list):
-            return [self._import(item) for item in value]
+            return [self._import(item, depth + 1) for item in value]
         return value
 
     def _state_changed(self, obj: RopeObject, changed: dict[str, Any]) -> None:
         wire = self.export(changed)
-        self._wire_state[obj.id].update(wire)
         self._publish({"kind": "state", "id": obj.id, "state": wire})
+        # Copy on write: a snapshot being sent page by page holds the old dict, unchanged.
+        self._wire_state[obj.id] = {**self._wire_state[obj.id], **wire}
 
     def _event(self, obj: RopeObject, event: str, args: tuple[Any, ...]) -> None:
         self._publish({"kind": "event", "id": obj.id, "event": event, "args": self.export(args)})
@@ -195,16 +250,30 @@ class RopeServer:
         self._publish({"kind": "close", "id": obj.id})
 
     def _publish(self, change: dict[str, Any]) -> None:
-        self.seq += 1
-        change = {"seq": self.seq, **change}
-        text = dumps(change)
-        self._log.append((self.seq, text))
+        """Number, encode and send one change; raises `UnencodableChange` (changing nothing) first
+        if it cannot reach clients: one such value logged would break every later snapshot."""
+        seq = self.seq + 1
+        try:
+            text = dumps({"seq": seq, **change})
+        except (TypeError, ValueError, RecursionError) as error:
+            raise UnencodableChange(f"{change['kind']} of {_change_subject(change)} cannot be sent: {error}") from None
+        if len(text) > self.max_change:
+            raise UnencodableChange(
+                f"{change['kind']} of {_change_subject(change)} is {len(text)} bytes of JSON, over {self.max_change}"
+            )
+        self.seq = seq
+        self._log.append((seq, text))
         for connection in list(self._connections):
             connection.push(text)
 
     def snapshot(self) -> list[dict[str, Any]]:
         """Every live object, parents before children (registration order guarantees it)."""
-        return [object_record(obj, self._wire_state[obj.id]) for obj in self._objects.values()]
+        return [object_record(obj, state) for obj, state in self._snapshot_refs()]
+
+    def _snapshot_refs(self) -> list[tuple[RopeObject, dict[str, Any]]]:
+        # The state dicts are never changed in place (copy on write), so this is a consistent
+        # snapshot that costs one tuple per object.
+        return [(obj, self._wire_state[obj.id]) for obj in self._objects.values()]
 
     def changes_since(self, seq: int) -> list[str] | None:
         """The logged changes after ``seq``, or None when the log no longer reaches back that far."""
@@ -248,7 +317,7 @@ class RopeServer:
             for session in list(connection.opened):
                 self._session_event("end", connection, session)
             connection.opened.clear()
-            await channel.close()
+            await channel.close(connection.close_reason)
             connection.done.set()
 
     @property
@@ -275,11 +344,12 @@ class RopeServer:
 
 @dataclass(frozen=True)
 class _Limits:
-    max_pending: int
+    max_outbox_bytes: int
     max_sessions: int
     max_calls: int
     handshake_timeout: float
     max_protocol_errors: int
+    page_bytes: int
 
 
 class _Connection:
@@ -289,11 +359,14 @@ class _Connection:
         self.server = server
         self.channel = channel
         self.limits = server._limits
-        self.outbox = Outbox(channel, self.limits.max_pending)
+        self.outbox = Outbox(channel, self.limits.max_outbox_bytes, on_overflow=self._overflowed)
         self.sessions: dict[str, str] = {}
         """session id -> the JSON-encoded id, ready to splice into notifications."""
         self.opened: set[str] = set()
         """Sessions opened and not closed on this connection (told to session listeners)."""
+        self.snapshots: dict[str, object] = {}
+        """session id -> a token for the snapshot still being sent to it (a reopen cancels it)."""
+        self.close_reason: str | None = None
         self.credentials: Credentials | None = None
         self.calls = 0
         self.protocol_errors = 0
@@ -307,14 +380,17 @@ class _Connection:
 
     def _notify(self, encoded_session: str, change: str) -> None:
         # Spliced, not re-encoded: one change is serialised once for all sessions.
-        message = _CHANGE_PREFIX + encoded_session + ',"change":' + change + "}}"
-        if not self.outbox.put(message) and self.outbox.overflowed and self.sessions:
-            # The writer may be stuck in a send to a peer that does not read: stop it; the
-            # connection ends and the client catches up after reconnecting.
-            log.warning("dropping %s: %d messages unsent (client too slow)", self.channel.peer, self.limits.max_pending)
-            self.sessions.clear()
-            if self._writer is not None:
-                self._writer.cancel()
+        self.outbox.put(_CHANGE_PREFIX + encoded_session + ',"change":' + change + "}}")
+
+    def _overflowed(self) -> None:
+        # The writer may be stuck in a send to a peer that does not read: stop it; the
+        # connection ends and the client catches up after reconnecting.
+        self.close_reason = f"client too slow: over {self.outbox.max_bytes} bytes unsent"
+        log.warning("dropping %s: %s", self.channel.peer, self.close_reason)
+        self.sessions.clear()
+        self.snapshots.clear()
+        if self._writer is not None:
+            self._writer.cancel()
 
     def abort(self) -> None:
         if self._task is not None:
@@ -339,6 +415,7 @@ class _Connection:
             log.debug("read from %s failed: %r", self.channel.peer, error)
         finally:
             self.sessions.clear()
+            self.snapshots.clear()
             self.outbox.finish()
 
     async def _write(self) -> None:
@@ -348,31 +425,35 @@ class _Connection:
             log.debug("write to %s failed: %r", self.channel.peer, error)
         self.sessions.clear()
 
+    async def _receive_one(self) -> Request | Response | FrameError | MessageError | None:
+        """The next message, or the error it amounts to; None at EOF."""
+        try:
+            text = await self.channel.receive()
+        except FrameError as error:
+            return error
+        if text is None:
+            return None
+        try:
+            return parse(text)
+        except MessageError as error:
+            return error
+
     async def _receive(self) -> Request | None:
-        """The next request; answers and skips what cannot be parsed. None at EOF."""
+        """The next request of a greeted peer; answers and skips what cannot be parsed. None at EOF."""
         while True:
-            try:
-                text = await self.channel.receive()
-            except FrameError as error:
-                self._error(None, error.to_json())
-                if error.fatal:
-                    return None
-                if not self._count_error():
-                    return None
-                continue
-            if text is None:
-                return None
-            try:
-                message = parse(text)
-            except MessageError as error:
-                if error.answerable:
-                    self._error(error.request_id, error.to_json())
-                if not self._count_error():
-                    return None
-                continue
+            message = await self._receive_one()
+            if message is None or isinstance(message, Request):
+                return message
             if isinstance(message, Response):
                 continue  # clients never answer anything of ours: ignore
-            return message
+            if isinstance(message, FrameError):
+                self._error(None, message.to_json())
+                if message.fatal:
+                    return None
+            elif message.answerable:
+                self._error(message.request_id, message.to_json())
+            if not self._count_error():
+                return None
 
     def _count_error(self) -> bool:
         self.protocol_errors += 1
@@ -382,15 +463,26 @@ class _Connection:
         return True
 
     async def _handshake(self) -> bool:
+        """The first message must be ``rope.hello``: anything else gets one error, then we hang up.
+
+        Before the handshake the peer is a stranger: it gets no second chance, so junk costs
+        the server one short answer, never one per message.
+        """
         try:
             async with asyncio.timeout(self.limits.handshake_timeout):
-                request = await self._receive()
+                request = await self._receive_one()
         except TimeoutError:
             log.info("no handshake from %s", self.channel.peer)
             return False
         if request is None:
             return False
-        if request.method != "rope.hello" or not isinstance(request.params, dict):
+        if isinstance(request, FrameError):
+            self._error(None, request.to_json())
+            return False
+        if isinstance(request, MessageError):
+            self._error(request.request_id, request.to_json())
+            return False
+        if isinstance(request, Response) or request.method != "rope.hello" or not isinstance(request.params, dict):
             self._error(request.id, error_object(ErrorCode.HANDSHAKE_REQUIRED, "the first request must be rope.hello"))
             return False
         version = request.params.get("version")
@@ -434,8 +526,9 @@ class _Connection:
 
     def _session(self, params: dict[str, Any]) -> str:
         session = params.get("session")
-        if not isinstance(session, str):
-            raise RopeError('"session" must be a string', code=ErrorCode.INVALID_PARAMS)
+        if not isinstance(session, str) or len(session) > MAX_SESSION_ID:
+            raise RopeError(f'"session" must be a string of at most {MAX_SESSION_ID} characters',
+                            code=ErrorCode.INVALID_PARAMS)
         return session
 
     def _dispatch(self, request: Request, group: asyncio.TaskGroup) -> None:
@@ -447,6 +540,7 @@ class _Connection:
         elif method == "rope.close":
             session = self._session(self._params(request))
             self.sessions.pop(session, None)
+            self.snapshots.pop(session, None)
             if session in self.opened:
                 self.opened.discard(session)
                 self.server._session_event("end", self, session)
@@ -476,18 +570,43 @@ class _Connection:
             if isinstance(seq, int) and not isinstance(seq, bool):
                 replay = server.changes_since(seq)
         self.sessions.pop(session, None)  # a reopened session must not get changes before its answer
-        if replay is not None:
-            result: dict[str, Any] = {"mode": "resume", "epoch": server.epoch, "seq": server.seq}
-        else:
-            result = {"mode": "snapshot", "epoch": server.epoch, "seq": server.seq, "objects": server.snapshot()}
-        self.outbox.put(encode_result(request.id, result))
+        self.snapshots.pop(session, None)  # nor the rest of an older snapshot
         encoded = dumps(session)
-        for change in replay or ():
-            self._notify(encoded, change)
+        if replay is not None:
+            self.outbox.put(encode_result(request.id, {"mode": "resume", "epoch": server.epoch, "seq": server.seq}))
+            for change in replay:
+                self._notify(encoded, change)
+        else:
+            self._send_snapshot(request, session, encoded)
         self.sessions[session] = encoded
         if session not in self.opened:
             self.opened.add(session)
             self.server._session_event("open", self, session)
+
+    def _send_snapshot(self, request: Request, session: str, encoded_session: str) -> None:
+        """The answer holds the first page; the others follow as ``rope.snapshot`` notifications,
+        encoded only when the writer gets to them, so a snapshot of any size costs one page of
+        memory (plus references to the objects' current state dicts, which are copied on write)."""
+        server = self.server
+        records = server._snapshot_refs()
+        pages = _pages(records, self.limits.page_bytes)
+        first, more = next(pages)
+        self.outbox.put(
+            '{"jsonrpc":"2.0","id":' + dumps(request.id) + ',"result":{"mode":"snapshot","epoch":' + dumps(server.epoch)
+            + ',"seq":' + str(server.seq) + ',"objects":[' + first + '],"more":' + _bool(more) + "}}"
+        )
+        if more:
+            token = self.snapshots[session] = object()
+            self.outbox.put_lazy(self._rest(session, encoded_session, token, pages))
+
+    def _rest(self, session: str, encoded_session: str, token: object,
+              pages: Iterator[tuple[str, bool]]) -> Iterator[str]:
+        for page, more in pages:
+            if self.snapshots.get(session) is not token:
+                return  # reopened or closed meanwhile: the client no longer wants this one
+            if not more:
+                del self.snapshots[session]
+            yield _PAGE_PREFIX + encoded_session + ',"objects":[' + page + '],"more":' + _bool(more) + "}}"
 
     def _start_call(self, request: Request, group: asyncio.TaskGroup) -> None:
         params = self._params(request)

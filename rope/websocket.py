@@ -9,6 +9,9 @@ Compression is off: control messages are small and latency matters more.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 from types import TracebackType
 from typing import Any
 
@@ -24,6 +27,8 @@ from rope.framing import DEFAULT_MAX_FRAME
 from rope.server import RopeServer
 
 CARRIER = "websocket"
+POLICY_VIOLATION = 1008
+log = logging.getLogger("rope.websocket")
 
 
 class WebSocketChannel:
@@ -42,7 +47,9 @@ class WebSocketChannel:
     async def receive(self) -> str | None:
         try:
             data = await self._ws.recv()
-        except ConnectionClosed:
+        except ConnectionClosed as closed:
+            if closed.rcvd is not None and closed.rcvd.code not in (1000, 1001):
+                log.warning("%s closed the connection: %s", self.peer.address, closed.rcvd)
             return None
         if len(data) > self.max_message:
             raise FrameError(
@@ -57,8 +64,23 @@ class WebSocketChannel:
                 ) from None
         return data
 
-    async def close(self) -> None:
-        await self._ws.close()
+    async def close(self, reason: str | None = None) -> None:
+        # Unread messages from the peer may fill websockets' queue, which then stops reading the
+        # socket and would not see the peer's close frame for close_timeout (10 s): discard them
+        # while closing. With a reason: 1008 "policy violation" (a close frame holds 123 bytes).
+        discard = asyncio.ensure_future(self._discard_incoming())
+        try:
+            if reason is None:
+                await self._ws.close()
+            else:
+                await self._ws.close(POLICY_VIOLATION, reason.encode()[:123].decode(errors="ignore"))
+        finally:
+            discard.cancel()
+
+    async def _discard_incoming(self) -> None:
+        with contextlib.suppress(ConnectionClosed, RuntimeError):  # RuntimeError: another recv() pending
+            while True:
+                await self._ws.recv()
 
 
 class WebSocketListener:

@@ -40,6 +40,8 @@ from libp2p.security.noise.transport import PROTOCOL_ID as NOISE_PROTOCOL_ID
 from libp2p.security.noise.transport import Transport as NoiseTransport
 from libp2p.tools.anyio_service import background_trio_service
 
+from swarm.libp2p_fixes import apply_fixes, forget_stranger
+
 __all__ = [
     "GossipConfig",
     "GossipMessage",
@@ -160,6 +162,18 @@ class P2PStream:
         with contextlib.suppress(_HostClosed):
             await self._host._call(self._trio_reset)
 
+    async def close_connection(self) -> None:
+        """Hang up the connection this stream runs on (only that one: the same peer may
+        hold another, e.g. a reconnection)."""
+        conn = self._stream.muxed_conn
+
+        async def _close() -> None:
+            with contextlib.suppress(*_STREAM_GONE):
+                await conn.close()
+
+        with contextlib.suppress(_HostClosed):
+            await self._host._call(_close)
+
     async def _trio_close(self) -> None:
         if self._closed:
             return
@@ -213,8 +227,15 @@ class P2PSubscription:
                 return
 
 
+MAX_UNPROVEN = 64
+"""Open connections whose peer has not been admitted yet (members_only): past this,
+the oldest is closed, so strangers cannot fill the connection limit and a member,
+who proves itself in milliseconds, always gets in."""
+
+
 class _ConnectionNotifee(INotifee):
-    """Forwards connection events to asyncio listeners."""
+    """Forwards connection events to asyncio listeners; with members_only, gives every
+    new connection its own admission deadline."""
 
     def __init__(self, host: P2PHost) -> None:
         self._host = host
@@ -226,13 +247,17 @@ class _ConnectionNotifee(INotifee):
         await trio.lowlevel.checkpoint()
 
     async def connected(self, network: INetwork, conn: INetConn) -> None:
-        self._host._post(self._host._emit_connection, conn.muxed_conn.peer_id.to_base58(), True)
+        peer = conn.muxed_conn.peer_id.to_base58()
+        self._host._post(self._host._emit_connection, peer, True)
+        self._host._watch_admission(conn, peer)
         await trio.lowlevel.checkpoint()
 
     async def disconnected(self, network: INetwork, conn: INetConn) -> None:
         peer_id = conn.muxed_conn.peer_id
+        self._host._unproven.pop(conn, None)
         remaining = [c for c in network.connections.get(peer_id, []) if c is not conn]
         if not remaining:
+            self._host._peer_gone(peer_id)
             self._host._post(self._host._emit_connection, peer_id.to_base58(), False)
         await trio.lowlevel.checkpoint()
 
@@ -297,6 +322,11 @@ class P2PHost:
         self._pubsub: Pubsub | None = None
         self._pubsub_inner_notifee: PubsubNotifee | None = None
         self._admitted: set[str] = set()
+        """Admitted peers: written on the asyncio thread, read on both (a set, under the GIL)."""
+        self._admission: dict[str, trio.Event] = {}
+        """trio side: set when the peer is admitted; what gated streams and deadlines wait on."""
+        self._unproven: dict[INetConn, float] = {}
+        """trio side: open connections of peers not admitted yet, oldest first."""
         self._subscriptions: list[P2PSubscription] = []
         self._started: asyncio.Future[None] = self._loop.create_future()
         self._finished: asyncio.Future[None] = self._loop.create_future()
@@ -352,6 +382,7 @@ class P2PHost:
             listen_addrs=[self._listen],
         )
         self._libp2p = host
+        apply_fixes(host, self.is_admitted if self._members_only else None)
         if self._members_only:
             mux = host.get_mux()
             for protocol, handler in list(mux.handlers.items()):  # identify, identify-push, ping
@@ -435,10 +466,11 @@ class P2PHost:
         async def gated_handler(stream: INetStream) -> None:
             peer = stream.muxed_conn.peer_id.to_base58()
             # Both ends admit each other at the end of one handshake, so the other
-            # side's stream (or our own identify's) may arrive a moment before that.
-            with trio.move_on_after(self._admission_wait_s):
-                while peer not in self._admitted:  # noqa: ASYNC110 (set from the asyncio thread)
-                    await trio.sleep(0.05)
+            # side's stream may arrive a moment before that: wait for the admission
+            # (an event, no polling), at most as long as the connection may live unproved.
+            if peer not in self._admitted:
+                with trio.move_on_after(self._admission_wait_s):
+                    await self._admission_event(peer).wait()
             if peer not in self._admitted:
                 log.info("refusing %s stream from non-member %s", protocol, peer)
                 with contextlib.suppress(*_STREAM_GONE):
@@ -447,6 +479,46 @@ class P2PHost:
             await handler(stream)
 
         return gated_handler
+
+    def _admission_event(self, peer: str) -> trio.Event:
+        """trio thread only."""
+        event = self._admission.get(peer)
+        if event is None:
+            event = self._admission[peer] = trio.Event()
+        return event
+
+    def _watch_admission(self, conn: INetConn, peer: str) -> None:
+        """trio thread: a new connection of a peer not admitted yet gets its own deadline
+        (a second connection of the same peer is not cut by the first one's)."""
+        if not self._members_only or peer in self._admitted or self._nursery is None:
+            return
+        self._unproven[conn] = trio.current_time()
+        while len(self._unproven) > MAX_UNPROVEN:
+            oldest = next(iter(self._unproven))
+            del self._unproven[oldest]
+            log.info("closing an unproved connection from %s: too many unproved", oldest.muxed_conn.peer_id)
+            self._nursery.start_soon(self._close_conn, oldest)
+        self._nursery.start_soon(self._admission_deadline, conn, peer)
+
+    async def _admission_deadline(self, conn: INetConn, peer: str) -> None:
+        with trio.move_on_after(self._admission_wait_s):
+            await self._admission_event(peer).wait()
+        self._unproven.pop(conn, None)
+        if peer not in self._admitted and not conn.is_closed:
+            log.warning("closing connection from %s: no membership proof within %.1f s", peer, self._admission_wait_s)
+            await self._close_conn(conn)
+
+    @staticmethod
+    async def _close_conn(conn: INetConn) -> None:
+        with contextlib.suppress(Exception):
+            await conn.close()
+
+    def _peer_gone(self, peer_id: ID) -> None:
+        """trio thread: its last connection closed; admission must be earned again."""
+        peer = peer_id.to_base58()
+        self._admission.pop(peer, None)
+        if self._members_only and peer not in self._admitted and self._libp2p is not None:
+            forget_stranger(self._libp2p, peer_id)
 
     def _listening(self, addrs: list[str]) -> None:
         self.listen_addrs = addrs
@@ -600,6 +672,15 @@ class P2PHost:
             return []
         return [peer.to_base58() for peer, conns in connections.items() if conns]
 
+    def connection_count(self, peer_id: str) -> int:
+        """Open connections to ``peer_id`` (a snapshot; safe from asyncio)."""
+        if self._libp2p is None:
+            return 0
+        try:
+            return len(list(self._libp2p.get_network().connections.get(ID.from_base58(peer_id), ())))
+        except (RuntimeError, ValueError):
+            return 0
+
     def add_connection_listener(self, listener: Callable[[str, bool], None]) -> Callable[[], None]:
         """Call ``listener(peer_id, connected)`` on the asyncio loop when a peer's first
         connection opens (True) or its last one closes (False). Returns the remover."""
@@ -715,10 +796,12 @@ class P2PHost:
         self._admitted.add(peer_id)
         pubsub, notifee = self._pubsub, self._pubsub_inner_notifee
         if pubsub is None or notifee is None or self._closing:
+            self._run_in_trio(lambda: self._admission_event(peer_id).set())
             return
         remote = ID.from_base58(peer_id)
 
         async def _admit() -> None:
+            self._admission_event(peer_id).set()
             if remote in pubsub.peers:
                 return
             with contextlib.suppress(trio.BrokenResourceError):

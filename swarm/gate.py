@@ -5,20 +5,21 @@ presents its certificate; the listener checks it against the Noise-authenticated
 peer id and answers with its own certificate, or with a refusal and a hang-up.
 So both ends are proved in one round trip and a stranger learns nothing but the
 refusal. A connection that has not proved membership within the handshake
-timeout is closed. Pubsub only hears of peers once they are members (see
-`swarm.bridge.open_host`'s ``members_only``), and ROPE asks `is_member`.
+timeout is closed by the host (`swarm.bridge.open_host`'s ``members_only``: a
+deadline per connection, so a peer's second connection is not cut by its first's).
+Pubsub only hears of peers once they are members (``members_only`` too), and ROPE
+asks `is_member`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
-import struct
 from collections.abc import Callable
 
 from swarm.bridge import P2PHost, P2PStream
+from swarm.frames import FrameError, read_frame, write_frame
 from swarm.membership import Certificate, CertificateError, CertificateVerifier
 
 __all__ = ["MEMBERSHIP_PROTOCOL", "MembershipError", "MembershipGate"]
@@ -34,33 +35,10 @@ class MembershipError(ConnectionError):
 
 
 async def _read_frame(stream: P2PStream) -> dict[str, object]:
-    buffer = b""
-    while len(buffer) < 4:
-        chunk = await stream.read(4 - len(buffer))
-        if not chunk:
-            raise MembershipError("stream closed during the membership handshake")
-        buffer += chunk
-    (length,) = struct.unpack(">I", buffer)
-    if length > MAX_FRAME:
-        raise MembershipError(f"handshake frame of {length} bytes is too large")
-    body = b""
-    while len(body) < length:
-        chunk = await stream.read(length - len(body))
-        if not chunk:
-            raise MembershipError("stream closed during the membership handshake")
-        body += chunk
     try:
-        message = json.loads(body)
-    except ValueError:
-        raise MembershipError("handshake frame is not JSON") from None
-    if not isinstance(message, dict):
-        raise MembershipError("handshake frame is not an object")
-    return message
-
-
-async def _write_frame(stream: P2PStream, message: dict[str, object]) -> None:
-    body = json.dumps(message, separators=(",", ":")).encode()
-    await stream.write(struct.pack(">I", len(body)) + body)
+        return await read_frame(stream, MAX_FRAME)
+    except FrameError as error:
+        raise MembershipError(f"membership handshake: {error}") from None
 
 
 class MembershipGate:
@@ -81,7 +59,6 @@ class MembershipGate:
         self._timeout = handshake_timeout_s
         self._on_member = on_member
         self._members: dict[str, Certificate] = {}
-        self._tasks: set[asyncio.Task[None]] = set()
         self._closed = False
         host.set_stream_handler(MEMBERSHIP_PROTOCOL, self._respond)
         self._remove_listener = host.add_connection_listener(self._connection_changed)
@@ -116,7 +93,7 @@ class MembershipGate:
             async with asyncio.timeout(self._timeout):
                 stream = await self._host.open_stream(peer_id, MEMBERSHIP_PROTOCOL)
                 try:
-                    await _write_frame(stream, {"cert": self._certificate_text})
+                    await write_frame(stream, {"cert": self._certificate_text})
                     answer = await _read_frame(stream)
                 finally:
                     await stream.close()
@@ -144,14 +121,18 @@ class MembershipGate:
                 hello = await _read_frame(stream)
             certificate = self._verifier.verify_text(str(hello.get("cert")), peer_id)
         except (MembershipError, CertificateError, TimeoutError) as error:
-            log.warning("refused %s: %s", peer_id, error or "handshake timed out")
+            log.info("refused %s: %s", peer_id, error or "handshake timed out")  # strangers: not a warning each
             with contextlib.suppress(ConnectionError):
-                await _write_frame(stream, {"ok": False, "error": "not a member of this swarm"})
+                await write_frame(stream, {"ok": False, "error": "not a member of this swarm"})
             await stream.close()
-            await asyncio.sleep(0.5)  # let the refusal reach the peer before hanging up
-            await self._host.disconnect(peer_id)
+            # Let the refusal reach the peer (it hangs up on reading it) before we do.
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(0.5):
+                    while await stream.read():
+                        pass
+            await stream.close_connection()
             return
-        await _write_frame(stream, {"ok": True, "cert": self._certificate_text})
+        await write_frame(stream, {"ok": True, "cert": self._certificate_text})
         await self._admit(peer_id, certificate)
 
     async def _admit(self, peer_id: str, certificate: Certificate) -> None:
@@ -168,22 +149,7 @@ class MembershipGate:
     def _connection_changed(self, peer_id: str, connected: bool) -> None:
         if not connected:
             self._members.pop(peer_id, None)
-        elif not self._closed and peer_id not in self._members:
-            task = asyncio.get_running_loop().create_task(self._deadline(peer_id))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
-
-    async def _deadline(self, peer_id: str) -> None:
-        """Hang up on a connection that has not proved membership in time."""
-        await asyncio.sleep(self._timeout)
-        if peer_id not in self._members and peer_id in self._host.connected_peers():
-            log.warning("closing connection from %s: no membership proof within %.1f s", peer_id, self._timeout)
-            await self._host.disconnect(peer_id)
 
     async def close(self) -> None:
         self._closed = True
         self._remove_listener()
-        tasks = list(self._tasks)
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)

@@ -32,6 +32,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -41,16 +42,20 @@ import psutil
 from media.remote.client import RemoteMediasoup, connect_libp2p
 from media.remote.server import MediasoupServer
 from media.remote.sessions import SESSION_GRACE_S
+from media.stats import count_worker, transport_stats
 from media.vertical import Capacity, CapacityError, Vertical
 from rope import RemoteError, RopeError, members_only
 from rope.client import ReconnectPolicy
 from rope.libp2p import serve_libp2p
 from swarm.node import SwarmNode
-from swarm.records import LoadReport, WorkerLoad
+from swarm.records import LoadReport, WorkerLoad, process_memory_bytes
 from swarm.room import Rooms
 from swarm.view import SwarmView, ViewEvent
 
 log = logging.getLogger("swarm.media_node")
+
+BITRATE_REFRESH_S = 2.0
+BITRATE_MAX_TRANSPORTS = 1000
 
 PEER_RECONNECT = ReconnectPolicy(initial_delay=0.05, max_delay=0.5, max_attempts=4)
 """A peer whose ROPE stream cannot be re-opened within ~1 s is treated as gone."""
@@ -70,6 +75,8 @@ class LocalWorkers:
         self.capacity = capacity
         self.workers: list[Any] = []
         self._starting = 0
+        self._bitrates_at = -BITRATE_REFRESH_S
+        self._bitrate = (0.0, 0.0)
 
     async def create_worker(self, **settings: Any) -> Any:
         if len(self.workers) + self._starting >= self.capacity.max_workers:
@@ -83,17 +90,33 @@ class LocalWorkers:
         worker.observer.on("close", lambda: self.workers.remove(worker) if worker in self.workers else None)
         return worker
 
-    def report(self) -> LoadReport:
+    async def report(self) -> LoadReport:
+        """Per worker: client consumers against capacity and pipe consumers apart; the node's
+        memory (this process and its workers) and bitrate in/out (every transport, pipes too)."""
         loads = []
+        memory = process_memory_bytes()
         for worker in self.workers:
-            consumers = sum(
-                len(transport.consumers) for router in worker.routers for transport in router.transports.values()
-            )
+            counts = count_worker(worker)
             cpu = None
             with contextlib.suppress(Exception):
                 cpu = worker.cpu_percent()
-            loads.append(WorkerLoad(str(worker.pid), consumers, self.capacity.max_consumers_per_worker, cpu))
-        return LoadReport(workers=tuple(loads))
+            with contextlib.suppress(psutil.Error):
+                memory += psutil.Process(worker.pid).memory_info().rss
+            loads.append(WorkerLoad(str(worker.pid), counts["consumers"], self.capacity.max_consumers_per_worker,
+                                    cpu, counts["pipe_consumers"]))
+        bitrate_in, bitrate_out = await self._bitrates()
+        return LoadReport(tuple(loads), bitrate_in, bitrate_out, memory)
+
+    async def _bitrates(self) -> tuple[float, float]:
+        """Summed transport bitrates, asked of the workers at most every BITRATE_REFRESH_S:
+        load reports can come every 0.2 s under churn and each transport costs a request."""
+        now = time.monotonic()
+        if now - self._bitrates_at >= BITRATE_REFRESH_S:
+            self._bitrates_at = now
+            stats = await transport_stats(self.workers, max_transports=BITRATE_MAX_TRANSPORTS)
+            self._bitrate = (float(sum(t["recv_bitrate"] or 0 for t in stats)),
+                             float(sum(t["send_bitrate"] or 0 for t in stats)))
+        return self._bitrate
 
     async def close(self) -> None:
         for worker in list(self.workers):
@@ -183,7 +206,7 @@ class SwarmMediasoup:
         view = self._node.view
         for peer_id, cap in media_peers(view).items():
             record = view.load(peer_id) if view is not None else None
-            if record is None:
+            if record is None or "monitor" in record.roles:  # a monitor never hosts workers
                 continue
             shown = len(record.workers)
             ours = len(self._remote_workers(peer_id))
@@ -191,7 +214,10 @@ class SwarmMediasoup:
         return found
 
     def peer_of(self, obj: Any) -> str | None:
-        """The peer whose member server holds ``obj`` (a remote object of ours), or None."""
+        """The member whose process holds ``obj``: this node for one of its own workers, else the
+        peer whose member server holds it (a remote object of ours); None if neither."""
+        if obj in self._local.workers:
+            return self._node.peer_id
         owner = getattr(obj, "_mediasoup", None)
         for peer_id, remote in self._remotes.items():
             if remote is owner:

@@ -18,13 +18,17 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from libp2p.crypto.ed25519 import create_new_key_pair
-from libp2p.crypto.keys import KeyPair
-from libp2p.peer.id import ID
+
+if TYPE_CHECKING:
+    from libp2p.crypto.keys import KeyPair
+
+# libp2p is imported where it is used: it takes about a second to import, and the
+# CLI's create-swarm, admit and every argument error must answer well before that.
 
 __all__ = [
     "AUTHORITY_KEY_FILE",
@@ -62,6 +66,8 @@ def _unb64(text: str) -> bytes:
 def is_peer_id(text: str) -> bool:
     """A base58 multihash of a public key: identity-hashed (Ed25519) or sha256 (RSA)."""
     try:
+        from libp2p.peer.id import ID
+
         raw = ID.from_base58(text).to_bytes()
     except Exception:
         return False
@@ -265,10 +271,14 @@ def load_or_create_identity(path: Path) -> KeyPair:
         )
         _write_private(path, pem)
     seed = key.private_bytes(serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption())
+    from libp2p.crypto.ed25519 import create_new_key_pair
+
     return create_new_key_pair(seed)
 
 
 def peer_id_of(key_pair: KeyPair) -> str:
+    from libp2p.peer.id import ID
+
     return ID.from_pubkey(key_pair.public_key).to_base58()
 
 

@@ -1,10 +1,12 @@
 """``mafalda-swarm monitor``: the loads and placements of every node, as the swarm gossips them.
 
-The monitor is a member like any other (its own identity and certificate, a
-"monitor" role is customary); it hosts nothing and prints the view it learns:
-per node CPU, workers, consumers against capacity, bandwidth, and the rooms
-and other pieces each hosts. ``--once`` prints one table (after the view has
-had time to fill) and exits; ``--json`` prints one JSON object per refresh.
+The monitor is a member like any other (its own identity and certificate,
+which must carry the "monitor" role: nodes never place workers on a monitor);
+it hosts nothing and prints the view it learns: per node CPU, workers,
+consumers against capacity, bandwidth, and the rooms and other pieces each
+hosts. ``--once`` prints one table (after the view has had time to fill) and
+exits; ``--json`` prints one JSON object per refresh. ``--http HOST:PORT``
+serves the live web page, its API and ``/metrics`` instead (see `swarm.monitor`).
 """
 
 from __future__ import annotations
@@ -18,11 +20,16 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from swarm import logs
 from swarm.bootstrap import BootstrapError
 from swarm.membership import CertificateError, load_or_create_identity
+from swarm.monitor import options as http_options
+from swarm.monitor.rooms import room_view
 from swarm.node_cli import add_arguments as add_node_arguments
 from swarm.node_cli import build_node
 from swarm.view import SwarmView
+
+MONITOR_ROLE = "monitor"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -36,8 +43,10 @@ def snapshot(view: SwarmView) -> list[dict[str, Any]]:
     """One row per live node, in a stable order."""
     placements: dict[str, list[str]] = {}
     for key, (owner, placement) in view.placements().items():
+        room = room_view(key, owner, placement)
         label = key if key.startswith(f"{placement.kind}:") else f"{placement.kind}:{key}"
-        placements.setdefault(owner, []).append(label)
+        for peer in room["nodes"] if room is not None else [owner]:  # a room shows on every node it spans
+            placements.setdefault(peer, []).append(label)
     rows = []
     for peer_id, state in sorted(view.peers().items()):
         load = state.load
@@ -47,6 +56,8 @@ def snapshot(view: SwarmView) -> list[dict[str, Any]]:
             "cpus": load.cpu_count if load else None,
             "workers": len(load.workers) if load else None,
             "consumers": load.consumers if load else None,
+            "pipe_consumers": load.pipe_consumers if load else None,
+            "memory_bytes": load.memory_bytes if load else None,
             "capacity": load.capacity if load else None,
             "in_bps": load.bandwidth_in_bps if load else None,
             "out_bps": load.bandwidth_out_bps if load else None,
@@ -56,7 +67,7 @@ def snapshot(view: SwarmView) -> list[dict[str, Any]]:
 
 
 def render(rows: list[dict[str, Any]]) -> str:
-    headers = ["node", "cpu %", "workers", "consumers/capacity", "out kbit/s", "hosts"]
+    headers = ["node", "cpu %", "workers", "consumers/capacity", "pipe consumers", "out kbit/s", "hosts"]
     lines = []
     for row in rows:
         def num(value: Any, fmt: str) -> str:
@@ -67,6 +78,7 @@ def render(rows: list[dict[str, Any]]) -> str:
             num(row["cpu_percent"], ".1f"),
             num(row["workers"], "d"),
             f"{num(row['consumers'], 'd')}/{num(row['capacity'], 'd')}",
+            num(row["pipe_consumers"], "d"),
             num(row["out_bps"] / 1000 if row["out_bps"] is not None else None, ".0f"),
             ", ".join(row["placements"]) or "-",
         ])
@@ -80,7 +92,11 @@ async def run(args: argparse.Namespace) -> int:
     logging.getLogger("libp2p").setLevel(logging.CRITICAL)
     directory: Path = args.dir
     try:
+        http = http_options.http_config(args)
         node = build_node(args, load_or_create_identity(directory / "node.key"))
+        if MONITOR_ROLE not in node.certificate.roles:
+            raise ValueError(f"the certificate in {directory} lacks the {MONITOR_ROLE!r} role "
+                             "(admit the monitor with --roles monitor: nodes then never place workers on it)")
     except (OSError, CertificateError, BootstrapError, ValueError) as error:
         print(f"mafalda-swarm monitor: {error}", file=sys.stderr)
         return 2
@@ -90,6 +106,11 @@ async def run(args: argparse.Namespace) -> int:
         loop.add_signal_handler(signum, stop.set)
     async with node:
         assert node.view is not None
+        logs.set_peer_id(node.peer_id)
+        if http is not None:
+            async with http_options.page(http, node):
+                await stop.wait()
+            return 0
         while not stop.is_set():
             # The first refresh waits one interval: views fill through gossip.
             try:

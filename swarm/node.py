@@ -1,23 +1,21 @@
 """A swarm node: joins through bootstrap peers, proves membership, gossips load
-and placements, and keeps a view of every other live node.
+and placements, probes its peers (SWIM) and keeps a view of every other live node.
 
-Cadences (defaults, chosen so that 20 nodes fit on a 2-core box next to media):
-GossipSub heartbeat 1 s (mesh upkeep) with D=4; load published every 5 s (the
-announcement period dTelecom uses) and at once when the media side calls
-`notify_load_changed` (at most one message per 0.2 s); placements on change
-and every 10 s (so newcomers learn them). Every node handles every message
-about D times, so gossip CPU grows with N x N / period: on this project's
-2-core box, 20 nodes saturated both cores at a 2 s period and took up to 1.7
-cores at 3 s (see `swarm.simulate`).
+Failure detection is SWIM with Lifeguard (`swarm.swim`, `swarm.probe`): every
+node probes one member per period, indirectly through others if it must, and
+gossips a suspicion only when both fail; the suspect refutes by raising its
+incarnation, or is declared dead when the suspicion times out (sooner as more
+members confirm it). A closed connection triggers a probe at once, so a
+SIGKILLed peer is suspected by everyone within milliseconds; a frozen one
+(connections stay open) is found by the round of probes. Connections: peer
+exchange dials every member learned from gossip (up to ``target_peers``), so on
+a small swarm every node probes every other over an open connection.
 
-Liveness: TTL = 3 load periods (15 s); suspicion grace = 1.5 periods (7.5 s).
-A node whose connection to a peer closes (a SIGKILL closes it at once) gives
-that peer the grace deadline and gossips a suspect record, which does the same
-in every view; the suspect's next load record (due within one period) clears
-it, so a wrong or lying report costs nothing. So a killed peer with at least
-one surviving neighbour leaves every view in about 7.5 s (+ one 0.5 s sweep);
-a frozen one (its connections stay open) within TTL + sweep = 15.5 s.
-Shorter periods buy faster detection with CPU: ``load_interval_s`` sets both.
+Gossip (GossipSub, heartbeat 1 s, D=4) carries load (every 5 s, and within
+0.2 s of `notify_load_changed`), placements (on change and every 10 s) and
+membership news (at once). Records carry their publisher's incarnation, so a
+late copy of a dead node's record cannot revive it. The TTL (6 load periods)
+is a backstop only.
 """
 
 from __future__ import annotations
@@ -29,7 +27,7 @@ import logging
 import random
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import psutil
@@ -39,17 +37,20 @@ from swarm.bootstrap import BootstrapPeer
 from swarm.bridge import GossipConfig, P2PHost, open_host
 from swarm.gate import MembershipGate
 from swarm.membership import Certificate, CertificateError, CertificateVerifier, peer_id_of
+from swarm.probe import Prober
 from swarm.records import (
     LoadRecord,
     LoadReport,
+    MemberNews,
+    MembershipRecord,
     Placement,
     PlacementRecord,
     RecordError,
-    SuspectRecord,
     VersionCounter,
     decode_envelope,
     encode_envelope,
 )
+from swarm.swim import SwimConfig
 from swarm.view import SwarmView
 
 __all__ = ["STATE_TOPIC", "LoadProvider", "NodeOptions", "SwarmNode"]
@@ -72,27 +73,28 @@ class NodeOptions:
     shared box that duplicate work is the main cost (spec default 6)."""
     load_interval_s: float = 5.0
     ttl_s: float | None = None
-    """How long others keep us without news; default 3 load intervals."""
+    """How long others keep us without news; default 6 load intervals (a backstop:
+    failure detection is SWIM's, see ``swim``)."""
+    swim: SwimConfig = field(default_factory=SwimConfig.local)
+    """Probe period, timeouts, suspicion: `SwimConfig.local()` / `.lan()` / `.wan()`."""
     min_publish_gap_s: float = 0.2
     """Bursts of `notify_load_changed` collapse into one message per gap."""
     announce_delay_s: float = 1.0
     """After a new member connects, re-announce this much later (subscriptions settle)."""
     placements_refresh_s: float = 10.0
-    sweep_interval_s: float = 0.5
+    sweep_interval_s: float = 0.05
+    """How often suspicion timers are checked (a dict scan of the view: cheap)."""
     target_peers: int = 4
-    """Peer exchange dials peers learned from gossip until this many are connected."""
+    """Peer exchange dials peers learned from gossip until this many are connected.
+    Probes go over these connections (a SIGKILL closes them: its neighbours know at
+    once); more connections cost handshakes and memory, not probe traffic."""
     handshake_timeout_s: float = 5.0
     reconnect_min_s: float = 0.5
     reconnect_max_s: float = 30.0
 
     @property
-    def suspect_grace_s(self) -> float:
-        """A suspect's deadline: past one load period, so a live one refreshes in time."""
-        return 1.5 * self.load_interval_s
-
-    @property
     def effective_ttl_s(self) -> float:
-        return self.ttl_s if self.ttl_s is not None else 3 * self.load_interval_s
+        return self.ttl_s if self.ttl_s is not None else 6 * self.load_interval_s
 
 
 class _WarnLimiter:
@@ -139,12 +141,18 @@ class SwarmNode:
         self._placements_version = 0
         self._placements_changed = asyncio.Event()
         self._dial_backoff: dict[str, float] = {}
-        self._suspects: set[str] = set()
-        self._suspects_changed = asyncio.Event()
+        self._incarnation = time.time_ns() // 1000
+        """SWIM incarnation: only this node raises it (to refute); wall-clock start, so a
+        restarted node supersedes what the swarm remembers of its previous life."""
+        self._news: dict[str, MemberNews] = {}
+        self._news_changed = asyncio.Event()
+        self._prober: Prober | None = None
         self._announce: asyncio.TimerHandle | None = None
         self._warn = _WarnLimiter()
         self.view: SwarmView | None = None
         self.rejected_messages = 0
+        self.last_load: LoadRecord | None = None
+        """The load record this node published last (what every view holds of it)."""
 
     # -- lifecycle -------------------------------------------------------------------
 
@@ -175,11 +183,21 @@ class SwarmNode:
                 )
             )
             self._host = host
-            self.view = SwarmView(host.peer_id, options.effective_ttl_s, suspect_grace_s=options.suspect_grace_s)
+            self.view = SwarmView(host.peer_id, options.effective_ttl_s, swim=options.swim)
             self._gate = MembershipGate(
                 host, self.certificate, self._verifier, options.handshake_timeout_s, on_member=self._member_joined
             )
             self._stack.push_async_callback(self._gate.close)
+            self._prober = Prober(
+                host,
+                self.view,
+                options.swim,
+                is_member=self.is_member,
+                connect=self._connect_member,
+                incarnation=lambda: self._incarnation,
+                on_suspect=self._tell,
+                on_accused=self._refute,
+            )
             host.set_gossip_validator(STATE_TOPIC, self._validate)
             subscription = await host.gossip_subscribe(STATE_TOPIC)
             host.add_connection_listener(self._connection_changed)
@@ -205,8 +223,10 @@ class SwarmNode:
             group.create_task(self._receive(subscription))
             group.create_task(self._publish_load_loop())
             group.create_task(self._publish_placements_loop())
-            group.create_task(self._publish_suspects_loop())
+            group.create_task(self._publish_news_loop())
             group.create_task(self._sweep_loop())
+            assert self._prober is not None
+            group.create_task(self._prober.run())
             group.create_task(self._peer_exchange_loop())
             for peer in self.options.bootstrap:
                 if peer.peer_id != self.peer_id:
@@ -258,6 +278,11 @@ class SwarmNode:
         if self._placements.pop(key, None) is not None:
             self._bump_placements()
 
+    @property
+    def own_placements(self) -> dict[str, Placement]:
+        """What this node announces it hosts (a copy): its own views never hold it."""
+        return dict(self._placements)
+
     def _bump_placements(self) -> None:
         self._placements_version = self._versions.next()
         self._placements_changed.set()
@@ -265,6 +290,24 @@ class SwarmNode:
     @property
     def gossip_bytes_sent(self) -> int:
         return self.host.gossip_bytes_sent
+
+    @property
+    def probe_bytes_sent(self) -> int:
+        """Probe frames written (pings, acks, indirect requests), before libp2p framing."""
+        return self._prober.bytes_sent if self._prober else 0
+
+    @property
+    def incarnation(self) -> int:
+        return self._incarnation
+
+    def probe_stats(self) -> dict[str, object]:
+        """Probes sent, direct failures, suspicions raised, voided, health, ping round trips."""
+        return self._prober.stats() if self._prober else {}
+
+    @property
+    def local_health(self) -> int:
+        """Lifeguard's score: 0 healthy; each step stretches our probe timeouts once more."""
+        return self._prober.health.score if self._prober else 0
 
     # -- gossip in ---------------------------------------------------------------------
 
@@ -293,7 +336,14 @@ class SwarmNode:
             except RecordError as error:  # validated already: only a bug gets here
                 log.error("undecodable gossip from %s: %s", message.origin, error)
                 continue
-            view.apply(envelope.record)
+            record = envelope.record
+            if isinstance(record, MembershipRecord):
+                for news in record.news:
+                    if news.subject == self.peer_id and news.state != "alive":
+                        self._refute(news.state, news.incarnation)
+                    elif news.state == "suspect" and self._prober is not None and self.is_member(news.subject):
+                        self._prober.probe_soon(news.subject)  # a neighbour: confirm it, or not, ourselves
+            view.apply(record)
 
     # -- gossip out --------------------------------------------------------------------
 
@@ -317,9 +367,13 @@ class SwarmNode:
             addrs=tuple(self.listen_addrs),
             ttl_s=self.options.effective_ttl_s,
             placements_version=self._placements_version,
+            incarnation=self._incarnation,
+            memory_bytes=report.memory_bytes,
+            roles=self.certificate.roles,
+            links=tuple(sorted(self.members())),
         )
 
-    async def _publish(self, record: LoadRecord | PlacementRecord | SuspectRecord) -> None:
+    async def _publish(self, record: LoadRecord | PlacementRecord | MembershipRecord) -> None:
         try:
             await self.host.gossip_publish(STATE_TOPIC, encode_envelope(self._certificate_text, record))
         except (RecordError, ConnectionError) as error:
@@ -330,7 +384,8 @@ class SwarmNode:
         while True:
             self._load_changed.clear()
             published_at = time.monotonic()
-            await self._publish(await self._sample_load())
+            self.last_load = await self._sample_load()
+            await self._publish(self.last_load)
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(self.options.load_interval_s):
                     await self._load_changed.wait()
@@ -343,19 +398,33 @@ class SwarmNode:
                     await self._placements_changed.wait()
             self._placements_changed.clear()
             if self._placements_version:
-                record = PlacementRecord(self.peer_id, self._placements_version, dict(self._placements))
+                record = PlacementRecord(
+                    self.peer_id, self._placements_version, dict(self._placements), self._incarnation
+                )
                 await self._publish(record)
             await asyncio.sleep(self.options.min_publish_gap_s)
 
     # -- liveness and connectivity -------------------------------------------------------
 
     async def _sweep_loop(self) -> None:
-        view = self.view
-        assert view is not None
+        view, prober = self.view, self._prober
+        assert view is not None and prober is not None
+        interval, stall = self.options.sweep_interval_s, self.options.swim.stall_s
         while True:
-            await asyncio.sleep(self.options.sweep_interval_s)
-            for peer_id in view.expire():
-                log.info("peer %s left the view (no news within its TTL)", peer_id)
+            started = time.monotonic()
+            await asyncio.sleep(interval)
+            late = time.monotonic() - started - interval
+            if late > stall:
+                # We were not running (paused, starved): refutations may be queued unread.
+                view.delay_suspicions(late + interval)
+                prober.health.worse()
+                continue
+            for peer_id, incarnation in view.expire():
+                if incarnation is None:
+                    log.info("peer %s left the view (no news within its TTL)", peer_id)
+                else:
+                    log.info("peer %s is dead (incarnation %d): its suspicion ran out", peer_id, incarnation)
+                    self._tell(MemberNews(peer_id, "dead", incarnation))
 
     def _member_joined(self, peer_id: str, certificate: Certificate) -> None:
         """Re-announce ourselves soon after a new member connects (once its pubsub
@@ -373,21 +442,40 @@ class SwarmNode:
         self._announce = asyncio.get_running_loop().call_later(self.options.announce_delay_s, announce)
 
     def _connection_changed(self, peer_id: str, connected: bool) -> None:
-        if not connected and self.view is not None and peer_id in self.view:
-            self.view.suspect(peer_id, self.options.suspect_grace_s)
-            self._suspects.add(peer_id)
-            self._suspects_changed.set()
+        if not connected and self.view is not None and peer_id in self.view and self._prober is not None:
+            self._prober.probe_soon(peer_id)  # a SIGKILL closes its connections: find out now
 
-    async def _publish_suspects_loop(self) -> None:
-        """Tell the others at once when a neighbour's connection closes: peers not
-        connected to it then drop it after the suspicion grace, not the full TTL."""
+    async def _connect_member(self, peer_id: str) -> None:
+        """Reach a member we hold no proved connection to (its load record has its addresses)."""
+        load = self.view.load(peer_id) if self.view is not None else None
+        if load is None or not load.addrs:
+            raise ConnectionError(f"no address known for {peer_id}")
+        await self.join(load.addrs[0])
+
+    def _tell(self, news: MemberNews) -> None:
+        """Queue membership news for the swarm (published at once, a burst in one message)."""
+        self._news[news.subject] = news
+        self._news_changed.set()
+
+    def _refute(self, state: str, incarnation: int) -> None:
+        """Someone holds us suspect or dead at ``incarnation``: outbid it (SWIM's refutation)."""
+        if incarnation < self._incarnation:
+            return  # about an incarnation we have already left behind
+        self._incarnation = incarnation + 1
+        if self._prober is not None:
+            self._prober.health.worse()  # Lifeguard: being suspected hints that we are the slow one
+        log.info("refuting %s at incarnation %d with %d", state, incarnation, self._incarnation)
+        self._tell(MemberNews(self.peer_id, "alive", self._incarnation))
+
+    async def _publish_news_loop(self) -> None:
         while True:
-            await self._suspects_changed.wait()
-            await asyncio.sleep(self.options.min_publish_gap_s)  # a burst of closes: one message
-            self._suspects_changed.clear()
-            suspects, self._suspects = tuple(sorted(self._suspects)), set()
-            if suspects:
-                await self._publish(SuspectRecord(self.peer_id, self._versions.next(), suspects))
+            await self._news_changed.wait()
+            await asyncio.sleep(0)  # news raised in the same loop iteration: one message
+            self._news_changed.clear()
+            news, self._news = tuple(self._news.values()), {}
+            if news:
+                record = MembershipRecord(self.peer_id, self._versions.next(), news, self._incarnation)
+                await self._publish(record)
 
     async def _bootstrap_loop(self, peer: BootstrapPeer) -> None:
         """Stay connected to one bootstrap peer, redialling with capped exponential backoff."""

@@ -17,8 +17,9 @@ import signal
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from swarm import logs
 from swarm.bootstrap import BootstrapError, load_bootstrap
 from swarm.membership import (
     Certificate,
@@ -28,9 +29,12 @@ from swarm.membership import (
     load_swarm_public_key,
     peer_id_of,
 )
-from swarm.node import NodeOptions, SwarmNode
+from swarm.monitor import options as http_options
 from swarm.records import LoadReport, WorkerLoad
 from swarm.view import ViewEvent
+
+if TYPE_CHECKING:  # swarm.node imports libp2p (about a second): argument errors answer before that
+    from swarm.node import SwarmNode
 
 __all__ = ["add_arguments", "run"]
 
@@ -47,6 +51,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--heartbeat", type=float, default=1.0, help="GossipSub heartbeat, seconds")
     parser.add_argument("--degree", type=int, default=4, help="GossipSub mesh degree D")
     parser.add_argument("--target-peers", type=int, default=4, help="connections kept through peer exchange")
+    parser.add_argument("--swim", choices=("local", "lan", "wan"), default="local",
+                        help="failure-detection preset (swarm.swim.SwimConfig): one machine, a LAN, a WAN")
     parser.add_argument("--print-peer-id", action="store_true", help="create the identity if needed, print its id")
     parser.add_argument("--control", action="store_true", help="JSON events on stdout, commands on stdin")
     media = parser.add_argument_group("media (an SFU node)")
@@ -61,6 +67,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                             "made here is closed (default 10)")
     media.add_argument("--token-file", type=Path, default=None,
                        help="file holding the token application servers present (default: DIR/entry.token)")
+    http_options.add_arguments(parser)
 
 
 def _emit(event: str, **fields: Any) -> None:
@@ -74,6 +81,7 @@ class _Control:
     Commands: ``{"cmd": "load", "consumers": N}`` (simulate a load change),
     ``{"cmd": "stats"}`` (answers a ``stats`` event), ``{"cmd": "quit"}``.
     Events: ``ready``, ``added``/``removed`` (view membership, with its size),
+    ``suspect``/``alive`` (a suspicion raised / refuted),
     ``load`` (a peer's worker figures changed), ``stats``.
     """
 
@@ -85,7 +93,7 @@ class _Control:
     def on_view(self, event: ViewEvent) -> None:
         view = self.node.view
         assert view is not None
-        if event.kind in ("added", "removed"):
+        if event.kind in ("added", "removed", "suspect", "alive"):
             _emit(event.kind, peer=event.peer_id, size=len(view))
         elif event.kind == "load":
             load = view.load(event.peer_id)
@@ -114,6 +122,9 @@ class _Control:
                     _emit(
                         "stats",
                         gossip_bytes_sent=self.node.gossip_bytes_sent,
+                        probe_bytes_sent=self.node.probe_bytes_sent,
+                        incarnation=self.node.incarnation,
+                        probe=self.node.probe_stats(),
                         view=len(view) if view else 0,
                         members=len(self.node.members()),
                     )
@@ -126,6 +137,9 @@ class _Control:
 
 def build_node(args: argparse.Namespace, key_pair: Any) -> SwarmNode:
     """A SwarmNode from the node directory and the common options (also used by `monitor`)."""
+    from swarm.node import NodeOptions, SwarmNode
+    from swarm.swim import SwimConfig
+
     directory: Path = args.dir
     certificate = Certificate.load(directory / "node.cert")
     verifier = CertificateVerifier(load_swarm_public_key(args.swarm_pub or directory / "swarm.pub"))
@@ -138,6 +152,7 @@ def build_node(args: argparse.Namespace, key_pair: Any) -> SwarmNode:
         ttl_s=args.ttl,
         target_peers=args.target_peers,
         gossip_degree=args.degree,
+        swim=getattr(SwimConfig, getattr(args, "swim", "local"))(),
     )
     return SwarmNode(key_pair, certificate, verifier, options)
 
@@ -151,6 +166,7 @@ async def run(args: argparse.Namespace) -> int:
         print(peer_id_of(key_pair))
         return 0
     try:
+        http = http_options.http_config(args)
         node = build_node(args, key_pair)
     except (OSError, CertificateError, BootstrapError, ValueError) as error:
         print(f"mafalda-swarm node: {error}", file=sys.stderr)
@@ -161,6 +177,7 @@ async def run(args: argparse.Namespace) -> int:
         loop.add_signal_handler(signum, stop.set)
     async with node:
         assert node.view is not None
+        logs.set_peer_id(node.peer_id)
         if args.control:
             control = _Control(node, stop)
             node.set_load_provider(control.report)
@@ -171,22 +188,26 @@ async def run(args: argparse.Namespace) -> int:
                 await stop.wait()
                 serving.cancel()
         elif args.media:
-            return await _run_media_node(node, args, stop)
+            return await _run_media_node(node, args, stop, http)
         else:
-            print(f"node {node.peer_id} listening on {' '.join(node.listen_addrs)}", file=sys.stderr)
-            await stop.wait()
+            async with http_options.page(http, node):
+                logs.announce(__name__, f"node {node.peer_id} listening on {' '.join(node.listen_addrs)}")
+                await stop.wait()
     return 0
 
 
-async def _run_media_node(node: SwarmNode, args: argparse.Namespace, stop: asyncio.Event) -> int:
+async def _run_media_node(node: SwarmNode, args: argparse.Namespace, stop: asyncio.Event,
+                          http: http_options.HttpConfig | None) -> int:
     """An SFU node: workers for members; with --entry-port, an entry point for application servers."""
     import os
 
     import media
+    from media.stats import get_stats
     from media.vertical import Capacity
     from rope import token_auth
     from rope.websocket import WebSocketListener
     from swarm.media_node import MediaNode
+    from swarm.monitor.rooms import RoomSpans
 
     capacity = Capacity(max_workers=args.workers or os.cpu_count() or 1,
                         max_consumers_per_worker=args.consumers_per_worker)
@@ -195,6 +216,8 @@ async def _run_media_node(node: SwarmNode, args: argparse.Namespace, stop: async
     grace = SESSION_GRACE_S if args.session_grace is None else args.session_grace
     media_node = MediaNode(node, media, capacity, grace_s=grace)
     await media_node.start()
+    spans = RoomSpans(media_node)
+    spans.start()
     listener = entry = None
     try:
         if args.entry_port is not None:
@@ -206,10 +229,12 @@ async def _run_media_node(node: SwarmNode, args: argparse.Namespace, stop: async
                 return 2
             entry = media_node.entry_server(token_auth(token))
             listener = await WebSocketListener(entry.rope, host=args.entry_host, port=args.entry_port).start()
-        print(f"media node {node.peer_id} listening on {' '.join(node.listen_addrs)}"
-              + (f"; applications: {listener.url}" if listener else ""), file=sys.stderr)
-        await stop.wait()
+        logs.announce(__name__, f"media node {node.peer_id} listening on {' '.join(node.listen_addrs)}"
+                      + (f"; applications: {listener.url}" if listener else ""))
+        async with http_options.page(http, node, lambda: get_stats(media_node.local.workers)):
+            await stop.wait()
     finally:
+        await spans.close()
         if listener is not None:
             await listener.close()
         if entry is not None:
@@ -222,9 +247,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m swarm.node_cli", description=__doc__.splitlines()[0])
     parser.add_argument("-v", "--verbose", action="count", default=0)
     add_arguments(parser)
+    logs.add_arguments(parser)
     args = parser.parse_args()
-    level = [logging.WARNING, logging.INFO, logging.DEBUG][min(args.verbose, 2)]
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s %(message)s", stream=sys.stderr)
+    logs.configure(args.verbose, args.log_format)
     with contextlib.suppress(KeyboardInterrupt):
         return asyncio.run(run(args))
     return 130

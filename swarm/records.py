@@ -5,9 +5,18 @@ only grows (it starts from the wall clock in microseconds, so a restarted node
 still supersedes what it said before). Only the owner announces its own
 records, so merging is "highest version wins" with no conflicts.
 
+Every record also carries its publisher's incarnation number (see `swarm.swim`):
+a record proves its publisher alive at that incarnation, so a late copy of one
+sent before the publisher was declared dead cannot bring it back.
+
 Wire: one JSON envelope per gossip message, ``{"v":1, "cert": <the publisher's
-membership certificate>, "kind": "load"|"placements"|"suspect", "record": {...}}``. The
+membership certificate>, "kind": "load"|"placements"|"members", "record": {...}}``. The
 decoder is strict (types, sizes): gossip comes from the network.
+
+A load record's fields added after version 1 shipped (``wpipe``, ``mem``, ``roles``,
+``links``) are optional top-level keys: a worker entry keeps its four items, so
+nodes that predate them still accept the record (they ignore unknown keys) and
+records from such nodes still decode here (the fields take their defaults).
 """
 
 from __future__ import annotations
@@ -19,25 +28,31 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import psutil
+
 __all__ = [
     "MAX_MESSAGE_BYTES",
     "Envelope",
     "LoadRecord",
     "LoadReport",
+    "MemberNews",
+    "MembershipRecord",
     "Placement",
     "PlacementRecord",
     "RecordError",
-    "SuspectRecord",
     "VersionCounter",
     "WorkerLoad",
     "decode_envelope",
     "encode_envelope",
+    "process_memory_bytes",
 ]
 
 MAX_MESSAGE_BYTES = 256 * 1024
 MAX_PLACEMENTS = 20000
 MAX_WORKERS = 1024
 MAX_ADDRS = 16
+MAX_ROLES = 8
+MAX_LINKS = 64
 
 
 class RecordError(ValueError):
@@ -48,8 +63,16 @@ class RecordError(ValueError):
 class WorkerLoad:
     worker_id: str
     consumers: int
+    """Client consumers (what capacity is about); pipe consumers are counted apart."""
     capacity: int
     cpu_percent: float | None = None
+    pipe_consumers: int = 0
+    """Consumers on PipeTransports: the cost of carrying a producer to another worker."""
+
+
+def process_memory_bytes() -> int:
+    """Resident memory of this process: what a node without workers reports."""
+    return int(psutil.Process().memory_info().rss)
 
 
 @dataclass(frozen=True)
@@ -59,6 +82,8 @@ class LoadReport:
     workers: tuple[WorkerLoad, ...] = ()
     bandwidth_in_bps: float = 0.0
     bandwidth_out_bps: float = 0.0
+    memory_bytes: int = field(default_factory=process_memory_bytes)
+    """Resident memory of the node (with its workers, for a media node)."""
 
 
 @dataclass(frozen=True)
@@ -73,12 +98,23 @@ class LoadRecord:
     addrs: tuple[str, ...]
     """Where the node listens: what peer exchange dials."""
     ttl_s: float
-    """How long the view keeps this node without hearing from it again."""
+    """How long the view keeps this node without hearing from it again (a backstop:
+    failure detection is `swarm.probe`'s job)."""
     placements_version: int = 0
+    incarnation: int = 0
+    memory_bytes: int = 0
+    roles: tuple[str, ...] = ()
+    """The roles of the owner's certificate ("node", "monitor"...): a monitor hosts no workers."""
+    links: tuple[str, ...] = ()
+    """Members the owner is connected to (at most MAX_LINKS): the swarm's connection graph."""
 
     @property
     def consumers(self) -> int:
         return sum(worker.consumers for worker in self.workers)
+
+    @property
+    def pipe_consumers(self) -> int:
+        return sum(worker.pipe_consumers for worker in self.workers)
 
     @property
     def capacity(self) -> int:
@@ -100,20 +136,35 @@ class PlacementRecord:
     peer_id: str
     version: int
     placements: Mapping[str, Placement]
+    incarnation: int = 0
+
+
+MEMBER_STATES = ("alive", "suspect", "dead")
 
 
 @dataclass(frozen=True)
-class SuspectRecord:
-    """ "My connection to these peers just closed": a hint that shortens their
-    deadline in every view to the suspicion grace. A live suspect's next record
-    refreshes it, so a wrong (or lying) report costs nothing but a message."""
+class MemberNews:
+    """One SWIM update: ``subject`` is ``state`` at ``incarnation``. "alive" is only
+    ever said by the subject itself (it refutes a suspicion by raising its number)."""
+
+    subject: str
+    state: str
+    incarnation: int
+
+
+@dataclass(frozen=True)
+class MembershipRecord:
+    """What the publisher has to say about members: its own refutation, or the
+    peers it suspects (after a failed direct and indirect probe) or declares dead
+    (their suspicion ran out). Versioned like every record; not stored."""
 
     peer_id: str
     version: int
-    suspects: tuple[str, ...]
+    news: tuple[MemberNews, ...]
+    incarnation: int = 0
 
 
-Record = LoadRecord | PlacementRecord | SuspectRecord
+Record = LoadRecord | PlacementRecord | MembershipRecord
 
 
 @dataclass(frozen=True)
@@ -149,15 +200,30 @@ def encode_envelope(certificate: str, record: Record) -> bytes:
             "addrs": list(record.addrs),
             "ttl": record.ttl_s,
             "pver": record.placements_version,
+            "inc": record.incarnation,
         }
-    elif isinstance(record, SuspectRecord):
-        kind = "suspect"
-        body = {"peer": record.peer_id, "ver": record.version, "suspects": list(record.suspects)}
+        if any(w.pipe_consumers for w in record.workers):
+            body["wpipe"] = [w.pipe_consumers for w in record.workers]
+        if record.memory_bytes:
+            body["mem"] = record.memory_bytes
+        if record.roles:
+            body["roles"] = list(record.roles[:MAX_ROLES])
+        if record.links:
+            body["links"] = list(record.links[:MAX_LINKS])
+    elif isinstance(record, MembershipRecord):
+        kind = "members"
+        body = {
+            "peer": record.peer_id,
+            "ver": record.version,
+            "inc": record.incarnation,
+            "news": [[n.subject, n.state, n.incarnation] for n in record.news],
+        }
     else:
         kind = "placements"
         body = {
             "peer": record.peer_id,
             "ver": record.version,
+            "inc": record.incarnation,
             "items": {key: [p.kind, dict(p.info)] for key, p in record.placements.items()},
         }
     data = json.dumps({"v": 1, "cert": certificate, "kind": kind, "record": body}, separators=(",", ":")).encode()
@@ -191,14 +257,20 @@ def _list(value: object, what: str, limit: int) -> list[Any]:
 
 
 def _decode_load(body: dict[str, Any]) -> LoadRecord:
+    items = _list(body.get("workers"), "workers", MAX_WORKERS)
+    pipes = _list(body.get("wpipe", [0] * len(items)), "wpipe", len(items))
+    if len(pipes) != len(items):
+        raise RecordError("wpipe must have one count per worker")
     workers = []
-    for item in _list(body.get("workers"), "workers", MAX_WORKERS):
+    for item, pipe_consumers in zip(items, pipes, strict=True):
         entry = _list(item, "worker", 4)
         if len(entry) != 4:
             raise RecordError("worker must be [id, consumers, capacity, cpu]")
         cpu = None if entry[3] is None else _num(entry[3], "worker cpu")
         worker_id = _str(entry[0], "worker id")
-        workers.append(WorkerLoad(worker_id, _int(entry[1], "consumers"), _int(entry[2], "capacity"), cpu))
+        workers.append(WorkerLoad(
+            worker_id, _int(entry[1], "consumers"), _int(entry[2], "capacity"), cpu, _int(pipe_consumers, "wpipe"),
+        ))
     bandwidth = _list(body.get("bw"), "bw", 2)
     if len(bandwidth) != 2:
         raise RecordError("bw must be [in, out]")
@@ -213,6 +285,10 @@ def _decode_load(body: dict[str, Any]) -> LoadRecord:
         addrs=tuple(_str(a, "addr") for a in _list(body.get("addrs"), "addrs", MAX_ADDRS)),
         ttl_s=_num(body.get("ttl"), "ttl"),
         placements_version=_int(body.get("pver", 0), "pver"),
+        incarnation=_int(body.get("inc", 0), "inc"),
+        memory_bytes=_int(body.get("mem", 0), "mem"),
+        roles=tuple(_str(r, "role", 32) for r in _list(body.get("roles", []), "roles", MAX_ROLES)),
+        links=tuple(_str(p, "link") for p in _list(body.get("links", []), "links", MAX_LINKS)),
     )
 
 
@@ -226,7 +302,24 @@ def _decode_placements(body: dict[str, Any]) -> PlacementRecord:
         if len(entry) != 2 or not isinstance(entry[1], dict):
             raise RecordError("placement must be [kind, {info}]")
         placements[_str(key, "placement key")] = Placement(_str(entry[0], "placement kind", 64), entry[1])
-    return PlacementRecord(_str(body.get("peer"), "peer"), _int(body.get("ver"), "ver"), placements)
+    incarnation = _int(body.get("inc", 0), "inc")
+    return PlacementRecord(_str(body.get("peer"), "peer"), _int(body.get("ver"), "ver"), placements, incarnation)
+
+
+MAX_NEWS = 64
+
+
+def _decode_members(body: dict[str, Any]) -> MembershipRecord:
+    news = []
+    for item in _list(body.get("news"), "news", MAX_NEWS):
+        entry = _list(item, "news item", 3)
+        if len(entry) != 3 or entry[1] not in MEMBER_STATES:
+            raise RecordError(f"news item must be [peer, {'|'.join(MEMBER_STATES)}, incarnation]")
+        news.append(MemberNews(_str(entry[0], "news subject"), entry[1], _int(entry[2], "news incarnation")))
+    peer = _str(body.get("peer"), "peer")
+    if any(n.state == "alive" and n.subject != peer for n in news):
+        raise RecordError("only a member itself may say it is alive")
+    return MembershipRecord(peer, _int(body.get("ver"), "ver"), tuple(news), _int(body.get("inc", 0), "inc"))
 
 
 def decode_envelope(data: bytes) -> Envelope:
@@ -245,9 +338,8 @@ def decode_envelope(data: bytes) -> Envelope:
     record: Record
     if kind == "load":
         record = _decode_load(body)
-    elif kind == "suspect":
-        suspects = tuple(_str(p, "suspect") for p in _list(body.get("suspects"), "suspects", 64))
-        record = SuspectRecord(_str(body.get("peer"), "peer"), _int(body.get("ver"), "ver"), suspects)
+    elif kind == "members":
+        record = _decode_members(body)
     elif kind == "placements":
         record = _decode_placements(body)
     else:

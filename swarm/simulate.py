@@ -9,7 +9,17 @@ Measures the control plane the way an operator would see it:
   (median of 3 changes; timestamps taken by the nodes themselves);
 - ``gossip_bytes_per_node_s``: pubsub bytes sent per node per second in steady state
   (protobuf RPCs: messages, IHAVE/IWANT, GRAFT/PRUNE; not Noise/yamux/TCP framing);
+- ``probe_bytes_per_node_s``: SWIM probe frames sent per node per second (pings, acks,
+  indirect requests; before libp2p framing), over the same window;
+- ``soak_s``: optionally (``--soak S``) S seconds of steady state, e.g. under
+  ``--cpu-load 2`` (spinning processes) and ``--pulse-ms 200`` (one node SIGSTOPped
+  that long, then SIGCONTed, every ``--pulse-every`` seconds);
+- ``detect_frozen_s``: from SIGSTOPping K nodes (``--freeze K``) until every other view
+  dropped them; ``rejoin_s``: from SIGCONT until they are back in every view;
 - ``detect_dead_s``: from SIGKILLing K nodes until every survivor's view dropped them;
+- ``false_removals``: removals, in any view during the whole run, of a node that was
+  neither killed nor frozen at the time (``false_suspicions``: suspicions of such nodes,
+  which they refuted);
 - ``cpu_per_node_pct``: each node process's CPU over the byte-counting window.
 
 Every node is a separate ``python -m swarm.node_cli --control`` process with its
@@ -23,6 +33,7 @@ import asyncio
 import contextlib
 import json
 import os
+import shutil
 import signal
 import socket
 import statistics
@@ -44,12 +55,20 @@ __all__ = ["add_arguments", "run"]
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--peers", type=int, default=5, help="number of node processes (default 5)")
     parser.add_argument("--kill", type=int, default=1, help="nodes to SIGKILL at the end (default 1)")
+    parser.add_argument("--freeze", type=int, default=0, help="nodes to SIGSTOP, then SIGCONT, before the kill")
+    parser.add_argument("--frozen-for", type=float, default=5.0, help="seconds the frozen nodes stay stopped")
+    parser.add_argument("--soak", type=float, default=0.0, help="seconds of steady state watched for false removals")
+    parser.add_argument("--cpu-load", type=int, default=0, help="spinning processes sharing the CPU for the whole run")
+    parser.add_argument("--pulse-ms", type=float, default=0.0, help="SIGSTOP one node this long, repeatedly")
+    parser.add_argument("--pulse-every", type=float, default=1.0, help="seconds between the starts of two pulses")
     parser.add_argument("--load-interval", type=float, default=5.0, help="seconds between load messages")
     parser.add_argument("--heartbeat", type=float, default=1.0, help="GossipSub heartbeat, seconds")
     parser.add_argument("--degree", type=int, default=4, help="GossipSub mesh degree D")
+    parser.add_argument("--swim", choices=("local", "lan", "wan"), default="local", help="failure-detection preset")
     parser.add_argument("--settle", type=float, default=3.0, help="seconds for the mesh to settle after join")
     parser.add_argument("--window", type=float, default=10.0, help="seconds of steady state to count bytes")
     parser.add_argument("--phase-timeout", type=float, default=180.0, help="give up on a phase after this")
+    parser.add_argument("--logs", type=Path, default=None, help="keep the nodes' logs (info level) in this directory")
     parser.add_argument("--json", action="store_true", help="last stdout line: one JSON object of the results")
     from swarm import simulate_media
 
@@ -75,6 +94,9 @@ class _Node:
     ready_at: float | None = None
     view: set[str] = field(default_factory=set)
     removed_at: dict[str, float] = field(default_factory=dict)
+    added_at: dict[str, float] = field(default_factory=dict)
+    removals: list[tuple[str, float]] = field(default_factory=list)
+    suspicions: list[tuple[str, float]] = field(default_factory=list)
     load_seen: dict[str, tuple[int | None, float]] = field(default_factory=dict)
     stats: dict[str, Any] | None = None
     alive: bool = True
@@ -86,6 +108,7 @@ class _Swarm:
         self.directory = directory
         self.nodes: list[_Node] = []
         self.changed = asyncio.Event()
+        self.background: list[asyncio.Task[None]] = []
 
     def prepare(self) -> list[list[str]]:
         authority = SwarmAuthority.generate()
@@ -113,6 +136,8 @@ class _Swarm:
                     "--load-interval", str(self.args.load_interval),
                     "--heartbeat", str(self.args.heartbeat),
                     "--degree", str(self.args.degree),
+                    "--swim", self.args.swim,
+                    *(["-v"] if self.args.logs else []),
                 ]
             )
             # fmt: on
@@ -143,9 +168,13 @@ class _Swarm:
                 node.ready_at = t
             elif kind == "added":
                 node.view.add(event["peer"])
+                node.added_at[event["peer"]] = t
             elif kind == "removed":
                 node.view.discard(event["peer"])
                 node.removed_at[event["peer"]] = t
+                node.removals.append((event["peer"], t))
+            elif kind == "suspect":
+                node.suspicions.append((event["peer"], t))
             elif kind == "load":
                 node.load_seen[event["peer"]] = (event.get("consumers"), t)
             elif kind == "stats":
@@ -171,14 +200,20 @@ class _Swarm:
         with contextlib.suppress(ConnectionError):
             await node.process.stdin.drain()
 
-    async def collect_stats(self, nodes: list[_Node]) -> int:
+    async def collect_stats(self, nodes: list[_Node]) -> tuple[int, int]:
+        """(gossip bytes, probe bytes) sent so far by ``nodes``."""
         for node in nodes:
             node.stats = None
             await self.send(node, {"cmd": "stats"})
         await self.until(lambda: all(n.stats is not None for n in nodes), "stats")
-        return sum(int(n.stats["gossip_bytes_sent"]) for n in nodes if n.stats)
+        gossip = sum(int(n.stats["gossip_bytes_sent"]) for n in nodes if n.stats)
+        return gossip, sum(int(n.stats.get("probe_bytes_sent", 0)) for n in nodes if n.stats)
 
     async def stop(self) -> None:
+        for node in self.nodes:
+            if node.process is not None and node.process.returncode is None:
+                with contextlib.suppress(ProcessLookupError):
+                    node.process.send_signal(signal.SIGCONT)  # a stopped node cannot read "quit"
         for node in self.nodes:
             if node.process is not None and node.process.returncode is None:
                 with contextlib.suppress(Exception):
@@ -232,6 +267,10 @@ async def _measure(
     join_s = time.time() - late.ready_at
     _progress(f"node {late.index} joined (in every view, its view full) {join_s:.2f} s after it listened")
 
+    if args.pulse_ms > 0:
+        pulsed = nodes[2] if len(nodes) - args.kill - args.freeze > 2 else nodes[0]
+        _progress(f"pulsing node {pulsed.index}: SIGSTOP {args.pulse_ms:.0f} ms every {args.pulse_every} s")
+        swarm.background.append(group.create_task(_pulse(pulsed, args.pulse_ms / 1000, args.pulse_every)))
     await asyncio.sleep(args.settle)  # GRAFTs still in flight right after join: measure the steady mesh
     changer = nodes[-1]
     others = [n for n in nodes if n is not changer]
@@ -249,31 +288,78 @@ async def _measure(
         await asyncio.sleep(0.5)
     converge_s = statistics.median(rounds)
 
-    _progress(f"counting gossip bytes over {args.window:.0f} s of steady state")
-    before = await swarm.collect_stats(nodes)
+    _progress(f"counting gossip and probe bytes over {args.window:.0f} s of steady state")
+    gossip_before, probe_before = await swarm.collect_stats(nodes)
     cpu_before = _cpu_seconds(nodes)
     t0 = time.time()
     await asyncio.sleep(args.window)
-    after = await swarm.collect_stats(nodes)
+    gossip_after, probe_after = await swarm.collect_stats(nodes)
     elapsed = time.time() - t0
-    gossip_rate = (after - before) / elapsed / len(nodes)
+    gossip_rate = (gossip_after - gossip_before) / elapsed / len(nodes)
+    probe_rate = (probe_after - probe_before) / elapsed / len(nodes)
     cpu_pct = 100 * (_cpu_seconds(nodes) - cpu_before) / elapsed / len(nodes)
-    _progress(f"{gossip_rate:.0f} gossip bytes sent and {cpu_pct:.1f} % of a core per node")
+    _progress(f"{gossip_rate:.0f} gossip + {probe_rate:.0f} probe bytes/s and {cpu_pct:.1f} % of a core per node")
+    probe = [n.stats.get("probe", {}) for n in nodes if n.stats]
+    p50s = sorted(p["rtt_p50_ms"] for p in probe if p.get("rtt_p50_ms") is not None)
+    p99s = sorted(p["rtt_p99_ms"] for p in probe if p.get("rtt_p99_ms") is not None)
+    if p50s and p99s:
+        failures = sum(p.get("direct_failures", 0) for p in probe)
+        _progress(f"  ping round trip: median of nodes' p50 {p50s[len(p50s) // 2]} ms, worst p99 {p99s[-1]} ms; "
+                  f"{failures} direct probe failures so far, health {[p.get('health') for p in probe]}")
+
+    kill = max(0, min(args.kill, len(nodes) - 2))
+    freeze = max(0, min(args.freeze, len(nodes) - 2 - kill))
+    killed, frozen = nodes[len(nodes) - kill :], nodes[len(nodes) - kill - freeze : len(nodes) - kill]
+    since: dict[str, list[tuple[float, float]]] = {}
+    """victim -> when it was stopped or killed (until when): removals of it then are right."""
+
+    if args.soak > 0:
+        _progress(f"soak: {args.soak:.0f} s of steady state, watching for false removals")
+        end = time.time() + args.soak
+        while (left := end - time.time()) > 0:
+            await asyncio.sleep(min(30.0, left))
+            wrong = _false(nodes, since)
+            _progress(f"  {end - time.time():.0f} s left: {wrong[0]} false removals, {wrong[1]} false suspicions")
+
+    detect_frozen_s = rejoin_s = None
+    if freeze:
+        others = [n for n in nodes if n not in frozen]
+        stopped = {v.peer_id for v in frozen}
+        t0 = time.time()
+        for victim in frozen:
+            assert victim.process is not None
+            since[victim.peer_id] = [(t0, float("inf"))]
+            victim.process.send_signal(signal.SIGSTOP)
+        _progress(f"SIGSTOPped {freeze} node(s); waiting for every other node to drop them")
+        await swarm.until(lambda: all(not (n.view & stopped) for n in others), "frozen peers removed")
+        detect_frozen_s = max(n.removed_at[p] for n in others for p in stopped) - t0
+        _progress(f"all {len(others)} others dropped the {freeze} frozen in {detect_frozen_s:.2f} s")
+        await asyncio.sleep(max(0.0, t0 + args.frozen_for - time.time()))
+        t1 = time.time()
+        for victim in frozen:
+            assert victim.process is not None
+            victim.process.send_signal(signal.SIGCONT)
+        await swarm.until(full_views(nodes), "the frozen nodes back in every view")
+        rejoin_s = max(n.added_at[p] for n in others for p in stopped) - t1
+        back = time.time()
+        for victim in frozen:  # from now on, a removal of them is a false one again
+            since[victim.peer_id] = [(t0, back)]
+        _progress(f"SIGCONT after {t1 - t0:.1f} s: back in every view in {rejoin_s:.2f} s")
 
     detect_s: float | None = None
-    kill = max(0, min(args.kill, len(nodes) - 2))
     if kill:
-        victims = nodes[-kill:]
-        survivors = nodes[:-kill]
-        dead = {v.peer_id for v in victims}
+        survivors = nodes[: len(nodes) - kill]
+        dead = {v.peer_id for v in killed}
         t0 = time.time()
-        for victim in victims:
+        for victim in killed:
             assert victim.process is not None
+            since.setdefault(victim.peer_id, []).append((t0, float("inf")))
             victim.process.send_signal(signal.SIGKILL)
         _progress(f"SIGKILLed {kill} node(s); waiting for every survivor to drop them")
         await swarm.until(lambda: all(not (n.view & dead) for n in survivors), "dead peers removed")
         detect_s = max(n.removed_at[p] for n in survivors for p in dead) - t0
         _progress(f"all {len(survivors)} survivors dropped the {kill} dead in {detect_s:.2f} s")
+    false_removals, false_suspicions = _false(nodes, since)
     return {
         "peers": len(nodes),
         "killed": kill,
@@ -283,12 +369,69 @@ async def _measure(
         "converge_s": round(converge_s, 4),
         "converge_rounds_s": [round(r, 4) for r in rounds],
         "gossip_bytes_per_node_s": round(gossip_rate, 1),
+        "probe_bytes_per_node_s": round(probe_rate, 1),
         "cpu_per_node_pct": round(cpu_pct, 2),
+        "soak_s": args.soak,
+        "cpu_load": args.cpu_load,
+        "pulse_ms": args.pulse_ms,
+        "frozen": freeze,
+        "detect_frozen_s": None if detect_frozen_s is None else round(detect_frozen_s, 3),
+        "rejoin_s": None if rejoin_s is None else round(rejoin_s, 3),
         "detect_dead_s": None if detect_s is None else round(detect_s, 3),
+        "false_removals": false_removals,
+        "false_suspicions": false_suspicions,
         "load_interval_s": args.load_interval,
         "heartbeat_s": args.heartbeat,
-        "ttl_s": 3 * args.load_interval,
+        "ttl_s": 6 * args.load_interval,
     }
+
+
+def _false(nodes: list[_Node], since: dict[str, list[tuple[float, float]]]) -> tuple[int, int]:
+    """(removals, suspicions) of nodes that were running at the time, in the views of
+    nodes that were running too (a frozen node's view is not judged until it is back)."""
+
+    def down(peer_id: str, t: float) -> bool:
+        return any(start <= t <= end for start, end in since.get(peer_id, ()))
+
+    index = {n.peer_id: n.index for n in nodes}
+
+    def wrong(events: list[tuple[str, float]], observer: _Node) -> int:
+        bad = [(peer, t) for peer, t in events if not down(peer, t) and not down(observer.peer_id, t)]
+        for peer, t in bad[:5]:
+            when = time.strftime("%H:%M:%S", time.localtime(t))
+            _progress(f"  node {observer.index}: wrong about node {index.get(peer)} at {when}")
+        return len(bad)
+
+    return sum(wrong(n.removals, n) for n in nodes), sum(wrong(n.suspicions, n) for n in nodes)
+
+
+async def _pulse(node: _Node, stopped_s: float, every_s: float) -> None:
+    """Slow one node down the way a busy host does: stopped, then running, over and over."""
+    assert node.process is not None
+    with contextlib.suppress(ProcessLookupError):
+        while node.process.returncode is None:
+            node.process.send_signal(signal.SIGSTOP)
+            try:
+                await asyncio.sleep(stopped_s)
+            finally:
+                node.process.send_signal(signal.SIGCONT)
+            await asyncio.sleep(max(0.0, every_s - stopped_s))
+
+
+@contextlib.asynccontextmanager
+async def _cpu_load(count: int) -> Any:
+    """``count`` processes spinning on the CPU for the whole run (stopped on exit)."""
+    spinners = [
+        await asyncio.create_subprocess_exec(sys.executable, "-c", "while True: pass", start_new_session=True)
+        for _ in range(count)
+    ]
+    try:
+        yield
+    finally:
+        for spinner in spinners:
+            with contextlib.suppress(ProcessLookupError):
+                spinner.kill()
+            await spinner.wait()
 
 
 def _cpu_seconds(nodes: list[_Node]) -> float:
@@ -310,14 +453,21 @@ def _table(results: dict[str, Any]) -> str:
         ("join of one more node (listening -> in every view)", f"{results['join_s']:.2f} s"),
         ("view convergence after a load change", f"{results['converge_s'] * 1000:.0f} ms (median of 3)"),
         ("gossip bytes per node per second", f"{results['gossip_bytes_per_node_s']:.0f} B/s"),
+        ("probe bytes per node per second", f"{results['probe_bytes_per_node_s']:.0f} B/s"),
         ("CPU per node (steady state)", f"{results['cpu_per_node_pct']:.1f} % of a core"),
-        (
-            f"detect {results['killed']} SIGKILLed node(s)",
-            "-" if results["detect_dead_s"] is None else f"{results['detect_dead_s']:.2f} s (TTL {results['ttl_s']} s)",
-        ),
+        ("background load / pulsed node", f"{results['cpu_load']} spinning / {results['pulse_ms']:.0f} ms pulses"),
+        (f"soak: {results['soak_s']:.0f} s", f"{results['false_removals']} false removals, "
+                                               f"{results['false_suspicions']} false suspicions (whole run)"),
+        (f"detect {results['frozen']} SIGSTOPped node(s)", _seconds(results["detect_frozen_s"])),
+        ("  back in every view after SIGCONT", _seconds(results["rejoin_s"])),
+        (f"detect {results['killed']} SIGKILLed node(s)", _seconds(results["detect_dead_s"])),
     ]
     width = max(len(name) for name, _ in rows)
     return "\n".join(f"{name.ljust(width)}  {value}" for name, value in rows)
+
+
+def _seconds(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f} s"
 
 
 def _print_log_tails(directory: Path) -> None:
@@ -342,14 +492,20 @@ async def run(args: argparse.Namespace) -> int:
         results: dict[str, Any] | None = None
         failures: list[BaseException] = []
         try:
-            async with asyncio.TaskGroup() as group:
+            async with _cpu_load(args.cpu_load), asyncio.TaskGroup() as group:
                 try:
                     results = await _measure(swarm, args, commands, group)
                 finally:
+                    for task in swarm.background:
+                        task.cancel()
                     _progress("stopping the nodes")
                     await swarm.stop()
         except* (TimeoutError, RuntimeError) as errors:
             failures.extend(errors.exceptions)
+        if args.logs is not None:
+            args.logs.mkdir(parents=True, exist_ok=True)
+            for log in Path(tmp).glob("node*.log"):  # noqa: ASYNC240 (a few small files, at the end)
+                shutil.copy(log, args.logs / log.name)
         if failures:
             for error in failures:
                 print(f"mafalda-swarm simulate: failed: {error!r}", file=sys.stderr)

@@ -23,14 +23,16 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psutil
 
-from media.aiortc_client import AiortcClient
 from media.codecs import DEFAULT_MEDIA_CODECS
-from media.remote.client import RemoteMediasoup, connect_websocket
-from swarm.local_swarm import LocalSwarm, NodeProcess
+
+if TYPE_CHECKING:  # aiortc and libp2p load in run(): `simulate --help` and argument errors answer before that
+    from media.aiortc_client import AiortcClient
+    from media.remote.client import RemoteMediasoup
+    from swarm.local_swarm import LocalSwarm, NodeProcess
 
 __all__ = ["add_arguments", "run"]
 
@@ -109,6 +111,9 @@ class _Room:
 
     async def join(self, name: str, entry: NodeProcess) -> _Client:
         assert entry.entry_url is not None
+        from media.aiortc_client import AiortcClient
+        from media.remote.client import connect_websocket
+
         app = await connect_websocket(entry.entry_url, token=self.swarm.token)
         worker = await app.create_worker()
         router = await worker.create_router(media_codecs=DEFAULT_MEDIA_CODECS, app_data={"room": ROOM})
@@ -209,6 +214,8 @@ async def run(args: argparse.Namespace) -> int:
     logging.getLogger("libp2p").setLevel(logging.CRITICAL)
     results: dict[str, Any] = {"nodes": count, "room": ROOM}
     with tempfile.TemporaryDirectory(prefix="mafalda-swarm-media-") as tmp:
+        from swarm.local_swarm import LocalSwarm
+
         async with LocalSwarm(Path(tmp), load_interval_s=1.0, session_grace_s=5.0) as swarm:
             room = _Room(swarm)
             try:

@@ -1,9 +1,21 @@
-"""A node's local view of the swarm: the newest record from each peer, with a TTL.
+"""A node's local view of the swarm: who is a member (SWIM states) and the newest
+record from each.
 
-Liveness cannot rest on connections (a frozen peer stays "connected" forever),
-so every accepted record refreshes its owner's deadline and a periodic sweep
-removes owners not heard from within their TTL. The view is plain data and a
-clock: no I/O, so it is tested without a network.
+Membership follows SWIM (see `swarm.swim`): a member is *alive* or *suspect*
+(both are in the view), or *dead* (removed; its incarnation is remembered for a
+while so a late record cannot bring it back). The merge rules, in one place:
+
+- any record (load, placements, members) from P at incarnation i is news that P
+  is alive at i: ignored if P is remembered dead at >= i; adds P if unknown; with
+  i above what we hold it clears a suspicion (that is how P refutes);
+- "suspect" P at i from accuser A: counts only at P's current incarnation or
+  above; starts (or, from a new accuser, shortens) P's suspicion timer;
+- "dead" P at i: removes P at once if i >= P's incarnation;
+- load and placements themselves: highest version wins (only P publishes them).
+
+A TTL stays as a backstop (records must be refreshed), far longer than failure
+detection. The view is plain data and a clock: no I/O, so it is tested without
+a network.
 """
 
 from __future__ import annotations
@@ -11,9 +23,10 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from swarm.records import LoadRecord, Placement, PlacementRecord, Record, SuspectRecord
+from swarm.records import LoadRecord, MemberNews, MembershipRecord, Placement, PlacementRecord, Record
+from swarm.swim import LocalHealth, SwimConfig
 
 __all__ = ["PeerState", "SwarmView", "ViewEvent"]
 
@@ -29,12 +42,21 @@ class PeerState:
     expires_at: float
     load: LoadRecord | None = None
     placements: PlacementRecord | None = None
+    incarnation: int = 0
+    state: str = "alive"
+    """"alive" or "suspect" (dead members are not in the view)."""
+    suspected_at: float = 0.0
+    accusers: set[str] = field(default_factory=set)
+    suspect_deadline: float = float("inf")
+    refused: bool = False
+    """Our own redial of the suspect was refused at once: ``refused_suspicion_s`` caps its timer."""
 
 
 @dataclass(frozen=True)
 class ViewEvent:
     kind: str
-    """"added", "removed", "load" or "placements"."""
+    """"added", "removed", "load", "placements", "suspect" (a member is suspected) or
+    "alive" (a suspicion was refuted)."""
     peer_id: str
 
 
@@ -44,19 +66,26 @@ class SwarmView:
         self_id: str,
         default_ttl_s: float,
         clock: Callable[[], float] = time.monotonic,
-        suspect_grace_s: float | None = None,
+        swim: SwimConfig | None = None,
+        health: LocalHealth | None = None,
     ) -> None:
         self.self_id = self_id
         self.default_ttl_s = default_ttl_s
-        self.suspect_grace_s = suspect_grace_s if suspect_grace_s is not None else default_ttl_s / 2
+        self.swim = swim or SwimConfig()
+        self.health = health or LocalHealth(self.swim)
+        """Our own suspicion timers stretch with it too: a starved node must not be the
+        first to declare anyone dead (memberlist scales only probes; on one shared box
+        everyone is starved at once)."""
         self._clock = clock
         self._peers: dict[str, PeerState] = {}
+        self._dead: dict[str, tuple[int, float]] = {}
+        """peer -> (incarnation declared dead, when)."""
         self._listeners: list[Callable[[ViewEvent], None]] = []
 
     # -- reading -------------------------------------------------------------------
 
     def peers(self) -> dict[str, PeerState]:
-        """Live peers other than this node (a copy)."""
+        """Live peers (alive or suspect) other than this node (a copy)."""
         return dict(self._peers)
 
     def __contains__(self, peer_id: object) -> bool:
@@ -68,6 +97,14 @@ class SwarmView:
     def load(self, peer_id: str) -> LoadRecord | None:
         state = self._peers.get(peer_id)
         return state.load if state else None
+
+    def state_of(self, peer_id: str) -> tuple[str, int] | None:
+        """(state, incarnation) as this node believes it; None if never heard of (or forgotten)."""
+        state = self._peers.get(peer_id)
+        if state is not None:
+            return state.state, state.incarnation
+        dead = self._dead.get(peer_id)
+        return ("dead", dead[0]) if dead else None
 
     def placements(self) -> dict[str, tuple[str, Placement]]:
         """Every piece hosted by a live peer: key -> (owner peer id, placement)."""
@@ -107,61 +144,135 @@ class SwarmView:
     # -- updating ------------------------------------------------------------------
 
     def apply(self, record: Record) -> bool:
-        """Merge a validated record; False if it is stale (not newer than what we hold).
-
-        Any record, even a stale one, proves its owner alive: it refreshes the deadline.
-        """
+        """Merge a validated record; False if it changed nothing (stale, or about us)."""
         if record.peer_id == self.self_id:
             return False
-        if isinstance(record, SuspectRecord):
-            for peer_id in record.suspects:
-                if peer_id != record.peer_id:  # nobody suspects itself into an early death
-                    self.suspect(peer_id, self.suspect_grace_s)
-            state = self._peers.get(record.peer_id)
-            if state is not None:  # the reporter, at least, is alive
-                ttl = state.load.ttl_s if state.load else self.default_ttl_s
-                state.expires_at = max(state.expires_at, self._clock() + min(max(ttl, MIN_TTL_S), MAX_TTL_S))
+        changed = self.alive(record.peer_id, record.incarnation)
+        state = self._peers.get(record.peer_id)
+        if state is None:
+            return False  # remembered dead at this incarnation or later
+        now = self._clock()
+        if isinstance(record, MembershipRecord):
+            for news in record.news:
+                if news.state != "alive":
+                    changed = self.accused(news, record.peer_id) or changed
+            return changed
+        if isinstance(record, LoadRecord):
+            state.expires_at = now + min(max(record.ttl_s, MIN_TTL_S), MAX_TTL_S)
+            if state.load is None or record.version > state.load.version:
+                previous, state.load = state.load, record
+                if previous is None or (previous.workers, previous.addrs) != (record.workers, record.addrs):
+                    self._emit("load", record.peer_id)
+                    changed = True
+        elif state.placements is None or record.version > state.placements.version:
+            state.placements = record
+            self._emit("placements", record.peer_id)
+            changed = True
+        return changed
+
+    def alive(self, peer_id: str, incarnation: int) -> bool:
+        """Evidence that ``peer_id`` runs at ``incarnation`` (its own record, its ping or ack).
+        True if that added it or cleared a suspicion."""
+        if peer_id == self.self_id:
+            return False
+        dead = self._dead.get(peer_id)
+        if dead is not None:
+            if incarnation <= dead[0]:
+                return False
+            del self._dead[peer_id]
+        now = self._clock()
+        state = self._peers.get(peer_id)
+        if state is None:
+            self._peers[peer_id] = PeerState(peer_id, now + self.default_ttl_s, incarnation=incarnation)
+            self._emit("added", peer_id)
+            return True
+        ttl = state.load.ttl_s if state.load else self.default_ttl_s
+        state.expires_at = max(state.expires_at, now + min(max(ttl, MIN_TTL_S), MAX_TTL_S))
+        if incarnation <= state.incarnation:
+            return False
+        state.incarnation = incarnation
+        if state.state == "suspect":
+            state.state, state.accusers, state.suspect_deadline, state.refused = "alive", set(), float("inf"), False
+            self._emit("alive", peer_id)
+            return True
+        return False
+
+    def suspect(self, peer_id: str, certain: bool = False) -> MemberNews | None:
+        """This node's own probe of ``peer_id`` failed: the news to tell the others, if any.
+        ``certain`` (its address refused us at once): our timer runs ``refused_suspicion_s``."""
+        state = self._peers.get(peer_id)
+        if state is None:
+            return None
+        news = MemberNews(peer_id, "suspect", state.incarnation)
+        changed = self.accused(news, self.self_id)
+        if certain and state.state == "suspect" and not state.refused:
+            state.refused = True
+            self._set_deadline(state)
+        return news if changed else None
+
+    def accused(self, news: MemberNews, accuser: str) -> bool:
+        """Merge a "suspect" or "dead" news item from ``accuser``; True if it changed the view."""
+        subject = news.subject
+        if subject == self.self_id or subject == accuser:
+            return False  # about us: the node refutes; nobody accuses itself
+        if news.state == "dead":
+            state = self._peers.get(subject)
+            if state is not None and news.incarnation < state.incarnation:
+                return False
+            self.declare_dead(subject, news.incarnation)
+            return state is not None
+        state = self._peers.get(subject)
+        if state is None or news.incarnation < state.incarnation:
             return False
         now = self._clock()
-        state = self._peers.get(record.peer_id)
-        added = state is None
-        if state is None:
-            state = PeerState(record.peer_id, now + self.default_ttl_s)
-            self._peers[record.peer_id] = state
-        changed = False
-        if isinstance(record, LoadRecord):
-            ttl = min(max(record.ttl_s, MIN_TTL_S), MAX_TTL_S)
-            state.expires_at = now + ttl
-            if state.load is None or record.version > state.load.version:
-                previous = state.load
-                state.load = record
-                changed = previous is None or (previous.workers, previous.addrs) != (record.workers, record.addrs)
+        if state.state == "alive" or news.incarnation > state.incarnation:
+            state.state, state.incarnation = "suspect", news.incarnation
+            state.suspected_at, state.accusers, state.refused = now, {accuser}, False
+        elif accuser in state.accusers:
+            return False
         else:
-            ttl = state.load.ttl_s if state.load else self.default_ttl_s
-            state.expires_at = max(state.expires_at, now + min(max(ttl, MIN_TTL_S), MAX_TTL_S))
-            if state.placements is None or record.version > state.placements.version:
-                state.placements = record
-                changed = True
-        if added:
-            self._emit("added", record.peer_id)
-        if changed:
-            self._emit("load" if isinstance(record, LoadRecord) else "placements", record.peer_id)
-        return changed or added
+            state.accusers.add(accuser)
+        self._set_deadline(state)
+        if len(state.accusers) == 1:
+            self._emit("suspect", subject)
+        return True
 
-    def suspect(self, peer_id: str, grace_s: float) -> None:
-        """A direct connection to ``peer_id`` closed (ours, or a reporter's): unless
-        its records keep arriving, drop it after ``grace_s`` instead of the full TTL."""
-        state = self._peers.get(peer_id)
-        if state is not None:
-            state.expires_at = min(state.expires_at, self._clock() + grace_s)
+    def _set_deadline(self, state: PeerState) -> None:
+        confirmations = len(state.accusers) - 1
+        timeout = self.health.scale(self.swim.suspicion_timeout_s(confirmations, members=len(self._peers) + 1))
+        if state.refused:  # not stretched by our health: a refused dial is no timing we could misjudge
+            timeout = min(timeout, self.swim.refused_suspicion_s)
+        state.suspect_deadline = state.suspected_at + timeout
 
-    def expire(self) -> list[str]:
-        """Remove peers past their deadline; returns their ids."""
+    def declare_dead(self, peer_id: str, incarnation: int) -> None:
+        known = self._dead.get(peer_id)
+        self._dead[peer_id] = (max(incarnation, known[0] if known else 0), self._clock())
+        self.remove(peer_id)
+
+    def delay_suspicions(self, seconds: float) -> None:
+        """This node was stalled for ``seconds``: refutations may be waiting unread, so
+        give every running suspicion that much more time."""
+        for state in self._peers.values():
+            if state.state == "suspect":
+                state.suspect_deadline += seconds
+                state.suspected_at += seconds
+
+    def expire(self) -> list[tuple[str, int | None]]:
+        """Remove suspects whose timeout ran out (-> (peer, incarnation declared dead))
+        and peers silent past their TTL (-> (peer, None)); forget old dead."""
         now = self._clock()
-        dead = [peer_id for peer_id, state in self._peers.items() if state.expires_at < now]
-        for peer_id in dead:
-            self.remove(peer_id)
-        return dead
+        gone: list[tuple[str, int | None]] = []
+        for peer_id, state in list(self._peers.items()):
+            if state.suspect_deadline < now:
+                self.declare_dead(peer_id, state.incarnation)
+                gone.append((peer_id, state.incarnation))
+            elif state.expires_at < now:
+                self.remove(peer_id)
+                gone.append((peer_id, None))
+        forget = now - self.swim.dead_memory_s
+        for peer_id in [p for p, (_, when) in self._dead.items() if when < forget]:
+            del self._dead[peer_id]
+        return gone
 
     def remove(self, peer_id: str) -> None:
         if self._peers.pop(peer_id, None) is not None:

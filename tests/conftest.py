@@ -4,16 +4,26 @@ from __future__ import annotations
 
 import contextlib
 import inspect
+import os
 from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 import media
 from media.codecs import DEFAULT_MEDIA_CODECS
 from media.horizontal import Horizontal
 from media.vertical import Capacity, Vertical
 from swarm.loopback import loopback
+
+# Property tests must not fail because the machine is busy: no deadline, no "too slow" health
+# check (both measure time), the same examples on every run (derandomize, no example database).
+# HYPOTHESIS_PROFILE=explore searches afresh, with more examples, when hunting for bugs.
+settings.register_profile("ci", deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=True,
+                          database=None)
+settings.register_profile("explore", deadline=None, suppress_health_check=[HealthCheck.too_slow], max_examples=1000)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
 @pytest.fixture

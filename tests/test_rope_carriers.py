@@ -485,12 +485,13 @@ async def test_garbage_gets_clear_errors_and_others_keep_being_served(site: Site
         room.on("tick", got.append)
 
         raw = await raw_pipe(site)
-        codes = []
-        for payload in (b"{not json", b"\xff\xfe garbage", b"[]", b"42", b'{"jsonrpc":"1.0","id":1,"method":"x"}'):
-            codes.append((await raw.request(payload))["error"]["code"])
-        assert codes == [ErrorCode.PARSE_ERROR] * 2 + [ErrorCode.INVALID_REQUEST] * 3
         hello = await raw.request(b'{"jsonrpc":"2.0","id":1,"method":"rope.hello","params":{"version":1}}')
         assert hello["result"]["epoch"] == site.server.epoch
+        codes = []
+        for payload in (b"{not json", b"\xff\xfe garbage", b"[]", b"42", b'{"jsonrpc":"1.0","id":1,"method":"x"}',
+                        b"{}"):
+            codes.append((await raw.request(payload))["error"]["code"])
+        assert codes == [ErrorCode.PARSE_ERROR] * 2 + [ErrorCode.INVALID_REQUEST] * 4
         for payload, code in (
             (b'{"jsonrpc":"2.0","id":2,"method":"rope.nope"}', ErrorCode.METHOD_NOT_FOUND),
             (b'{"jsonrpc":"2.0","id":3,"method":"rope.call","params":{"session":"s"}}', ErrorCode.UNKNOWN_SESSION),

@@ -9,7 +9,7 @@ import struct
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rope import ErrorCode, Peer, RemoteError, RopeObject, RopeServer, UnknownObject
@@ -124,7 +124,8 @@ class MemoryChannel:
     async def receive(self) -> str | None:
         return await self.inbox.get()
 
-    async def close(self) -> None:
+    async def close(self, reason: str | None = None) -> None:
+        self.close_reason = reason
         self.inbox.put_nowait(None)
 
     async def ask(self, request: dict[str, Any]) -> dict[str, Any]:
@@ -176,7 +177,7 @@ rope_fragments = st.fixed_dictionaries(
 )
 
 
-@settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=50)
 @given(st.lists(st.one_of(rope_fragments.map(json.dumps), st.text(max_size=30)), max_size=12))
 def test_server_survives_arbitrary_messages(messages: list[str]) -> None:
     async def scenario() -> None:
@@ -205,7 +206,7 @@ def test_server_survives_arbitrary_messages(messages: list[str]) -> None:
 
 
 async def test_slow_reader_is_dropped_not_buffered_forever() -> None:
-    server = RopeServer(max_pending=50)
+    server = RopeServer(max_outbox_bytes=4096)
     obj = server.register(RopeObject("Thing", id="t"))
     channel = MemoryChannel()
     blocked = asyncio.Event()
@@ -221,6 +222,7 @@ async def test_slow_reader_is_dropped_not_buffered_forever() -> None:
         obj.emit("spam", n)
     await asyncio.wait_for(serving, 5)  # the connection was dropped
     assert server.connection_count == 0
+    assert channel.close_reason == "client too slow: over 4096 bytes unsent"
 
 
 # -- server-side object model -------------------------------------------------------------------

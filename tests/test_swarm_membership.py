@@ -23,14 +23,16 @@ from swarm.membership import (
 )
 from swarm.records import (
     LoadRecord,
+    MemberNews,
+    MembershipRecord,
     Placement,
     PlacementRecord,
     RecordError,
-    SuspectRecord,
     WorkerLoad,
     decode_envelope,
     encode_envelope,
 )
+from swarm.swim import SwimConfig
 from swarm.view import SwarmView
 
 PEER = "12D3KooWL4UhZekokNhjHGDwPUz6EkCyeCUcxtmxm6msJFhg3FAG"
@@ -110,8 +112,11 @@ def test_record_codec_round_trip_and_strictness() -> None:
     load = LoadRecord(PEER, 7, 12.5, 2, (WorkerLoad("w", 3, 500, 4.5),), 1.0, 2.0, ("/ip4/127.0.0.1/tcp/1",), 6.0, 3)
     assert decode_envelope(encode_envelope("cert", load)).record == load
     placements = PlacementRecord(PEER, 9, {"router:1": Placement("router", {"worker": "w"})})
-    suspect = SuspectRecord(PEER, 11, ("a", "b"))
-    assert decode_envelope(encode_envelope("cert", suspect)).record == suspect
+    news = MembershipRecord(PEER, 11, (MemberNews(PEER, "alive", 5), MemberNews("a", "suspect", 3)), 5)
+    assert decode_envelope(encode_envelope("cert", news)).record == news
+    lie = MembershipRecord(PEER, 12, (MemberNews("a", "alive", 9),))  # only "a" may say "a" is alive
+    with pytest.raises(RecordError, match="only a member itself"):
+        decode_envelope(encode_envelope("cert", lie))
     decoded = decode_envelope(encode_envelope("cert", placements))
     assert decoded.certificate == "cert" and decoded.record == placements
     bad = [
@@ -136,7 +141,7 @@ class FakeClock:
         return self.now
 
 
-def test_view_versions_ttl_and_suspicion() -> None:
+def test_view_versions_and_ttl_backstop() -> None:
     clock = FakeClock()
     view = SwarmView("me", default_ttl_s=6.0, clock=clock)
     events: list[tuple[str, str]] = []
@@ -159,26 +164,68 @@ def test_view_versions_ttl_and_suspicion() -> None:
     view.apply(load(3, consumers=1))  # refreshes the deadline
     clock.now += 5.9
     assert view.expire() == []
-    view.suspect("a", grace_s=1.0)  # direct connection closed
-    clock.now += 1.1
-    assert view.expire() == ["a"]
+    clock.now += 0.2
+    assert view.expire() == [("a", None)]  # silent past its TTL: not declared dead, just gone
     assert view.locate("p1") is None and "a" not in view
     assert events == [("added", "a"), ("load", "a"), ("placements", "a"), ("load", "a"), ("removed", "a")]
 
 
-def test_view_suspect_reports() -> None:
+def test_view_suspicion_refutation_and_death() -> None:
+    """SWIM's merge rules: suspicion at the current incarnation, refuted only by a higher
+    one; Lifeguard's shorter timeout with more accusers; dead is final for that incarnation."""
     clock = FakeClock()
-    view = SwarmView("me", default_ttl_s=15.0, clock=clock, suspect_grace_s=7.5)
-    for peer in ("a", "b"):
-        view.apply(LoadRecord(peer, 1, 0, 1, (), 0, 0, (), 15.0))
-    view.apply(SuspectRecord("b", 2, ("a", "b", "me")))  # b lost its connection to a
+    swim = SwimConfig(suspicion_min_s=1.0, suspicion_max_s=4.0, suspicion_confirmations=2)
+    view = SwarmView("me", default_ttl_s=60.0, clock=clock, swim=swim)
+    events: list[tuple[str, str]] = []
+    view.add_listener(lambda e: events.append((e.kind, e.peer_id)))
+    for peer in ("a", "b", "c", "d"):
+        view.apply(LoadRecord(peer, 1, 0, 1, (), 0, 0, (), 60.0, incarnation=10))
+
+    # b suspects a; nobody confirms: the full timeout
+    view.apply(MembershipRecord("b", 2, (MemberNews("a", "suspect", 10),), 10))
+    assert view.state_of("a") == ("suspect", 10) and ("suspect", "a") in events
+    clock.now += 3.9
+    assert view.expire() == []
+    # a refutes with a higher incarnation (a late record at the old one would not)
+    view.apply(LoadRecord("a", 2, 0, 1, (), 0, 0, (), 60.0, incarnation=10))
+    assert view.state_of("a") == ("suspect", 10)
+    view.apply(MembershipRecord("a", 3, (MemberNews("a", "alive", 11),), 11))
+    assert view.state_of("a") == ("alive", 11) and ("alive", "a") in events
+    clock.now += 1.0
+    assert view.expire() == []
+    # a stale suspicion (an incarnation a has left behind) counts for nothing
+    assert not view.accused(MemberNews("a", "suspect", 10), "c")
+
+    # three independent accusers: the minimum timeout
+    for accuser in ("b", "c", "me"):
+        view.accused(MemberNews("a", "suspect", 11), accuser)
+    clock.now += 1.1
+    assert view.expire() == [("a", 11)]
+    assert "a" not in view and view.state_of("a") == ("dead", 11)
+    # a late record of the dead incarnation cannot bring it back; a higher one does
+    assert not view.apply(LoadRecord("a", 9, 0, 1, (), 0, 0, (), 60.0, incarnation=11))
+    assert "a" not in view
+    view.apply(MembershipRecord("a", 10, (MemberNews("a", "alive", 12),), 12))
+    assert "a" in view
+
+    # our own probe refused at once: our timer runs refused_suspicion_s
+    assert view.suspect("b", certain=True) == MemberNews("b", "suspect", 10)
+    clock.now += swim.refused_suspicion_s + 0.01
+    assert view.expire() == [("b", 10)]
+    # dead news removes at once; a stall of ours pushes running suspicions back
+    view.apply(MembershipRecord("d", 11, (MemberNews("c", "dead", 10),), 10))
+    assert "c" not in view
+    view.suspect("d")
+    view.delay_suspicions(10.0)
     clock.now += 5.0
-    view.apply(LoadRecord("b", 3, 0, 1, (), 0, 0, (), 15.0))
-    clock.now += 3.0  # 8 s after the report: a is gone, b (which reported itself) is not
-    assert view.expire() == ["a"]
-    view.apply(LoadRecord("a", 2, 0, 1, (), 0, 0, (), 15.0))  # a was alive after all: back
-    view.apply(SuspectRecord("b", 4, ("a",)))
-    clock.now += 5.0
-    view.apply(LoadRecord("a", 3, 0, 1, (), 0, 0, (), 15.0))  # its next record clears the suspicion
-    clock.now += 5.0
-    assert view.expire() == [] and "a" in view and "b" in view
+    assert view.expire() == [] and "d" in view
+
+
+def test_suspicion_timeout_shrinks_with_confirmations() -> None:
+    swim = SwimConfig.local()
+    timeouts = [swim.suspicion_timeout_s(c, members=20) for c in range(6)]
+    assert timeouts[0] == swim.suspicion_max_s and timeouts[-1] == pytest.approx(swim.suspicion_min_s)
+    assert timeouts == sorted(timeouts, reverse=True)
+    assert swim.suspicion_timeout_s(0, members=2) == swim.suspicion_min_s  # nobody could confirm
+    assert SwimConfig.lan().probe_interval_s > swim.probe_interval_s
+    assert SwimConfig.local(probe_timeout_s=0.3).probe_timeout_s == 0.3

@@ -44,7 +44,7 @@ import media.webrtc_server as _webrtc_server
 import media.webrtc_transport as _webrtc
 import media.worker as _worker
 from media import ortc, piping
-from media.channel import WorkerTypeError
+from media.channel import WorkerTimeout, WorkerTypeError
 from media.errors import InvalidStateError, UnsupportedError, WorkerError
 from media.events import EventEmitter
 from media.piping import PipeToRouterResult
@@ -58,12 +58,16 @@ _LOCAL_ERRORS: dict[str, type[Exception]] = {
     "UnsupportedError": UnsupportedError,
 }
 
+_WORKER_ERRORS: dict[str, type[WorkerError]] = {
+    "WorkerError": WorkerError, "WorkerTypeError": WorkerTypeError, "WorkerTimeout": WorkerTimeout,
+}
+
 
 def _local_error(error: RemoteError) -> Exception:
     """The media error a remote failure stands for (built-in types are already subclassed by ROPE)."""
     data = error.data if isinstance(error.data, dict) else {}
-    if error.remote_type in ("WorkerError", "WorkerTypeError"):
-        cls = WorkerTypeError if error.remote_type == "WorkerTypeError" else WorkerError
+    cls = _WORKER_ERRORS.get(error.remote_type)
+    if cls is not None:
         return cls(str(data.get("method", "?")), str(data.get("reason", error.message)))
     local = _LOCAL_ERRORS.get(error.remote_type)
     return local(error.message) if local is not None else error
@@ -390,6 +394,8 @@ class Transport(RemoteBase):
 
     sctp_parameters = _state("sctp_parameters")
     sctp_state = _state("sctp_state")
+    sctp_negotiated_capabilities = _state("sctp_negotiated_capabilities")
+    type = _state("type")
 
     @property
     def router(self) -> Router:

@@ -99,16 +99,23 @@ class MediasoupServer:
         worker = await _guard(self.backend.create_worker, (), unpack_bytes(settings))
         self._workers.append(worker)
         worker.observer.on("close", partial(self._forget_worker, worker))
-        return self.mirror(worker, self.root)
+        try:
+            return self.mirror(worker, self.root)
+        except Exception:
+            await worker.close()  # no client can see it: it must not keep running
+            raise
 
     def _forget_worker(self, worker: Any) -> None:
         if worker in self._workers:
             self._workers.remove(worker)
 
     async def _get_stats(self) -> dict[str, Any]:
+        """The backend's own workers when it keeps a list of them (a swarm node's local workers,
+        including those it started for itself), else the workers created through this server."""
         from media.stats import get_stats
 
-        return await get_stats(self._workers)
+        workers = getattr(self.backend, "workers", None)
+        return await get_stats(workers if isinstance(workers, list) else self._workers)
 
     def _supported_rtp_capabilities(self) -> Any:
         get = getattr(self.backend, "get_supported_rtp_capabilities", None)
@@ -129,8 +136,12 @@ class MediasoupServer:
             raise TypeError(f"cannot expose {type(obj).__name__} objects")
         mirror = MediaObject(self, obj, name, parent)
         self._mirrors[id(obj)] = mirror
+        try:
+            self.rope.register(mirror)  # raises, changing nothing, if its state cannot be sent
+        except Exception:
+            mirror.target_closed()
+            raise
         self.sessions.claim(obj)
-        self.rope.register(mirror)
         mirror.adopt_existing()
         if obj.closed:  # closed while we looked: let clients see it go
             mirror.target_closed()

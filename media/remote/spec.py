@@ -45,7 +45,7 @@ class TypeSpec:
     """What the object emits when its parent goes (a cascade the client runs itself when the server is lost)."""
 
 
-_TRANSPORT_STATE = ("id", "closed", "sctp_parameters", "sctp_state", "app_data")
+_TRANSPORT_STATE = ("id", "closed", "type", "sctp_parameters", "sctp_state", "sctp_negotiated_capabilities", "app_data")
 _TRANSPORT_METHODS = ("close", "dump", "get_stats", "connect", "set_max_incoming_bitrate", "set_max_outgoing_bitrate",
                       "set_min_outgoing_bitrate", "enable_trace_event", "produce", "consume", "produce_data",
                       "consume_data")

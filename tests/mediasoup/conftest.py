@@ -10,10 +10,16 @@ from typing import Any
 
 import pytest
 
+from media.worker_install import version_at_least
 from tests.conftest import BACKENDS
 
 DATA = Path(__file__).parent / "data"
 TIMEOUT_S = 5.0
+
+
+AT_LEAST_3_27 = version_at_least(3, 27)
+"""Whether the installed worker is 3.27+: these files follow 3.14.16's test-*.js and, where 3.27.1's
+differ (header extension ids, SCTP parameters, error types), 3.27.1's, chosen by this flag."""
 
 
 def skip_backends(reason: str, *skipped: str) -> pytest.MarkDecorator:

@@ -11,7 +11,12 @@ import pytest
 from media import fbs
 from media.errors import UnsupportedError
 from tests.conftest import REMOTE_BACKENDS
-from tests.mediasoup.conftest import Calls, once, router_dump, skip_backends, wait_for
+from tests.mediasoup.conftest import AT_LEAST_3_27, Calls, once, router_dump, skip_backends, wait_for
+
+AUDIO_LEVEL_ID, VIDEO_ORIENTATION_ID, TOFFSET_ID = (6, 8, 9) if AT_LEAST_3_27 else (10, 11, 12)
+"""The router's preferred ids of these extensions (3.27 renumbered them; its test-Consumer.js follows)."""
+MSID = "1111-1111-1111-1111 2222-2222-2222-2222"
+"""3.27's test-Consumer.js gives the audio producer an msid, which its consumers carry."""
 
 MEDIA_CODECS: list[dict[str, Any]] = [
     {"kind": "audio", "mimeType": "audio/opus", "clockRate": 48000, "channels": 2, "parameters": {"foo": "bar"}},
@@ -45,6 +50,7 @@ AUDIO_PRODUCER_OPTIONS: dict[str, Any] = {
         ],
         "encodings": [{"ssrc": 11111111}],
         "rtcp": {"cname": "FOOBAR"},
+        **({"msid": MSID} if AT_LEAST_3_27 else {}),
     },
     "app_data": {"foo": 1, "bar": "2"},
 }
@@ -122,11 +128,17 @@ CONSUMER_DEVICE_CAPABILITIES: dict[str, Any] = {
             "preferredEncrypt": False,
         },
         {
-            "kind": "audio", "uri": "urn:ietf:params:rtp-hdrext:ssrc-audio-level", "preferredId": 10,
+            "kind": "audio", "uri": "urn:ietf:params:rtp-hdrext:ssrc-audio-level", "preferredId": AUDIO_LEVEL_ID,
             "preferredEncrypt": False,
         },
-        {"kind": "video", "uri": "urn:3gpp:video-orientation", "preferredId": 11, "preferredEncrypt": False},
-        {"kind": "video", "uri": "urn:ietf:params:rtp-hdrext:toffset", "preferredId": 12, "preferredEncrypt": False},
+        {
+            "kind": "video", "uri": "urn:3gpp:video-orientation", "preferredId": VIDEO_ORIENTATION_ID,
+            "preferredEncrypt": False,
+        },
+        {
+            "kind": "video", "uri": "urn:ietf:params:rtp-hdrext:toffset", "preferredId": TOFFSET_ID,
+            "preferredEncrypt": False,
+        },
     ],
 }
 
@@ -193,6 +205,7 @@ async def test_transport_consume_succeeds(ctx: Ctx) -> None:
     assert audio.kind == "audio"
     assert isinstance(audio.rtp_parameters, dict)
     assert audio.rtp_parameters["mid"] == "0"
+    assert audio.rtp_parameters.get("msid") == (MSID if AT_LEAST_3_27 else None)
     assert audio.rtp_parameters["codecs"] == [
         {
             "mimeType": "audio/opus", "payloadType": 100, "clockRate": 48000, "channels": 2,
@@ -227,6 +240,7 @@ async def test_transport_consume_succeeds(ctx: Ctx) -> None:
     assert video.closed is False
     assert video.kind == "video"
     assert video.rtp_parameters["mid"] == "1"
+    assert "msid" not in video.rtp_parameters
     assert video.rtp_parameters["codecs"] == [H264_CONSUMER_CODEC, RTX_CONSUMER_CODEC]
     assert video.type == "simulcast"
     assert video.paused is True
@@ -307,6 +321,131 @@ async def test_transport_consume_with_incompatible_rtp_capabilities_raises_unsup
             await ctx.transport2.consume(producer_id=ctx.audio_producer.id, rtp_capabilities=invalid)
 
 
+async def test_transport_consume_with_unknown_producer_id_fails(ctx: Ctx) -> None:
+    """From 3.27.1's test-Consumer.js (NotFoundError there; the media layer's is a KeyError)."""
+    with pytest.raises(KeyError):
+        await ctx.transport2.consume(producer_id="12345678", rtp_capabilities=CONSUMER_DEVICE_CAPABILITIES)
+
+
+VP8_FEEDBACK = [{"type": "nack", "parameter": ""}, {"type": "nack", "parameter": "pli"}]
+VPX_DEVICE_CAPABILITIES: dict[str, Any] = {
+    "codecs": [
+        {
+            "kind": "video", "mimeType": "video/VP8", "preferredPayloadType": 101, "clockRate": 90000,
+            "rtcpFeedback": [
+                *VP8_FEEDBACK, {"type": "ccm", "parameter": "fir"}, {"type": "goog-remb", "parameter": ""},
+            ],
+        },
+    ],
+    "headerExtensions": [],
+}
+
+
+@pytest.mark.parametrize(
+    ("encodings", "expected_type"),
+    [
+        ([{"ssrc": 11111111}], "simple"),
+        # The 3.14.16 worker types a single L1T3 encoding simulcast; 3.27's svc.
+        ([{"ssrc": 11111111, "scalabilityMode": "L1T3"}], "svc" if AT_LEAST_3_27 else "simulcast"),
+        ([{"ssrc": 11111111}, {"ssrc": 22222222}], "simulcast"),
+    ],
+    ids=["simple", "svc", "simulcast"],
+)
+async def test_transport_consume_type_follows_the_producer_encodings(
+    backend_worker: Any, encodings: list[dict[str, Any]], expected_type: str
+) -> None:
+    """From 3.27.1's test-Consumer.js: the consumer's type is its producer's."""
+    router = await backend_worker.create_router(
+        media_codecs=[{"kind": "video", "mimeType": "video/VP8", "clockRate": 90000}]
+    )
+    listen = [{"protocol": "udp", "ip": "127.0.0.1"}]
+    transport1 = await router.create_webrtc_transport(listen_infos=listen)
+    transport2 = await router.create_webrtc_transport(listen_infos=listen)
+    producer = await transport1.produce(
+        kind="video",
+        rtp_parameters={
+            "codecs": [{"mimeType": "video/VP8", "payloadType": 96, "clockRate": 90000, "rtcpFeedback": VP8_FEEDBACK}],
+            "headerExtensions": [],
+            "encodings": encodings,
+            "rtcp": {"cname": "test"},
+        },
+    )
+    assert producer.type == expected_type
+    consumer = await transport2.consume(
+        producer_id=producer.id, rtp_capabilities=copy.deepcopy(VPX_DEVICE_CAPABILITIES)
+    )
+    assert consumer.type == expected_type
+    await router.close()
+
+
+VP9_FEEDBACK = [*VP8_FEEDBACK, {"type": "ccm", "parameter": "fir"}, {"type": "goog-remb", "parameter": ""}]
+
+
+@pytest.mark.parametrize(
+    ("mime_type", "encodings", "expected_type", "clamped"),
+    [
+        ("video/VP9", [{"ssrc": 33333333, "scalabilityMode": "L3T3"}], "svc", {"spatialLayer": 2, "temporalLayer": 2}),
+        (
+            "video/VP8",
+            [{"ssrc": 44444441 + i, "scalabilityMode": "L1T5"} for i in range(3)],
+            "simulcast",
+            {"spatialLayer": 2, "temporalLayer": 4},
+        ),
+    ],
+    ids=["svc", "simulcast"],
+)
+@pytest.mark.skipif(
+    not AT_LEAST_3_27, reason="3.27.1's case: the 3.14.16 worker's consume() response carries no preferredLayers"
+)
+async def test_transport_consume_honors_preferred_layers(
+    backend_worker: Any, mime_type: str, encodings: list[dict[str, Any]], expected_type: str,
+    clamped: dict[str, int],
+) -> None:
+    """From 3.27.1's test-Consumer.js: preferred layers are kept, clamped to what the producer has, and
+    a missing temporal layer means the highest."""
+    codecs = [
+        {"kind": "video", "mimeType": "video/VP8", "clockRate": 90000, "rtcpFeedback": VP9_FEEDBACK},
+        {"kind": "video", "mimeType": "video/VP9", "clockRate": 90000, "rtcpFeedback": VP9_FEEDBACK},
+    ]
+    router = await backend_worker.create_router(media_codecs=codecs)
+    listen = [{"protocol": "udp", "ip": "127.0.0.1"}]
+    transport1 = await router.create_webrtc_transport(listen_infos=listen)
+    transport2 = await router.create_webrtc_transport(listen_infos=listen)
+    producer = await transport1.produce(
+        kind="video",
+        rtp_parameters={
+            "mid": "VIDEO", "codecs": [
+                {"mimeType": mime_type, "payloadType": 96, "clockRate": 90000, "parameters": {},
+                 "rtcpFeedback": VP9_FEEDBACK},
+            ],
+            "headerExtensions": [], "encodings": encodings, "rtcp": {"cname": "FOOBAR"},
+        },
+    )
+    caps = {
+        "codecs": [
+            {"kind": "video", "mimeType": "video/VP8", "preferredPayloadType": 101, "clockRate": 90000,
+             "rtcpFeedback": VP9_FEEDBACK},
+            {"kind": "video", "mimeType": "video/VP9", "preferredPayloadType": 102, "clockRate": 90000,
+             "rtcpFeedback": VP9_FEEDBACK},
+        ],
+        "headerExtensions": [],
+    }
+    assert router.can_consume(producer_id=producer.id, rtp_capabilities=copy.deepcopy(caps))
+
+    async def consume(layers: dict[str, int]) -> Any:
+        return await transport2.consume(
+            producer_id=producer.id, rtp_capabilities=copy.deepcopy(caps), paused=True, preferred_layers=layers
+        )
+
+    consumer = await consume({"spatialLayer": 1, "temporalLayer": 0})
+    assert consumer.type == expected_type
+    assert consumer.preferred_layers == {"spatialLayer": 1, "temporalLayer": 0}
+    assert (await consume({"spatialLayer": 9, "temporalLayer": 9})).preferred_layers == clamped
+    if expected_type == "svc":
+        assert (await consume({"spatialLayer": 1})).preferred_layers == {"spatialLayer": 1, "temporalLayer": 2}
+    await router.close()
+
+
 async def test_consumer_dump_succeeds(ctx: Ctx) -> None:
     audio = await ctx.consume_audio()
     dump1 = await audio.dump()
@@ -327,7 +466,10 @@ async def test_consumer_dump_succeeds(ctx: Ctx) -> None:
             "uri": "http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time", "id": 4, "parameters": {},
             "encrypt": False,
         },
-        {"uri": "urn:ietf:params:rtp-hdrext:ssrc-audio-level", "id": 10, "parameters": {}, "encrypt": False},
+        {
+            "uri": "urn:ietf:params:rtp-hdrext:ssrc-audio-level", "id": AUDIO_LEVEL_ID, "parameters": {},
+            "encrypt": False,
+        },
     ]
     [encoding] = dump1["rtpParameters"]["encodings"]
     assert encoding["codecPayloadType"] == 100
@@ -339,6 +481,7 @@ async def test_consumer_dump_succeeds(ctx: Ctx) -> None:
     assert dump1["paused"] is False
     assert dump1["producerPaused"] is False
     assert dump1["priority"] == 1
+    assert dump1["rtpParameters"].get("msid") == (MSID if AT_LEAST_3_27 else None)
 
     video = await ctx.consume_video(paused=True)
     dump2 = await video.dump()
@@ -356,14 +499,15 @@ async def test_consumer_dump_succeeds(ctx: Ctx) -> None:
         {"type": "nack"}, {"type": "nack", "parameter": "pli"}, {"type": "ccm", "parameter": "fir"},
         {"type": "goog-remb"},
     ]
+    assert "msid" not in dump2["rtpParameters"]
     assert dump2["rtpParameters"]["headerExtensions"] == [
         {"uri": "urn:ietf:params:rtp-hdrext:sdes:mid", "id": 1, "encrypt": False, "parameters": {}},
         {
             "uri": "http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time", "id": 4, "parameters": {},
             "encrypt": False,
         },
-        {"uri": "urn:3gpp:video-orientation", "id": 11, "parameters": {}, "encrypt": False},
-        {"uri": "urn:ietf:params:rtp-hdrext:toffset", "id": 12, "parameters": {}, "encrypt": False},
+        {"uri": "urn:3gpp:video-orientation", "id": VIDEO_ORIENTATION_ID, "parameters": {}, "encrypt": False},
+        {"uri": "urn:ietf:params:rtp-hdrext:toffset", "id": TOFFSET_ID, "parameters": {}, "encrypt": False},
     ]
     [encoding] = dump2["rtpParameters"]["encodings"]
     assert encoding["codecPayloadType"] == 103

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.mediasoup.conftest import Calls, once, router_dump, wait_for
+from tests.mediasoup.conftest import AT_LEAST_3_27, Calls, once, router_dump, wait_for
 
 SUBCHANNELS = [0, 1, 1, 1, 2, 65535, 65536, 65537, 100]
 
@@ -79,6 +79,73 @@ async def test_data_consumer_dump_succeeds(ctx: Any) -> None:
     assert dump["paused"] is False
     assert dump["dataProducerPaused"] is False
     assert {0, 1, 2, 100, 65535} <= set(dump["subchannels"])
+
+
+async def test_consume_data_with_unknown_data_producer_id_fails(ctx: Any) -> None:
+    """From 3.27.1's test-DataConsumer.js (NotFoundError there; the media layer's is a KeyError)."""
+    _router, transport2, _direct, _data_producer = ctx
+    with pytest.raises(KeyError):
+        await transport2.consume_data(data_producer_id="12345678")
+
+
+async def test_data_consumer_dump_with_ordered_override_succeeds(ctx: Any) -> None:
+    """From 3.27.1's test-DataConsumer.js: ordered=True drops the producer's maxPacketLifeTime."""
+    _router, transport2, _direct, data_producer = ctx
+    data_consumer = await transport2.consume_data(data_producer_id=data_producer.id, ordered=True)
+    dump = await data_consumer.dump()
+    assert dump["sctpStreamParameters"]["ordered"] is True
+    assert dump["sctpStreamParameters"].get("maxPacketLifeTime") is None
+    assert dump["sctpStreamParameters"].get("maxRetransmits") is None
+    if AT_LEAST_3_27:
+        assert dump["bufferedAmount"] == 0
+        assert dump["bufferedAmountLowThreshold"] == 1024  # 3.27's default per-stream threshold
+
+
+async def test_consume_data_from_a_direct_data_producer_succeeds(ctx: Any) -> None:
+    """From 3.27.1's test-DataConsumer.js: an SCTP consumer of a direct DataProducer gets an ordered stream."""
+    _router, transport2, direct, _data_producer = ctx
+    direct_data_producer = await direct.produce_data()
+    on_new = Calls()
+    transport2.observer.once("newdataconsumer", on_new)
+    data_consumer = await transport2.consume_data(data_producer_id=direct_data_producer.id)
+    assert on_new.calls == [(data_consumer,)]
+    assert data_consumer.data_producer_id == direct_data_producer.id
+    assert data_consumer.type == "sctp"
+    params = data_consumer.sctp_stream_parameters
+    assert isinstance(params["streamId"], int)
+    assert params["ordered"] is True
+    assert params.get("maxPacketLifeTime") is None
+    assert params.get("maxRetransmits") is None
+    assert (data_consumer.label, data_consumer.protocol, data_consumer.paused) == ("", "", False)
+    assert data_consumer.subchannels == []
+    assert data_consumer.app_data == {}
+    dump = await router_dump(transport2)
+    assert {"key": direct_data_producer.id, "values": [data_consumer.id]} in dump["mapDataProducerIdDataConsumerIds"]
+    assert {"key": data_consumer.id, "value": direct_data_producer.id} in dump["mapDataConsumerIdDataProducerId"]
+    transport_dump = await transport2.dump()
+    assert transport_dump["dataProducerIds"] == []
+    assert transport_dump["dataConsumerIds"] == [data_consumer.id]
+
+    other = await transport2.consume_data(
+        data_producer_id=direct_data_producer.id, ordered=False, max_retransmits=2, subchannels=[0, 1]
+    )
+    other_dump = await other.dump()
+    assert other_dump["type"] == "sctp"
+    assert other_dump["sctpStreamParameters"]["streamId"] == other.sctp_stream_parameters["streamId"]
+    assert other_dump["sctpStreamParameters"]["ordered"] is False
+    assert other_dump["sctpStreamParameters"].get("maxPacketLifeTime") is None
+    assert other_dump["sctpStreamParameters"]["maxRetransmits"] == 2
+    assert (other_dump["label"], other_dump["protocol"], other_dump["paused"]) == ("", "", False)
+    assert other_dump["dataProducerPaused"] is False
+    assert {0, 1} <= set(other_dump["subchannels"])
+
+
+async def test_data_consumer_send_on_a_direct_transport_raises_type_error(ctx: Any) -> None:
+    """From 3.27.1's test-DataConsumer.js (both workers answer TypeError)."""
+    _router, _transport2, direct, data_producer = ctx
+    data_consumer = await direct.consume_data(data_producer_id=data_producer.id)
+    with pytest.raises(TypeError):
+        await data_consumer.send("foo")
 
 
 async def test_data_consumer_get_stats_succeeds(ctx: Any) -> None:

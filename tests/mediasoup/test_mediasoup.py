@@ -11,7 +11,21 @@ from media.worker_install import install_dir
 def test_version_matches_the_worker_package() -> None:
     # Upstream compares with package.json; here the installed worker's VERSION file is the package.
     assert media.version == (install_dir() / "VERSION").read_text().strip()
-    assert media.version == "3.14.16"
+    assert media.version in ("3.14.16", "3.27.1")  # the versions scripts/worker-patches/ supports
+
+
+def test_supported_rtp_capabilities_are_the_installed_versions() -> None:
+    """3.27 dropped H264-SVC, H265 and framemarking and added AV1 and the dependency descriptor."""
+    caps = media.get_supported_rtp_capabilities()
+    mime_types = {codec["mimeType"] for codec in caps["codecs"]}
+    uris = {ext["uri"] for ext in caps["headerExtensions"]}
+    dependency_descriptor = "https://aomediacodec.github.io/av1-rtp-spec/#dependency-descriptor-rtp-header-extension"
+    if media.version.startswith("3.27."):
+        assert "video/AV1" in mime_types and "video/H264-SVC" not in mime_types
+        assert dependency_descriptor in uris and "urn:ietf:params:rtp-hdrext:framemarking" not in uris
+    else:
+        assert "video/H264-SVC" in mime_types and "video/AV1" not in mime_types
+        assert dependency_descriptor not in uris and "urn:ietf:params:rtp-hdrext:framemarking" in uris
 
 
 def test_get_supported_rtp_capabilities_returns_a_copy() -> None:

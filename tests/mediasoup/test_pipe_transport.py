@@ -15,8 +15,9 @@ from typing import Any
 import pytest
 
 import media
+from media.errors import InvalidStateError
 from media.pipe_transport import PipeTransport
-from tests.mediasoup.conftest import once, wait_for
+from tests.mediasoup.conftest import AT_LEAST_3_27, once, wait_for
 
 MEDIA_CODECS: list[dict[str, Any]] = [
     {"kind": "audio", "mimeType": "audio/opus", "clockRate": 48000, "channels": 2},
@@ -93,32 +94,42 @@ CONSUMER_DEVICE_CAPABILITIES: dict[str, Any] = {
             "preferredId": 5, "preferredEncrypt": False,
         },
         {
-            "kind": "audio", "uri": "urn:ietf:params:rtp-hdrext:ssrc-audio-level", "preferredId": 10,
-            "preferredEncrypt": False,
+            "kind": "audio", "uri": "urn:ietf:params:rtp-hdrext:ssrc-audio-level",
+            "preferredId": 6 if AT_LEAST_3_27 else 10, "preferredEncrypt": False,
         },
     ],
 }
 
-# The 3.14.16 worker also offers playout-delay (id 14), which the 3.14.7 suite predates.
-PLAYOUT_DELAY = {
-    "uri": "http://www.webrtc.org/experiments/rtp-hdrext/playout-delay", "id": 14, "encrypt": False, "parameters": {},
-}
-AUDIO_PIPE_HEADER_EXTENSIONS = [
-    {"uri": "urn:ietf:params:rtp-hdrext:ssrc-audio-level", "id": 10, "encrypt": False, "parameters": {}},
-    {"uri": "http://www.webrtc.org/experiments/rtp-hdrext/abs-capture-time", "id": 13, "encrypt": False,
-     "parameters": {}},
-    PLAYOUT_DELAY,
-]
-VIDEO_PIPE_HEADER_EXTENSIONS = [
-    {"uri": "http://tools.ietf.org/html/draft-ietf-avtext-framemarking-07", "id": 6, "encrypt": False,
-     "parameters": {}},
-    {"uri": "urn:ietf:params:rtp-hdrext:framemarking", "id": 7, "encrypt": False, "parameters": {}},
-    {"uri": "urn:3gpp:video-orientation", "id": 11, "encrypt": False, "parameters": {}},
-    {"uri": "urn:ietf:params:rtp-hdrext:toffset", "id": 12, "encrypt": False, "parameters": {}},
-    {"uri": "http://www.webrtc.org/experiments/rtp-hdrext/abs-capture-time", "id": 13, "encrypt": False,
-     "parameters": {}},
-    PLAYOUT_DELAY,
-]
+def _ext(uri: str, id: int) -> dict[str, Any]:
+    return {"uri": uri, "id": id, "encrypt": False, "parameters": {}}
+
+
+ABS_CAPTURE_TIME = "http://www.webrtc.org/experiments/rtp-hdrext/abs-capture-time"
+PLAYOUT_DELAY = "http://www.webrtc.org/experiments/rtp-hdrext/playout-delay"
+DEPENDENCY_DESCRIPTOR = "https://aomediacodec.github.io/av1-rtp-spec/#dependency-descriptor-rtp-header-extension"
+PACKET_ID = "urn:mediasoup:params:rtp-hdrext:packet-id"
+if AT_LEAST_3_27:
+    # 3.27.1's test-PipeTransport.js: renumbered ids, no framemarking, abs-capture-time only when the
+    # producer sends it, the dependency descriptor added to every pipe consumer, mediasoup's packet-id.
+    AUDIO_PIPE_HEADER_EXTENSIONS = [
+        _ext("urn:ietf:params:rtp-hdrext:ssrc-audio-level", 6), _ext(DEPENDENCY_DESCRIPTOR, 7),
+        _ext(PLAYOUT_DELAY, 11), _ext(PACKET_ID, 12),
+    ]
+    VIDEO_PIPE_HEADER_EXTENSIONS = [
+        _ext(DEPENDENCY_DESCRIPTOR, 7), _ext("urn:3gpp:video-orientation", 8),
+        _ext("urn:ietf:params:rtp-hdrext:toffset", 9), _ext(PLAYOUT_DELAY, 11), _ext(PACKET_ID, 12),
+    ]
+else:
+    # The 3.14.16 worker also offers playout-delay (id 14), which the 3.14.7 suite predates.
+    AUDIO_PIPE_HEADER_EXTENSIONS = [
+        _ext("urn:ietf:params:rtp-hdrext:ssrc-audio-level", 10), _ext(ABS_CAPTURE_TIME, 13),
+        _ext(PLAYOUT_DELAY, 14),
+    ]
+    VIDEO_PIPE_HEADER_EXTENSIONS = [
+        _ext("http://tools.ietf.org/html/draft-ietf-avtext-framemarking-07", 6),
+        _ext("urn:ietf:params:rtp-hdrext:framemarking", 7), _ext("urn:3gpp:video-orientation", 11),
+        _ext("urn:ietf:params:rtp-hdrext:toffset", 12), _ext(ABS_CAPTURE_TIME, 13), _ext(PLAYOUT_DELAY, 14),
+    ]
 VP8_PIPE_CODEC = {
     "mimeType": "video/VP8", "payloadType": 101, "clockRate": 90000, "parameters": {},
     "rtcpFeedback": [{"type": "nack", "parameter": "pli"}, {"type": "ccm", "parameter": "fir"}],
@@ -370,10 +381,58 @@ async def test_producer_close_is_transmitted_to_pipe_consumer(ctx: Ctx) -> None:
     assert consumer.closed is True
 
 
-async def test_pipe_to_router_fails_if_both_routers_belong_to_the_same_worker(ctx: Ctx) -> None:
+async def test_pipe_to_router_with_keep_id_fails_if_both_routers_belong_to_the_same_worker(ctx: Ctx) -> None:
     router1bis = await ctx.worker1.create_router(media_codecs=MEDIA_CODECS)
     with pytest.raises(Exception):  # noqa: B017 - upstream: rejects with Error (the producer id exists there)
-        await ctx.router1.pipe_to_router(producer_id=ctx.video_producer.id, router=router1bis)
+        await ctx.router1.pipe_to_router(producer_id=ctx.video_producer.id, router=router1bis, keep_id=True)
+
+
+async def test_pipe_to_router_without_keep_id_succeeds_if_both_routers_belong_to_the_same_worker(ctx: Ctx) -> None:
+    """From 3.27.1's test-PipeTransport.js."""
+    router1bis = await ctx.worker1.create_router(media_codecs=MEDIA_CODECS)
+    result = await ctx.router1.pipe_to_router(producer_id=ctx.video_producer.id, router=router1bis, keep_id=False)
+    assert result.pipe_producer.id != ctx.video_producer.id
+
+
+async def test_pipe_to_router_gives_abs_capture_time_to_the_pipe_consumer_if_the_producer_has_it(ctx: Ctx) -> None:
+    """From 3.27.1's test-PipeTransport.js (3.27 forwards abs-capture-time only when it is produced;
+    3.14.16 always does, with its own id)."""
+    producer = await ctx.transport1.produce(
+        kind="video",
+        rtp_parameters={
+            "mid": "VIDEO2",
+            "codecs": [{"mimeType": "video/VP8", "payloadType": 112, "clockRate": 90000}],
+            "headerExtensions": [{"uri": ABS_CAPTURE_TIME, "id": 12}],
+            "encodings": [{"ssrc": 44444444}],
+            "rtcp": {"cname": "FOOBAR"},
+        },
+    )
+    result = await ctx.router1.pipe_to_router(producer_id=producer.id, router=ctx.router2)
+    extensions = result.pipe_consumer.rtp_parameters["headerExtensions"]
+    assert _ext(ABS_CAPTURE_TIME, 10 if AT_LEAST_3_27 else 13) in extensions
+
+
+async def test_pipe_to_router_with_unknown_router_producer_or_data_producer_fails(ctx: Ctx) -> None:
+    """From 3.27.1's test-PipeTransport.js (NotFoundError there; here a closed destination is an
+    InvalidStateError and an unknown id a KeyError, as for consume())."""
+    router3 = await ctx.worker1.create_router(media_codecs=MEDIA_CODECS)
+    await router3.close()
+    with pytest.raises(InvalidStateError):
+        await ctx.router1.pipe_to_router(router=router3, producer_id=ctx.video_producer.id)
+    with pytest.raises(KeyError):
+        await ctx.router1.pipe_to_router(router=ctx.router2, producer_id="12345678")
+    with pytest.raises(KeyError):
+        await ctx.router1.pipe_to_router(router=ctx.router2, data_producer_id="12345678")
+
+
+@pytest.mark.parametrize("ids", [{}, {"producer_id": "1234", "data_producer_id": "5678"}], ids=["neither", "both"])
+async def test_pipe_to_router_needs_exactly_one_of_producer_id_and_data_producer_id(
+    ctx: Ctx, ids: dict[str, str]
+) -> None:
+    """From 3.27.1's test-PipeTransport.js."""
+    router1bis = await ctx.worker1.create_router(media_codecs=MEDIA_CODECS)
+    with pytest.raises(TypeError):
+        await ctx.router1.pipe_to_router(router=router1bis, **ids)
 
 
 def check_pipe_sctp_stream_parameters(params: dict[str, Any]) -> None:
@@ -411,6 +470,68 @@ async def test_transport_consume_data_for_a_pipe_data_producer_succeeds(ctx: Ctx
     check_pipe_sctp_stream_parameters(data_consumer.sctp_stream_parameters)
     assert data_consumer.label == "foo"
     assert data_consumer.protocol == "bar"
+
+
+async def _collect_until_bye(data_consumer: Any) -> list[str]:
+    """The messages a data consumer gets up to and including "bye" (sent last, so all earlier ones are in)."""
+    received: list[str] = []
+    bye = asyncio.get_running_loop().create_future()
+
+    def on_message(payload: Any, _ppid: int) -> None:
+        text = payload.decode() if isinstance(payload, bytes) else payload
+        received.append(text)
+        if text == "bye" and not bye.done():
+            bye.set_result(None)
+
+    data_consumer.on("message", on_message)
+    async with asyncio.timeout(5):
+        await bye
+    return received
+
+
+@pytest.mark.skipif(
+    not AT_LEAST_3_27,
+    reason="3.27's subchannel semantics across a pipe: with 3.14.16 the final consumer gets "
+    "['hello2', 'hello3', 'bye'] "
+    "(its pipe data consumer stops hello1 and the subchannels of hello3 are not checked again)",
+)
+async def test_transport_consume_data_for_a_pipe_data_producer_succeeds_with_subchannels(ctx: Ctx) -> None:
+    """From 3.27.1's test-PipeTransport.js: a pipe data consumer with no subchannels lets everything
+    through; with some, the required subchannel must be among them; the final consumer filters again
+    and honours ignored_subchannel."""
+    direct1 = await ctx.router1.create_direct_transport()
+    producer = await direct1.produce_data(label="foo", protocol="bar")
+    result = await ctx.router1.pipe_to_router(data_producer_id=producer.id, router=ctx.router2)
+    direct2 = await ctx.router2.create_direct_transport()
+    consumer = await direct2.consume_data(data_producer_id=producer.id, subchannels=[123, 666, 777])
+    collected = asyncio.ensure_future(_collect_until_bye(consumer))
+    producer.send("hello1", None, [123, 124], 666)
+    await result.pipe_data_consumer.set_subchannels([123, 124, 666])
+    producer.send("hello2", None, [123], 666)
+    producer.send("hello3", None, [124], 666)  # passes the pipe, not the final consumer
+    producer.send("hello4", None, [125], 666)  # stopped by the pipe
+    producer.send("hello5", None, [123], None, 666)  # the final consumer ignores 666
+    producer.send("hello6", None, None, 123, 777)
+    producer.send("bye")
+    assert await collected == ["hello1", "hello2", "bye"]
+
+
+@pytest.mark.skipif(not AT_LEAST_3_27, reason="ignored_subchannel is new in mediasoup 3.27")
+async def test_transport_consume_data_for_a_pipe_data_producer_succeeds_with_ignored_subchannel(ctx: Ctx) -> None:
+    """From 3.27.1's test-PipeTransport.js: a pipe data consumer does not apply ignored_subchannel
+    itself; the final consumers behind it do."""
+    direct1 = await ctx.router1.create_direct_transport()
+    producer = await direct1.produce_data(label="foo", protocol="bar")
+    result = await ctx.router1.pipe_to_router(data_producer_id=producer.id, router=ctx.router2)
+    direct2 = await ctx.router2.create_direct_transport()
+    consumer1 = await direct2.consume_data(data_producer_id=producer.id, subchannels=[111])
+    consumer2 = await direct2.consume_data(data_producer_id=producer.id, subchannels=[222])
+    await result.pipe_data_consumer.set_subchannels([111, 222])
+    collected = asyncio.gather(_collect_until_bye(consumer1), _collect_until_bye(consumer2))
+    await asyncio.sleep(0)  # the collectors subscribe before anything is sent
+    producer.send("hello1", None, None, None, 111)
+    producer.send("bye")
+    assert await collected == [["bye"], ["hello1", "bye"]]
 
 
 async def test_data_producer_close_is_transmitted_to_pipe_data_consumer(ctx: Ctx) -> None:

@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from tests.mediasoup.conftest import Calls, once, router_dump
+from media.errors import InvalidStateError
+from tests.mediasoup.conftest import AT_LEAST_3_27, Calls, once, router_dump
 from tests.mediasoup.test_webrtc_transport import MEDIA_CODECS
 
 PORT_RANGE = {"min": 2000, "max": 3000}
@@ -51,7 +52,16 @@ async def test_create_plain_transport_succeeds(router: Any) -> None:
     assert isinstance(transport2.tuple["localPort"], int)
     assert transport2.tuple["protocol"] == "udp"
     assert transport2.rtcp_tuple is None
-    assert transport2.sctp_parameters == {"port": 5000, "OS": 1024, "MIS": 1024, "maxMessageSize": 262144}
+    if AT_LEAST_3_27:
+        assert transport2.type == "plain"
+        assert transport2.sctp_parameters == {
+            "port": 5000, "maxSendMessageSize": 262144, "maxReceiveMessageSize": 262144, "sendBufferSize": 2000000,
+            "perStreamSendQueueLimit": 2000000, "maxReceiverWindowBufferSize": 5242880, "isDataChannel": False,
+            "OS": 65535, "MIS": 65535, "maxMessageSize": 262144,
+        }
+        assert transport2.sctp_negotiated_capabilities is None
+    else:
+        assert transport2.sctp_parameters == {"port": 5000, "OS": 1024, "MIS": 1024, "maxMessageSize": 262144}
     assert transport2.sctp_state == "new"
     assert transport2.srtp_parameters is None
     dump1 = await transport2.dump()
@@ -199,6 +209,34 @@ async def test_plain_transport_connect_succeeds(router: Any) -> None:
     assert transport.rtcp_tuple["remoteIp"] == "1.2.3.4"
     assert transport.rtcp_tuple["remotePort"] == 1235
     assert transport.rtcp_tuple["protocol"] == "udp"
+
+
+async def test_plain_transport_connect_with_srtp_parameters_and_comedia_succeeds(router: Any) -> None:
+    """From 3.27.1's test-PlainTransport.js: with comedia the worker's connect response has no tuple
+    (the remote is learnt from the first packet); connect() with only srtp_parameters still succeeds.
+    3.14.16's worker aborts on that request instead, so there the media layer refuses it."""
+    transport = await router.create_plain_transport(
+        listen_info={"protocol": "udp", "ip": "127.0.0.1"}, enable_srtp=True, comedia=True
+    )
+    assert transport.srtp_parameters["cryptoSuite"] == "AES_CM_128_HMAC_SHA1_80"
+    assert len(transport.srtp_parameters["keyBase64"]) == 40
+    assert transport.tuple["localAddress"] == "127.0.0.1"
+    assert transport.tuple["protocol"] == "udp"
+    assert "remoteIp" not in transport.tuple
+    srtp_parameters = {
+        "cryptoSuite": "AEAD_AES_256_GCM",
+        "keyBase64": "YTdjcDBvY2JoMGY5YXNlNDc0eDJsdGgwaWRvNnJsamRrdG16aWVpZHphdHo=",
+    }
+    if not AT_LEAST_3_27:
+        # The 3.14.16 worker aborts on this request: the media layer refuses it, and the worker lives on.
+        with pytest.raises(InvalidStateError, match="comedia"):
+            await transport.connect(srtp_parameters=srtp_parameters)
+        assert (await transport.dump())["id"] == transport.id
+        return
+    await transport.connect(srtp_parameters=srtp_parameters)
+    assert transport.srtp_parameters["cryptoSuite"] == "AEAD_AES_256_GCM"
+    assert len(transport.srtp_parameters["keyBase64"]) == 60
+    assert "remoteIp" not in transport.tuple
 
 
 async def test_plain_transport_connect_with_wrong_arguments_raises_type_error(router: Any) -> None:

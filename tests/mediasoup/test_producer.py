@@ -10,7 +10,7 @@ import pytest
 
 from media import fbs
 from media.errors import UnsupportedError
-from tests.mediasoup.conftest import Calls, once, router_dump
+from tests.mediasoup.conftest import AT_LEAST_3_27, Calls, once, router_dump
 
 MEDIA_CODECS: list[dict[str, Any]] = [
     {"kind": "audio", "mimeType": "audio/opus", "clockRate": 48000, "channels": 2, "parameters": {"foo": "111"}},
@@ -286,6 +286,33 @@ async def test_produce_with_no_mid_and_single_encoding_without_rid_or_ssrc_raise
                 "encodings": [{}],
             },
         )
+
+
+@pytest.mark.parametrize(
+    ("encodings", "expected_type"),
+    [
+        ([{"ssrc": 11111111}], "simple"),
+        # The 3.14.16 worker types a single L1T3 encoding simulcast; 3.27's svc.
+        ([{"ssrc": 11111111, "scalabilityMode": "L1T3"}], "svc" if AT_LEAST_3_27 else "simulcast"),
+        ([{"ssrc": 11111111, "scalabilityMode": "L1T3"}, {"ssrc": 22222222, "scalabilityMode": "L1T3"}], "simulcast"),
+    ],
+    ids=["simple", "svc", "simulcast"],
+)
+async def test_produce_type_follows_the_encodings(
+    ctx: Any, encodings: list[dict[str, Any]], expected_type: str
+) -> None:
+    """From 3.27.1's test-Producer.js: one encoding is simple (or svc with temporal layers, on 3.27);
+    several are simulcast."""
+    _router, transport1, _transport2 = ctx
+    producer = await transport1.produce(
+        kind="video",
+        rtp_parameters={
+            "codecs": [{"mimeType": "video/VP8", "payloadType": 96, "clockRate": 90000}],
+            "encodings": encodings,
+            "rtcp": {"cname": "test"},
+        },
+    )
+    assert producer.type == expected_type
 
 
 async def test_producer_dump_succeeds(ctx: Any) -> None:

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 import media
-from media.errors import InvalidStateError
+from media.errors import InvalidStateError, UnsupportedError
 from tests.mediasoup.conftest import Calls
 
 MEDIA_CODECS: list[dict[str, Any]] = [
@@ -37,6 +37,7 @@ async def test_create_router_succeeds(worker: media.Worker) -> None:
     assert isinstance(router.id, str)
     assert not router.closed
     assert isinstance(router.rtp_capabilities["codecs"], list)
+    assert len(router.rtp_capabilities["codecs"]) == 5  # 3 codecs + 2 RTX codecs (3.27.1's test)
     assert isinstance(router.rtp_capabilities["headerExtensions"], list)
     assert router.app_data == {"foo": 123}
     router.app_data = {"foo": 222, "bar": "BBB"}
@@ -67,6 +68,25 @@ async def test_create_router_with_wrong_arguments_raises_type_error(
 ) -> None:
     with pytest.raises(TypeError):
         await backend_worker.create_router(**options)
+
+
+async def test_create_router_with_unsupported_codecs_raises_unsupported_error(backend_worker: Any) -> None:
+    """From 3.27.1's test-Router.js."""
+    unsupported = [
+        {"kind": "audio", "mimeType": "audio/x-aiff", "clockRate": 8000, "channels": 1},
+        {"kind": "video", "mimeType": "video/3gpp", "clockRate": 90000},
+    ]
+    with pytest.raises(UnsupportedError):
+        await backend_worker.create_router(media_codecs=unsupported)
+
+
+async def test_router_update_media_codecs_succeeds(worker: media.Worker) -> None:
+    """From 3.27.1's test-Router.js (mediasoup 3.27's Router.updateMediaCodecs(); the local back-end's)."""
+    router = await worker.create_router(media_codecs=MEDIA_CODECS)
+    assert len(router.rtp_capabilities["codecs"]) == 5
+    router.update_media_codecs([])
+    assert router.rtp_capabilities["codecs"] == []
+    assert isinstance(router.rtp_capabilities["headerExtensions"], list)
 
 
 async def test_create_router_raises_invalid_state_if_worker_closed(backend_worker: Any) -> None:

@@ -10,7 +10,7 @@ import pytest
 
 from media import fbs
 from tests.conftest import REMOTE_BACKENDS
-from tests.mediasoup.conftest import Calls, once, router_dump, skip_backends
+from tests.mediasoup.conftest import AT_LEAST_3_27, Calls, once, router_dump, skip_backends
 
 MEDIA_CODECS: list[dict[str, Any]] = [
     {
@@ -57,9 +57,21 @@ async def router(backend_worker: Any) -> Any:
 async def test_create_webrtc_transport_succeeds(router: Any) -> None:
     on_new_transport = Calls()
     router.observer.once("newtransport", on_new_transport)
+    if AT_LEAST_3_27:
+        # 3.27.1's test: exposeInternalIp on the first listen info (an extra candidate with its ip)
+        # and 3.27's SCTP options.
+        sctp_options: dict[str, Any] = {
+            "max_send_message_size": 1000001, "max_receive_message_size": 1000002,
+            "sctp_send_buffer_size": 2000001, "sctp_per_stream_send_queue_limit": 2000002,
+            "sctp_max_receiver_window_buffer_size": 2000003,
+        }
+        first: dict[str, Any] = {"exposeInternalIp": True}
+    else:
+        sctp_options = {"num_sctp_streams": {"OS": 2048, "MIS": 2048}, "max_sctp_message_size": 1000000}
+        first = {}
     transport = await router.create_webrtc_transport(
         listen_infos=[
-            {"protocol": "udp", "ip": "127.0.0.1", "announcedAddress": "9.9.9.1", "portRange": PORT_RANGE},
+            {"protocol": "udp", "ip": "127.0.0.1", "announcedAddress": "9.9.9.1", "portRange": PORT_RANGE, **first},
             {"protocol": "tcp", "ip": "127.0.0.1", "announcedAddress": "9.9.9.1", "portRange": PORT_RANGE},
             {"protocol": "udp", "ip": "0.0.0.0", "announcedAddress": "foo1.bar.org", "portRange": PORT_RANGE},
             {"protocol": "tcp", "ip": "0.0.0.0", "announcedAddress": "foo2.bar.org", "portRange": PORT_RANGE},
@@ -69,9 +81,8 @@ async def test_create_webrtc_transport_succeeds(router: Any) -> None:
         enable_tcp=True,
         prefer_udp=True,
         enable_sctp=True,
-        num_sctp_streams={"OS": 2048, "MIS": 2048},
-        max_sctp_message_size=1000000,
         app_data={"foo": "bar"},
+        **sctp_options,
     )
     assert (await router_dump(transport))["transportIds"] == [transport.id]
     assert on_new_transport.count == 1
@@ -82,20 +93,30 @@ async def test_create_webrtc_transport_succeeds(router: Any) -> None:
     assert transport.ice_parameters["iceLite"] is True
     assert isinstance(transport.ice_parameters["usernameFragment"], str)
     assert isinstance(transport.ice_parameters["password"], str)
-    assert transport.sctp_parameters == {"port": 5000, "OS": 2048, "MIS": 2048, "maxMessageSize": 1000000}
-    candidates = transport.ice_candidates
-    assert len(candidates) == 6
     expected = [
         ("9.9.9.1", "udp"), ("9.9.9.1", "tcp"), ("foo1.bar.org", "udp"), ("foo2.bar.org", "tcp"),
         ("127.0.0.1", "udp"), ("127.0.0.1", "tcp"),
     ]
+    if AT_LEAST_3_27:
+        assert transport.type == "webrtc"
+        assert transport.sctp_parameters == {
+            "port": 5000, "maxSendMessageSize": 1000001, "maxReceiveMessageSize": 1000002,
+            "sendBufferSize": 2000001, "perStreamSendQueueLimit": 2000002, "maxReceiverWindowBufferSize": 2000003,
+            "isDataChannel": True, "OS": 65535, "MIS": 65535, "maxMessageSize": 1000002,
+        }
+        assert transport.sctp_negotiated_capabilities is None
+        expected.insert(1, ("127.0.0.1", "udp"))  # the exposed internal ip of the first listen info
+    else:
+        assert transport.sctp_parameters == {"port": 5000, "OS": 2048, "MIS": 2048, "maxMessageSize": 1000000}
+    candidates = transport.ice_candidates
+    assert len(candidates) == len(expected)
     for candidate, (ip, protocol) in zip(candidates, expected, strict=True):
         assert candidate["ip"] == ip
         assert candidate["protocol"] == protocol
         assert candidate["type"] == "host"
         assert candidate.get("tcpType") == ("passive" if protocol == "tcp" else None)
     priorities = [c["priority"] for c in candidates]
-    assert priorities == sorted(priorities, reverse=True) and len(set(priorities)) == 6
+    assert priorities == sorted(priorities, reverse=True) and len(set(priorities)) == len(expected)
     assert transport.ice_state == "new"
     assert transport.ice_selected_tuple is None
     assert isinstance(transport.dtls_parameters["fingerprints"], list)
@@ -118,6 +139,10 @@ async def test_create_webrtc_transport_succeeds(router: Any) -> None:
     assert dump["dtlsState"] == transport.dtls_state
     assert dump["sctpParameters"] == transport.sctp_parameters
     assert dump["sctpState"] == transport.sctp_state
+    if AT_LEAST_3_27:
+        assert dump["sctpNegotiatedCapabilities"] == {
+            "negotiatedMaxOutboundStreams": 0, "negotiatedMaxInboundStreams": 0,
+        }
     assert "recvRtpHeaderExtensions" in dump
     assert isinstance(dump["rtpListener"], dict)
     await transport.close()

@@ -1,0 +1,58 @@
+"""Length-prefixed JSON frames: what the membership handshake and the probe protocol speak.
+
+A 4-byte big-endian length, then one JSON object. The reader is strict about the
+size: the other end may be a stranger.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+from typing import Protocol
+
+__all__ = ["FrameError", "encode_frame", "read_frame", "write_frame"]
+
+
+class FrameError(ConnectionError):
+    """The stream ended mid-frame, or the frame is too large or not a JSON object."""
+
+
+class _Stream(Protocol):
+    async def read(self, max_bytes: int = 65536) -> bytes: ...
+
+    async def write(self, data: bytes) -> None: ...
+
+
+async def _read_exactly(stream: _Stream, count: int) -> bytes:
+    data = b""
+    while len(data) < count:
+        chunk = await stream.read(count - len(data))
+        if not chunk:
+            raise FrameError("stream closed mid-frame")
+        data += chunk
+    return data
+
+
+async def read_frame(stream: _Stream, max_bytes: int) -> dict[str, object]:
+    (length,) = struct.unpack(">I", await _read_exactly(stream, 4))
+    if length > max_bytes:
+        raise FrameError(f"frame of {length} bytes is over the {max_bytes} limit")
+    try:
+        message = json.loads(await _read_exactly(stream, length))
+    except ValueError:
+        raise FrameError("frame is not JSON") from None
+    if not isinstance(message, dict):
+        raise FrameError("frame is not a JSON object")
+    return message
+
+
+def encode_frame(message: dict[str, object]) -> bytes:
+    body = json.dumps(message, separators=(",", ":")).encode()
+    return struct.pack(">I", len(body)) + body
+
+
+async def write_frame(stream: _Stream, message: dict[str, object]) -> int:
+    """Write one frame; returns its size in bytes."""
+    data = encode_frame(message)
+    await stream.write(data)
+    return len(data)

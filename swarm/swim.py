@@ -1,0 +1,119 @@
+"""SWIM failure detection with Lifeguard's refinements: the settings and the arithmetic.
+
+Every member probes one other per period (round robin over a shuffled list),
+directly, then through ``indirect_probes`` others; only when all fail does it
+*suspect* the target and tell everyone. A suspect that is alive hears of it and
+*refutes* by raising its incarnation number, which only it may raise. A
+suspicion that nobody refutes within its timeout makes the target *dead*.
+
+Lifeguard (HashiCorp's memberlist): the suspicion timeout starts at
+``suspicion_max_s`` and shrinks towards ``suspicion_min_s`` as independent
+members confirm it (each after its own failed probe), and a member's *local
+health* (0 = fine) stretches its own probe period and timeouts, because a slow
+prober (CPU starved, paused) would otherwise accuse healthy peers. Here the
+health score also rises when the prober notices it was itself stalled (a timer
+firing late), and a probe whose wait spans such a stall is void, not a failure.
+
+Presets follow memberlist's ``DefaultLocalConfig`` / ``LAN`` / ``WAN`` idea:
+`SwimConfig.local()` (the default; a loopback round trip is ~0.1 ms, so only the
+CPU sets the bounds), `SwimConfig.lan()` and `SwimConfig.wan()`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+from typing import Any
+
+__all__ = ["LocalHealth", "SwimConfig"]
+
+
+@dataclass(frozen=True)
+class SwimConfig:
+    probe_interval_s: float = 0.5
+    """One probe per period (at health 0): probe load per node is O(1) in N. Each probe
+    is a stream set-up and two frames through py-libp2p: a few ms of CPU on each end,
+    which on a 2-core box with 20 nodes is what bounds the period."""
+    probe_timeout_s: float = 0.25
+    """Direct probe: ping sent -> ack, including the stream set-up."""
+    indirect_probes: int = 3
+    """k: members asked to probe the target after a failed direct probe."""
+    indirect_timeout_s: float = 0.4
+    """From the ping-requests to their answers (the helpers use ``probe_timeout_s``)."""
+    suspicion_min_s: float = 0.6
+    suspicion_max_s: float = 1.6
+    refused_suspicion_s: float = 0.25
+    """Our own suspicion's timeout when the member's address refused our dial at once
+    (a stopped process still accepts TCP: only a gone one refuses); still refutable."""
+    suspicion_confirmations: int = 3
+    """Independent suspicions (besides the first) that bring the timeout down to the minimum."""
+    max_health: int = 8
+    """Lifeguard's local-health cap: timeouts stretch at most ``max_health + 1`` times."""
+    stall_s: float = 0.1
+    """A timer firing this late means this process was not running: void, and less healthy."""
+    dead_memory_s: float = 120.0
+    """How long a dead member's incarnation is remembered (late gossip cannot revive it)."""
+
+    @classmethod
+    def local(cls, **overrides: Any) -> SwimConfig:
+        """Loopback / one machine (the default): about 1 s for a killed peer, under 3 s for a frozen one."""
+        return replace(cls(), **overrides)
+
+    @classmethod
+    def lan(cls, **overrides: Any) -> SwimConfig:
+        """memberlist's LAN figures: 1 s period, 500 ms timeout, suspicion 4-24 s-ish."""
+        base = cls(
+            probe_interval_s=1.0,
+            probe_timeout_s=0.5,
+            indirect_timeout_s=0.5,
+            suspicion_min_s=4.0,
+            suspicion_max_s=24.0,
+            refused_suspicion_s=2.0,
+            stall_s=0.5,
+        )
+        return replace(base, **overrides)
+
+    @classmethod
+    def wan(cls, **overrides: Any) -> SwimConfig:
+        """memberlist's WAN figures: 5 s period, 3 s timeout."""
+        base = cls(
+            probe_interval_s=5.0,
+            probe_timeout_s=3.0,
+            indirect_timeout_s=2.0,
+            suspicion_min_s=30.0,
+            suspicion_max_s=180.0,
+            refused_suspicion_s=10.0,
+            stall_s=2.0,
+        )
+        return replace(base, **overrides)
+
+    def suspicion_timeout_s(self, confirmations: int, members: int) -> float:
+        """Lifeguard's formula: max - (max - min) * log(C + 1) / log(K + 1), at least min,
+        where K is ``suspicion_confirmations`` or, in a swarm of ``members`` (us included)
+        too small to produce that many, the members other than the suspect and the first
+        accuser."""
+        k = min(self.suspicion_confirmations, members - 2)
+        if k <= 0:
+            return self.suspicion_min_s
+        fraction = min(1.0, math.log(max(0, confirmations) + 1) / math.log(k + 1))
+        span = self.suspicion_max_s - self.suspicion_min_s
+        return max(self.suspicion_min_s, self.suspicion_max_s - span * fraction)
+
+
+class LocalHealth:
+    """Lifeguard's local health multiplier: 0 is healthy; every sign that *we* are
+    slow (a probe lost with no nack from the helpers, a suspicion of us, a stall)
+    adds one, every clean probe takes one off."""
+
+    def __init__(self, config: SwimConfig) -> None:
+        self._max = config.max_health
+        self.score = 0
+
+    def worse(self, by: int = 1) -> None:
+        self.score = min(self._max, self.score + by)
+
+    def better(self) -> None:
+        self.score = max(0, self.score - 1)
+
+    def scale(self, seconds: float) -> float:
+        return seconds * (self.score + 1)
