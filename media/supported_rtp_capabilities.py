@@ -14,7 +14,7 @@ Two versions are served: 3.14.16's table, and 3.27's, which drops H264-SVC, H265
 and the framemarking extensions, adds AV1, the dependency descriptor (receive
 only) and mediasoup's packet-id extension, and renumbers the preferred ids.
 ``SUPPORTED_RTP_CAPABILITIES`` is the one of the version `scripts/install-worker`
-installed (its VERSION file), 3.14's when none is installed.
+installed (its VERSION file; the default version's when none is installed).
 """
 
 from __future__ import annotations

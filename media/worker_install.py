@@ -15,6 +15,8 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 INSTALL_HINT = "run scripts/install-worker (it builds the worker and its bindings)"
+DEFAULT_VERSION = "3.27.1"
+"""What scripts/install-worker builds unless MEDIASOUP_VERSION says otherwise (3.14.16 is the fallback)."""
 
 
 class WorkerNotInstalledError(RuntimeError):
@@ -42,13 +44,13 @@ def worker_version() -> str:
 
 
 def version_at_least(major: int, minor: int, version: str | None = None) -> bool:
-    """Whether `version` (default: the installed worker's; 3.14.16 when none is installed) is at
-    least major.minor: where the Python layer must follow a behaviour, not a schema difference."""
+    """Whether `version` (default: the installed worker's; DEFAULT_VERSION when none is installed) is
+    at least major.minor: where the Python layer must follow a behaviour, not a schema difference."""
     if version is None:
         try:
             version = worker_version()
         except WorkerNotInstalledError:
-            version = "3.14.16"
+            version = DEFAULT_VERSION
     return tuple(int(part) for part in version.split(".")[:2]) >= (major, minor)
 
 
