@@ -69,6 +69,9 @@ def configure(verbosity: int = 0, log_format: str = "text") -> None:
         logging.getLogger("media.worker.log").setLevel(logging.CRITICAL)
         logging.getLogger("aiortc").setLevel(logging.ERROR)
         logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+        # py-libp2p logs every failed dial at "error": redialling a peer that just died is routine
+        # (the caller gets the exception and the view decides); -v shows them again.
+        logging.getLogger("libp2p.transport.tcp").setLevel(logging.CRITICAL)
 
 
 def announce(logger: str, message: str) -> None:
