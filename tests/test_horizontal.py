@@ -20,11 +20,10 @@ import media
 from media.codecs import DEFAULT_MEDIA_CODECS
 from media.errors import InvalidStateError
 from media.horizontal import Candidate, Horizontal, LeastWorkers, LowestCpu
-from media.rtp_traffic import OPUS_RTP_PARAMETERS, RtpSource
+from media.rtp_traffic import OPUS_RTP_PARAMETERS, RtpSource, sink_consumer
 from media.stats import get_stats
 from media.vertical import Capacity, Vertical
 from swarm.loopback import loopback
-from tests.test_remote import _sink_consumer
 
 LOOPBACK = {"protocol": "udp", "ip": "127.0.0.1"}
 WAIT = 10.0
@@ -160,7 +159,7 @@ async def test_vertical_cluster_pipes_rtp_from_one_server_to_consumers_on_the_ot
         router = await vertical_worker.create_router(media_codecs=DEFAULT_MEDIA_CODECS)
         ingress = await router.create_plain_transport(listen_info=LOOPBACK, rtcp_mux=True, comedia=True)
         producer = await ingress.produce(kind="audio", rtp_parameters=OPUS_RTP_PARAMETERS)
-        sinks = [(await _sink_consumer(router, producer.id))[0] for _ in range(2)]
+        sinks = [(await sink_consumer(router, producer.id))[0] for _ in range(2)]
         servers_used = {_server_of(real.worker, clients) for real in router.real_routers}
         assert servers_used == {0, 1} and router.pipe_count == 1  # the producer piped across servers once
         source = RtpSource("127.0.0.1", ingress.tuple["localPort"])

@@ -24,7 +24,7 @@ from media.aiortc_client import AiortcClient
 from media.codecs import DEFAULT_MEDIA_CODECS
 from media.errors import InvalidStateError
 from media.remote import MediasoupServer, RemoteMediasoup
-from media.rtp_traffic import OPUS_RTP_PARAMETERS, RtpSink, RtpSource
+from media.rtp_traffic import OPUS_RTP_PARAMETERS, RtpSource, sink_consumer
 from media.stats import get_stats
 from media.vertical import Capacity, Vertical
 from rope import InvalidParams, ReconnectPolicy, RopeConnection, UnknownMethod, UnknownObject
@@ -39,14 +39,6 @@ async def eventually(condition: Callable[[], bool]) -> None:
     async with asyncio.timeout(WAIT):
         while not condition():  # noqa: ASYNC110 - state crosses a connection: no local event to wait on
             await asyncio.sleep(0.01)
-
-
-async def _sink_consumer(router: Any, producer_id: str) -> tuple[RtpSink, Any]:
-    sink = await RtpSink.open()
-    transport = await router.create_plain_transport(listen_info=LOOPBACK, rtcp_mux=True)
-    await transport.connect(ip="127.0.0.1", port=sink.port)
-    consumer = await transport.consume(producer_id=producer_id, rtp_capabilities=router.rtp_capabilities)
-    return sink, consumer
 
 
 async def _rtp_producer(router: Any) -> tuple[Any, Any]:
@@ -88,7 +80,7 @@ async def test_pipe_to_router_across_two_servers_carries_rtp(carrier: Any) -> No
         pipe_a = next(t for t in router_a.transports.values() if type(t).__name__ == "PipeTransport")
         pipe_b = next(t for t in router_b.transports.values() if type(t).__name__ == "PipeTransport")
         assert pipe_a.tuple["remotePort"] == pipe_b.tuple["localPort"]  # each connected to the other's tuple
-        sink, consumer = await _sink_consumer(router_b, producer.id)
+        sink, consumer = await sink_consumer(router_b, producer.id)
         source = RtpSource("127.0.0.1", ingress.tuple["localPort"])
         source.start()
         try:
@@ -114,7 +106,7 @@ async def test_pipe_between_a_local_router_and_a_remote_one() -> None:
             remote_router = await (await remote.create_worker()).create_router(media_codecs=DEFAULT_MEDIA_CODECS)
             ingress, producer = await _rtp_producer(local_router)
             await local_router.pipe_to_router(producer_id=producer.id, router=remote_router)
-            sink, _ = await _sink_consumer(remote_router, producer.id)
+            sink, _ = await sink_consumer(remote_router, producer.id)
             source = RtpSource("127.0.0.1", ingress.tuple["localPort"])
             source.start()
             try:
@@ -133,7 +125,7 @@ async def test_vertical_router_spans_workers_of_a_remote_server() -> None:
         router = await vertical_worker.create_router(media_codecs=DEFAULT_MEDIA_CODECS)
         ingress = await router.create_plain_transport(listen_info=LOOPBACK, rtcp_mux=True, comedia=True)
         producer = await ingress.produce(kind="audio", rtp_parameters=OPUS_RTP_PARAMETERS)
-        pairs = [await _sink_consumer(router, producer.id) for _ in range(3)]
+        pairs = [await sink_consumer(router, producer.id) for _ in range(3)]
         source = RtpSource("127.0.0.1", ingress.tuple["localPort"])
         source.start()
         try:
@@ -226,7 +218,7 @@ async def test_closed_objects_are_forgotten_on_the_server() -> None:
         baseline = server.mirror_count
         router = await worker.create_router(media_codecs=DEFAULT_MEDIA_CODECS)
         _ingress, producer = await _rtp_producer(router)
-        sink, _consumer = await _sink_consumer(router, producer.id)
+        sink, _consumer = await sink_consumer(router, producer.id)
         sink.close()
         real_router = server.find_target(router.proxy.id)
         assert real_router is not None
@@ -266,7 +258,7 @@ async def test_a_proxy_reexports_a_remote_server() -> None:
         worker = await remote.create_worker()
         router = await worker.create_router(media_codecs=DEFAULT_MEDIA_CODECS)
         ingress, producer = await _rtp_producer(router)
-        sink, _consumer = await _sink_consumer(router, producer.id)
+        sink, _consumer = await sink_consumer(router, producer.id)
         source = RtpSource("127.0.0.1", ingress.tuple["localPort"])
         source.start()
         try:
@@ -284,7 +276,7 @@ async def test_get_stats_is_the_same_over_local_and_remote_back_ends() -> None:
     try:
         router = await worker.create_router(media_codecs=DEFAULT_MEDIA_CODECS)
         _ingress, producer = await _rtp_producer(router)
-        sink, _ = await _sink_consumer(router, producer.id)
+        sink, _ = await sink_consumer(router, producer.id)
         sink.close()
         local = await get_stats(media)
         mine = next(w for w in local["workers"] if w["pid"] == worker.pid)
@@ -296,7 +288,7 @@ async def test_get_stats_is_the_same_over_local_and_remote_back_ends() -> None:
         remote_worker = await remote.create_worker()
         router = await remote_worker.create_router(media_codecs=DEFAULT_MEDIA_CODECS)
         _ingress, producer = await _rtp_producer(router)
-        sink, _ = await _sink_consumer(router, producer.id)
+        sink, _ = await sink_consumer(router, producer.id)
         sink.close()
         for stats in (await get_stats(remote), await get_stats([remote_worker])):
             [entry] = stats["workers"]

@@ -16,7 +16,7 @@ from typing import Any
 import media
 from media.codecs import DEFAULT_MEDIA_CODECS
 from media.remote.client import connect_websocket
-from media.rtp_traffic import OPUS_RTP_PARAMETERS, RtpSink, RtpSource
+from media.rtp_traffic import OPUS_RTP_PARAMETERS, RtpSource, sink_consumer
 from media.vertical import Capacity
 from rope import token_auth
 from rope.websocket import WebSocketListener
@@ -57,21 +57,13 @@ async def app_through(entry: MediaNode) -> AsyncIterator[Any]:
         await server.close(close_workers=True)
 
 
-async def _sink_consumer(router: Any, producer_id: str) -> tuple[RtpSink, Any]:
-    sink = await RtpSink.open()
-    transport = await router.create_plain_transport(listen_info=LOOPBACK, rtcp_mux=True)
-    await transport.connect(ip="127.0.0.1", port=sink.port)
-    consumer = await transport.consume(producer_id=producer_id, rtp_capabilities=router.rtp_capabilities)
-    return sink, consumer
-
-
 async def test_a_room_entered_through_one_node_spans_peers_and_survives_one_dying() -> None:
     async with media_swarm(3) as nodes, app_through(nodes[0]) as app:
         worker = await app.create_worker()
         router = await worker.create_router(media_codecs=DEFAULT_MEDIA_CODECS)
         ingress = await router.create_plain_transport(listen_info=LOOPBACK, rtcp_mux=True, comedia=True)
         producer = await ingress.produce(kind="audio", rtp_parameters=OPUS_RTP_PARAMETERS)
-        pairs = [await _sink_consumer(router, producer.id) for _ in range(4)]
+        pairs = [await sink_consumer(router, producer.id) for _ in range(4)]
         source = RtpSource("127.0.0.1", ingress.tuple["localPort"])
         source.start()
         try:

@@ -11,7 +11,7 @@ import pytest
 
 import media
 from media.codecs import DEFAULT_MEDIA_CODECS
-from media.rtp_traffic import OPUS_RTP_PARAMETERS, RtpSink, RtpSource
+from media.rtp_traffic import OPUS_RTP_PARAMETERS, RtpSource, sink_consumer
 from media.vertical import Capacity, Vertical, VerticalRouter
 
 LOOPBACK = {"protocol": "udp", "ip": "127.0.0.1"}
@@ -26,21 +26,13 @@ async def vertical_router() -> AsyncIterator[VerticalRouter]:
     await worker.close()
 
 
-async def _sink_consumer(router: VerticalRouter, producer_id: str) -> tuple[RtpSink, object]:
-    sink = await RtpSink.open()
-    transport = await router.create_plain_transport(listen_info=LOOPBACK, rtcp_mux=True)
-    await transport.connect(ip="127.0.0.1", port=sink.port)
-    consumer = await transport.consume(producer_id=producer_id, rtp_capabilities=router.rtp_capabilities)
-    return sink, consumer
-
-
 async def test_consumers_beyond_one_workers_threshold_spread_and_all_receive_rtp(
     vertical_router: VerticalRouter,
 ) -> None:
     router = vertical_router
     ingress = await router.create_plain_transport(listen_info=LOOPBACK, rtcp_mux=True, comedia=True)
     producer = await ingress.produce(kind="audio", rtp_parameters=OPUS_RTP_PARAMETERS)
-    pairs = [await _sink_consumer(router, producer.id) for _ in range(5)]
+    pairs = [await sink_consumer(router, producer.id) for _ in range(5)]
     source = RtpSource("127.0.0.1", ingress.tuple["localPort"])
     source.start()
     try:
@@ -60,7 +52,7 @@ async def test_pipe_is_removed_when_its_last_consumer_closes(vertical_router: Ve
     router = vertical_router
     ingress = await router.create_plain_transport(listen_info=LOOPBACK, rtcp_mux=True, comedia=True)
     producer = await ingress.produce(kind="audio", rtp_parameters=OPUS_RTP_PARAMETERS)
-    pairs = [await _sink_consumer(router, producer.id) for _ in range(3)]
+    pairs = [await sink_consumer(router, producer.id) for _ in range(3)]
     assert router.pipe_count == 1
     pipe_closed = asyncio.Event()
     router.observer.on("pipeclose", lambda _producer_id: pipe_closed.set())
@@ -75,7 +67,7 @@ async def test_producer_close_reaches_consumers_on_every_worker(vertical_router:
     router = vertical_router
     ingress = await router.create_plain_transport(listen_info=LOOPBACK, rtcp_mux=True, comedia=True)
     producer = await ingress.produce(kind="audio", rtp_parameters=OPUS_RTP_PARAMETERS)
-    pairs = [await _sink_consumer(router, producer.id) for _ in range(4)]
+    pairs = [await sink_consumer(router, producer.id) for _ in range(4)]
     closed = [asyncio.Event() for _ in pairs]
     for (_, consumer), event in zip(pairs, closed, strict=True):
         consumer.on("producerclose", event.set)  # type: ignore[attr-defined]
@@ -91,7 +83,7 @@ async def test_a_dead_worker_closes_its_consumers_with_events_and_nothing_else(
     router = vertical_router
     ingress = await router.create_plain_transport(listen_info=LOOPBACK, rtcp_mux=True, comedia=True)
     producer = await ingress.produce(kind="audio", rtp_parameters=OPUS_RTP_PARAMETERS)
-    pairs = [await _sink_consumer(router, producer.id) for _ in range(4)]
+    pairs = [await sink_consumer(router, producer.id) for _ in range(4)]
     placed = {id(consumer): _worker_of(router, consumer) for _, consumer in pairs}
     home = ingress.real_router.worker
     doomed_worker = next(w for w in placed.values() if w is not home)
