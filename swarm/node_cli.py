@@ -13,8 +13,10 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import signal
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -157,6 +159,27 @@ def build_node(args: argparse.Namespace, key_pair: Any) -> SwarmNode:
     return SwarmNode(key_pair, certificate, verifier, options)
 
 
+SHUTDOWN_DEADLINE_S = 10.0
+"""A node asked to stop exits within this, closed or not. Closing waits on peers and workers
+(seen once: nodes of a killed simulation hung in close for good, ignoring SIGTERM); a node
+that outlives its stop request is a process no one controls."""
+
+
+async def _exit_past_deadline(stop: asyncio.Event) -> None:
+    """Once stop is asked for, a daemon thread (not the event loop, which a hung close may
+    block) ends the process if it is still there after SHUTDOWN_DEADLINE_S."""
+    await stop.wait()
+
+    def force() -> None:
+        print(f"mafalda-swarm node: not closed {SHUTDOWN_DEADLINE_S:.0f} s after the stop request; exiting",
+              file=sys.stderr, flush=True)
+        os._exit(1)
+
+    timer = threading.Timer(SHUTDOWN_DEADLINE_S, force)
+    timer.daemon = True
+    timer.start()
+
+
 async def run(args: argparse.Namespace) -> int:
     if getattr(args, "verbose", 0) < 2:
         logging.getLogger("libp2p").setLevel(logging.CRITICAL)  # its ERRORs are routine dial failures
@@ -175,24 +198,28 @@ async def run(args: argparse.Namespace) -> int:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    async with node:
-        assert node.view is not None
-        logs.set_peer_id(node.peer_id)
-        if args.control:
-            control = _Control(node, stop)
-            node.set_load_provider(control.report)
-            node.view.add_listener(control.on_view)
-            _emit("ready", peer=node.peer_id, addrs=node.listen_addrs)
-            async with asyncio.TaskGroup() as group:
-                serving = group.create_task(control.serve())
-                await stop.wait()
-                serving.cancel()
-        elif args.media:
-            return await _run_media_node(node, args, stop, http)
-        else:
-            async with http_options.page(http, node):
-                logs.announce(__name__, f"node {node.peer_id} listening on {' '.join(node.listen_addrs)}")
-                await stop.wait()
+    deadline = asyncio.create_task(_exit_past_deadline(stop))
+    try:
+        async with node:
+            assert node.view is not None
+            logs.set_peer_id(node.peer_id)
+            if args.control:
+                control = _Control(node, stop)
+                node.set_load_provider(control.report)
+                node.view.add_listener(control.on_view)
+                _emit("ready", peer=node.peer_id, addrs=node.listen_addrs)
+                async with asyncio.TaskGroup() as group:
+                    serving = group.create_task(control.serve())
+                    await stop.wait()
+                    serving.cancel()
+            elif args.media:
+                return await _run_media_node(node, args, stop, http)
+            else:
+                async with http_options.page(http, node):
+                    logs.announce(__name__, f"node {node.peer_id} listening on {' '.join(node.listen_addrs)}")
+                    await stop.wait()
+    finally:
+        deadline.cancel()  # stopped without a stop request (an error): no deadline to keep
     return 0
 
 
