@@ -478,6 +478,31 @@ def _print_log_tails(directory: Path) -> None:
 
 
 async def run(args: argparse.Namespace) -> int:
+    """SIGTERM (``timeout``, a supervisor) cancels the run instead of ending the process, so the
+    cleanup still runs: every node process (a frozen one SIGCONTed first) is stopped, none outlives us."""
+    task = asyncio.current_task()
+    terminated = False
+
+    def terminate() -> None:
+        nonlocal terminated
+        terminated = True
+        if task is not None:
+            task.cancel()
+
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGTERM, terminate)
+    try:
+        return await _run(args)
+    except asyncio.CancelledError:
+        if not terminated:
+            raise
+        print("mafalda-swarm simulate: terminated; every node stopped", file=sys.stderr)
+        return 128 + signal.SIGTERM
+    finally:
+        loop.remove_signal_handler(signal.SIGTERM)
+
+
+async def _run(args: argparse.Namespace) -> int:
     if getattr(args, "media", False):
         from swarm import simulate_media
 
