@@ -48,7 +48,19 @@ from media.channel import WorkerTimeout, WorkerTypeError
 from media.errors import InvalidStateError, UnsupportedError, WorkerError
 from media.events import EventEmitter
 from media.piping import PipeToRouterResult
-from media.remote.spec import OBSERVER_PREFIX, OBSERVER_REPEATS, ROOT_ID, SPECS, TypeSpec, pack, unpack_bytes
+from media.remote.spec import (
+    OBSERVER_PREFIX,
+    OBSERVER_REPEATS,
+    ROOT_ID,
+    SPECS,
+    RealRouter,
+    RealWorker,
+    TypeSpec,
+    pack,
+    real_from_wire,
+    unpack_bytes,
+)
+from media.vertical.pool import Capacity
 from rope import ClientClosed, ConnectionLost, RemoteError, RemoteObject, RopeClient, RopeError, UnknownObject
 
 log = logging.getLogger("media.remote.client")
@@ -98,6 +110,16 @@ def _remote(name: str, template: Callable[..., Any]) -> Any:
 
 def _state(name: str) -> Any:
     return property(lambda self: self._proxy.state.get(name), doc=f"Mirrored ``{name}``.")
+
+
+def _real_state(name: str) -> Any:
+    """A vertical object's property (real routers/workers as `RealRouter`/`RealWorker`); None on others."""
+    return property(lambda self: real_from_wire(self._proxy.state.get(name)),
+                    doc=f"Mirrored ``{name}`` of a vertical object (`media.vertical`); None for others.")
+
+
+def _capacity(value: Any) -> Capacity | None:
+    return Capacity(**value) if isinstance(value, dict) else None
 
 
 class RemoteBase(EventEmitter):
@@ -264,6 +286,14 @@ class Worker(RemoteBase):
     def webrtc_servers(self) -> frozenset[WebRtcServer]:
         return frozenset(self._children_of(WebRtcServer).values())
 
+    real_workers = _real_state("real_workers")
+    """A vertical worker's real workers now (`RealWorker`s); None for a plain worker."""
+
+    @property
+    def capacity(self) -> Capacity | None:
+        """A vertical worker's `Capacity`; None for a plain worker."""
+        return _capacity(self._proxy.state.get("capacity"))
+
     dump = _remote("dump", _worker.Worker.dump)
     get_resource_usage = _remote("get_resource_usage", _worker.Worker.get_resource_usage)
     update_settings = _remote("update_settings", _worker.Worker.update_settings)
@@ -313,6 +343,28 @@ class Router(RemoteBase):
     rtp_capabilities = _state("rtp_capabilities")
     room_producers = _state("room_producers")
     """A swarm room's producers, whichever entry they came through (None for a plain router)."""
+    real_routers = _real_state("real_routers")
+    """A vertical router's real routers now (`RealRouter`s: ``id``, ``worker.pid``); None for a plain router."""
+    pipe_count = _state("pipe_count")
+    """A vertical router's pipes (producer x real router) alive now; None for a plain router."""
+    homes = _real_state("homes")
+    """A vertical router's producer id -> the `RealRouter` its media enters; None for a plain router."""
+
+    def home_router(self, producer_id: str) -> RealRouter:
+        """The real router our producer's media enters (KeyError for an unknown one), as locally."""
+        home = (self.homes or {}).get(producer_id)
+        if home is None:
+            raise KeyError(f'Producer with id "{producer_id}" not found')
+        return home
+
+    def _on_remote_event(self, event: str, *args: Any) -> None:
+        """A vertical router's own observer events ("newpipe", "pipeclose", "produceradd") carry
+        `RealRouter`s where the local ones carry real routers."""
+        name = event.removeprefix(OBSERVER_PREFIX)
+        if event.startswith(OBSERVER_PREFIX) and name in self._spec.vertical_events:
+            self.observer.emit(name, *(real_from_wire(self._mediasoup._decode(arg)) for arg in args))
+            return
+        super()._on_remote_event(event, *args)
 
     @property
     def worker(self) -> Worker:
@@ -401,6 +453,9 @@ class Transport(RemoteBase):
     def router(self) -> Router:
         assert isinstance(self._parent, Router)
         return self._parent
+
+    real_router = _real_state("real_router")
+    """The `RealRouter` a vertical router's transport lives on; None for a plain router's."""
 
     @property
     def producers(self) -> dict[str, Producer]:
@@ -636,6 +691,11 @@ class RemoteMediasoup:
         return self._root.state.get("version")
 
     @property
+    def capacity(self) -> Capacity | None:
+        """A vertical server's `Capacity` (`media.vertical.Vertical.capacity`); None for a plain one."""
+        return _capacity(self._root.state.get("capacity"))
+
+    @property
     def workers(self) -> list[Worker]:
         return [obj for obj in self._objects.values() if isinstance(obj, Worker) and not obj.closed]
 
@@ -650,12 +710,16 @@ class RemoteMediasoup:
         dtls_private_key_file: str | None = None,
         libwebrtc_field_trials: str | None = None,
         app_data: dict[str, Any] | None = None,
+        capacity: Capacity | None = None,
     ) -> Worker:
-        """Start a worker on the server (the settings apply there, file paths included)."""
+        """Start a worker on the server (the settings apply there, file paths included). ``capacity``: a
+        vertical server's worker's own, tighter than the server's (`media.vertical.Vertical.create_worker`)."""
+        if capacity is not None and not isinstance(capacity, Capacity):
+            raise TypeError(f"capacity must be a Capacity, not {type(capacity).__name__}")
         settings = {
             "log_level": log_level, "log_tags": log_tags, "rtc_min_port": rtc_min_port, "rtc_max_port": rtc_max_port,
             "dtls_certificate_file": dtls_certificate_file, "dtls_private_key_file": dtls_private_key_file,
-            "libwebrtc_field_trials": libwebrtc_field_trials, "app_data": app_data,
+            "libwebrtc_field_trials": libwebrtc_field_trials, "app_data": app_data, "capacity": capacity,
         }
         return await self._root_call(
             "create_worker", **{name: value for name, value in settings.items() if value is not None}
@@ -776,6 +840,8 @@ __all__ = [
     "PipeTransport",
     "PlainTransport",
     "Producer",
+    "RealRouter",
+    "RealWorker",
     "RemoteMediasoup",
     "RopeError",
     "Router",

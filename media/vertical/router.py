@@ -123,6 +123,11 @@ class VerticalRouter(EventEmitter):
     def producers(self) -> dict[str, Any]:
         return {producer_id: producer for producer_id, (producer, _) in self._homes.items()}
 
+    @property
+    def homes(self) -> dict[str, Any]:
+        """Producer id -> the real router its media enters, for our producers (see `home_router`)."""
+        return {producer_id: home for producer_id, (_, home) in self._homes.items()}
+
     def get_producer(self, producer_id: str) -> Any:
         """Ours (the real producer), else a foreign one (`ForeignProducer`), else None."""
         home = self._homes.get(producer_id)
