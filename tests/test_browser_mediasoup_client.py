@@ -141,16 +141,18 @@ BROWSER_RECEIVED = f"""(async () => {{
 @pytest.mark.parametrize("backend", ["local", "vertical-cluster"])
 async def test_browser_and_aiortc_exchange_vp8_and_opus(backend: str, tmp_path: Path) -> None:
     """On a local router, and on a vertical router spanning workers of two Remote Mediasoup servers
-    (the browser's media then crosses a pipe to reach the other participant's worker)."""
+    (two consumers fill a worker there, so the participant's sending transport lands on another
+    worker and its media reaches the browser through a pipe)."""
     async with backend_mediasoup(backend) as mediasoup:
         worker = await mediasoup.create_worker()
         try:
-            await _exchange(await worker.create_router(media_codecs=DEFAULT_MEDIA_CODECS), tmp_path)
+            router = await worker.create_router(media_codecs=DEFAULT_MEDIA_CODECS)
+            await _exchange(router, tmp_path, piped=backend == "vertical-cluster")
         finally:
             await worker.close()
 
 
-async def _exchange(router: Any, tmp_path: Path) -> None:
+async def _exchange(router: Any, tmp_path: Path, *, piped: bool) -> None:
     signalling = Signalling(router)
     peer = AiortcClient(router, name="aiortc")
     try:
@@ -176,6 +178,8 @@ async def _exchange(router: Any, tmp_path: Path) -> None:
             assert received["video"]["mimeType"] == "video/VP8"
             assert (received["video"]["frameWidth"], received["video"]["frameHeight"]) == (320, 240)
             assert received["audio"]["mimeType"] == "audio/opus"
+            if piped:
+                assert router.pipe_count > 0
     finally:
         await peer.close()
         await signalling.close()
