@@ -11,6 +11,7 @@ import pytest
 import media
 from media.channel import WorkerNotFoundError
 from media.errors import InvalidStateError, NotFoundError, WorkerClosedError
+from tests.conftest import backend_mediasoup
 from tests.mediasoup.conftest import AT_LEAST_3_27, DATA, Calls, once, pid_gone, wait_for
 
 
@@ -121,6 +122,19 @@ async def test_close_succeeds() -> None:
     await worker.close()
     assert on_close.count == 1
     assert worker.closed and not worker.died and worker.subprocess_closed
+
+
+@pytest.mark.parametrize("backend", ["remote-ws", "remote-libp2p"])
+async def test_remote_worker_mirrors_subprocess_closed(backend: str) -> None:
+    """A Remote Mediasoup client's worker: "subprocessclose" and `subprocess_closed` as the server's."""
+    async with backend_mediasoup(backend) as mediasoup:
+        worker = await mediasoup.create_worker()
+        assert not worker.subprocess_closed
+        on_subprocess_close = Calls()
+        worker.on("subprocessclose", on_subprocess_close)
+        await worker.close()
+        await wait_for(lambda: on_subprocess_close.count == 1)
+        assert worker.closed and worker.subprocess_closed and not worker.died
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM, signal.SIGKILL])
