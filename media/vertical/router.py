@@ -199,7 +199,7 @@ class VerticalRouter(EventEmitter):
             except WorkerClosedError as error:
                 if self._worker_closed:
                     raise
-                raise NotFoundError(str(error).replace(" (its Worker is closed)", "")) from None
+                raise NotFoundError(f"{type(getattr(method, '__self__', None)).__name__} closed") from error
 
         return call
 
