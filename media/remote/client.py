@@ -44,8 +44,15 @@ import media.webrtc_server as _webrtc_server
 import media.webrtc_transport as _webrtc
 import media.worker as _worker
 from media import ortc, piping
-from media.channel import WorkerTimeout, WorkerTypeError
-from media.errors import InvalidStateError, UnsupportedError, WorkerError
+from media.channel import WorkerNotFoundError, WorkerTimeout, WorkerTypeError
+from media.errors import (
+    InvalidStateError,
+    NotFoundError,
+    UnsupportedError,
+    WorkerClosedError,
+    WorkerError,
+    closed_error,
+)
 from media.events import EventEmitter
 from media.piping import PipeToRouterResult
 from media.remote.spec import (
@@ -68,10 +75,13 @@ log = logging.getLogger("media.remote.client")
 _LOCAL_ERRORS: dict[str, type[Exception]] = {
     "InvalidStateError": InvalidStateError,
     "UnsupportedError": UnsupportedError,
+    "NotFoundError": NotFoundError,
+    "WorkerClosedError": WorkerClosedError,
 }
 
 _WORKER_ERRORS: dict[str, type[WorkerError]] = {
     "WorkerError": WorkerError, "WorkerTypeError": WorkerTypeError, "WorkerTimeout": WorkerTimeout,
+    "WorkerNotFoundError": WorkerNotFoundError,
 }
 
 
@@ -165,7 +175,14 @@ class RemoteBase(EventEmitter):
 
     def _check_open(self) -> None:
         if self._closed:
-            raise InvalidStateError(f"{self.TYPE} closed")
+            raise self._closed_error()
+
+    def _closed_error(self) -> InvalidStateError:
+        """As the local object raises it: `WorkerClosedError` once its worker is closed, else `NotFoundError`."""
+        node: RemoteBase | None = self
+        while node is not None and not isinstance(node, Worker):
+            node = node._parent
+        return closed_error(self.TYPE, worker_closed=node is None or node.closed)
 
     async def _call(self, method: str, *args: Any, **kwargs: Any) -> Any:
         self._check_open()
@@ -178,7 +195,7 @@ class RemoteBase(EventEmitter):
         except RemoteError as error:
             raise _local_error(error) from None
         except UnknownObject:
-            raise InvalidStateError(f"{self.TYPE} closed") from None
+            raise self._closed_error() from None
         return self._mediasoup._decode(result)
 
     def _fire(self, method: str, *args: Any) -> None:
@@ -279,6 +296,11 @@ class Worker(RemoteBase):
     _died = False
 
     @property
+    def subprocess_closed(self) -> bool:
+        """Mirrored: whether the server's worker process has exited."""
+        return bool(self._proxy.state.get("subprocess_closed"))
+
+    @property
     def routers(self) -> frozenset[Router]:
         return frozenset(self._children_of(Router).values())
 
@@ -339,8 +361,26 @@ class Router(RemoteBase):
     def __init__(self, mediasoup: RemoteMediasoup, proxy: RemoteObject, parent: RemoteBase | None) -> None:
         super().__init__(mediasoup, proxy, parent)
         self._pipe_pairs: dict[str, piping.PairFuture] = {}
+        self._updated_rtp_capabilities: dict[str, Any] | None = None
+        proxy.observer.on("statechange", self._on_state_change)
 
-    rtp_capabilities = _state("rtp_capabilities")
+    @property
+    def rtp_capabilities(self) -> Any:
+        """Mirrored; after `update_media_codecs()`, this client's until the server's state reflects a change."""
+        if self._updated_rtp_capabilities is not None:
+            return self._updated_rtp_capabilities
+        return self._proxy.state.get("rtp_capabilities")
+
+    def _on_state_change(self, changes: dict[str, Any]) -> None:
+        if "rtp_capabilities" in changes:
+            self._updated_rtp_capabilities = None
+
+    def update_media_codecs(self, media_codecs: list[dict[str, Any]]) -> None:
+        """As the local router's, synchronous: validated and applied here (the same `ortc`), and sent to the
+        server's router in call order, so this client's later calls find it applied."""
+        self._updated_rtp_capabilities = ortc.generate_router_rtp_capabilities(ortc.clone(media_codecs))
+        if not self._closed:
+            self._fire("update_media_codecs", media_codecs)
     room_producers = _state("room_producers")
     """A swarm room's producers, whichever entry they came through (None for a plain router)."""
     real_routers = _real_state("real_routers")
@@ -427,10 +467,10 @@ class Router(RemoteBase):
         if router is self:
             raise TypeError("cannot use this Router as destination")
         if router.closed:
-            raise InvalidStateError("destination Router closed")
+            raise NotFoundError("destination Router closed")
         producer = self.get_producer(producer_id)
         if producer is None:
-            raise KeyError(f'Producer with id "{producer_id}" not found')
+            raise NotFoundError(f'Producer with id "{producer_id}" not found')
         options: dict[str, Any] = {"keep_id": keep_id, "enable_rtx": enable_rtx, "enable_srtp": enable_srtp}
         if listen_info is not None:
             options["listen_info"] = listen_info

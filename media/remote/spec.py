@@ -67,7 +67,7 @@ _RTP_OBSERVER = TypeSpec(
 
 SPECS: dict[str, TypeSpec] = {
     "Worker": TypeSpec(
-        state=("pid", "closed", "died", "app_data"),
+        state=("pid", "closed", "died", "subprocess_closed", "app_data"),
         methods=("close", "dump", "get_resource_usage", "update_settings", "create_webrtc_server", "create_router"),
         events=("died", "subprocessclose"),
         closing_events=("died",),
@@ -87,7 +87,7 @@ SPECS: dict[str, TypeSpec] = {
         state=("id", "closed", "rtp_capabilities", "room_producers", "app_data"),
         methods=("close", "dump", "create_webrtc_transport", "create_plain_transport", "create_pipe_transport",
                  "create_direct_transport", "create_audio_level_observer", "create_active_speaker_observer",
-                 "pipe_to_router"),
+                 "pipe_to_router", "update_media_codecs"),
         events=("workerclose", "newproducer", "producerclose"),
         closing_events=("workerclose",),
         parent_close_event="workerclose",

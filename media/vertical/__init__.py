@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from media.errors import InvalidStateError
+from media.errors import WorkerClosedError
 from media.events import EventEmitter
 from media.vertical.pool import Capacity, CapacityError, WorkerPool, codecs_key
 from media.vertical.router import ForeignProducer, ForeignProducers, VerticalRouter
@@ -53,7 +53,7 @@ class VerticalWorker(EventEmitter):
         self, *, media_codecs: list[dict[str, Any]] | None = None, app_data: dict[str, Any] | None = None
     ) -> VerticalRouter:
         if self._closed:
-            raise InvalidStateError("Worker closed")
+            raise WorkerClosedError("Worker closed")
         if media_codecs is not None and not isinstance(media_codecs, list):
             raise TypeError("if given, media_codecs must be a list")
         if app_data is not None and not isinstance(app_data, dict):
