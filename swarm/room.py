@@ -73,6 +73,9 @@ class Rooms:
         self._local: dict[str, tuple[VerticalRouter, dict[str, Any]]] = {}
         """Producer id -> (its replica here, its record): what this node writes."""
         self._locks: dict[int, asyncio.Lock] = {}
+        self._cut: dict[int, set[str]] = {}
+        """id(replica) -> foreign producers whose pipe into it was cut at the source, left out of it until
+        they are found alive there again (see `pipe_cut`)."""
         self._tasks: set[asyncio.Task[None]] = set()
 
     # -- identity -------------------------------------------------------------------
@@ -107,6 +110,7 @@ class Rooms:
         replicas = self.replicas.get(router.id, set())
         replicas.discard(router)
         self._locks.pop(id(router), None)
+        self._cut.pop(id(router), None)
         if not replicas:
             self.replicas.pop(router.id, None)
             self._node.remove_placement(ROOM_PLACEMENT + router.id)
@@ -177,7 +181,10 @@ class Rooms:
             self._refresh(router)
 
     def _refresh(self, router: VerticalRouter) -> None:
-        task = asyncio.get_running_loop().create_task(self._apply(router))
+        self._spawn(self._apply(router))
+
+    def _spawn(self, work: Any) -> None:
+        task = asyncio.get_running_loop().create_task(work)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
@@ -185,9 +192,12 @@ class Rooms:
         lock = self._locks.setdefault(id(router), asyncio.Lock())
         async with lock:
             foreign = {}
-            for producer_id, (writer, record) in self.records(router.id).items():
+            records = self.records(router.id)
+            cut = self._cut.get(id(router), set())
+            cut &= set(records)  # a record gone ends its cut: if it comes back, it is announced as new
+            for producer_id, (writer, record) in records.items():
                 mine = self._local.get(producer_id)
-                if mine is not None and mine[0] is router:
+                if (mine is not None and mine[0] is router) or producer_id in cut:
                     continue
                 try:
                     foreign[producer_id] = ForeignProducer(
@@ -201,6 +211,40 @@ class Rooms:
                 await router.set_foreign(foreign)
             except Exception:
                 log.exception("room %s: applying the producer records failed", router.id)
+
+    def pipe_cut(self, router: VerticalRouter, producer_id: str) -> None:
+        """A pipe of a foreign producer into ``router`` was cut at the source (its transport closed there,
+        e.g. its host gave our session up while we were frozen), yet its record is still here.
+
+        Its consumers here got "producerclose": the replica says the same ("producerclose", and it
+        leaves ``room_producers``), so the application's view agrees with its consumers. If the
+        producer is still alive where it lives, it is announced again ("newproducer") and the
+        application re-consumes, as after a partition; if not, its record goes soon (its writer
+        drops it) and nothing more is said."""
+        if router.closed or self.record(router.id, producer_id) is None:
+            return
+        cut = self._cut.setdefault(id(router), set())
+        if producer_id in cut:
+            return
+        cut.add(producer_id)
+        log.info("room %s: the pipe of producer %s was cut at its source; checking it is still there",
+                 router.id, producer_id)
+        self._refresh(router)
+        self._spawn(self._recheck(router, producer_id))
+
+    async def _recheck(self, router: VerticalRouter, producer_id: str) -> None:
+        record = self.record(router.id, producer_id)
+        try:
+            if record is None:
+                return
+            await self.source_router(producer_id, record)
+        except Exception as error:  # gone there (KeyError), or its host unreachable: wait for its record to go
+            log.info("room %s: producer %s not found where it lived (%r)", router.id, producer_id, error)
+            return
+        cut = self._cut.get(id(router))
+        if cut is not None and producer_id in cut:
+            cut.discard(producer_id)
+            self._refresh(router)
 
     def record(self, room: str, producer_id: str) -> dict[str, Any] | None:
         found = self.records(room).get(producer_id)
@@ -240,4 +284,7 @@ class _Piper:
             raise KeyError(f'Producer with id "{producer_id}" not found')
         source = await self._rooms.source_router(producer_id, record)
         result = await source.pipe_to_router(producer_id=producer_id, router=target)
+        # Its transport closing at the source cuts the pipe from that end (closing it from ours closes the
+        # consumer, not its transport: no "transportclose").
+        result.pipe_consumer.on("transportclose", lambda: self._rooms.pipe_cut(self._router, producer_id))
         return result.pipe_producer
