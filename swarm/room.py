@@ -30,7 +30,13 @@ the view with it: every replica closes their pipes, whose consumers see
 "producerclose"; consumers hosted there close with "transportclose"); the room
 goes on in every other replica. A partition splits the room: each side keeps
 its own producers and loses the other side's (as if those entries had died);
-when it heals, the records come back and applications re-consume.
+when it heals, the records come back and applications re-consume. A frozen
+entry is, for the others, a dead one until it resumes; then its records come
+back (it resends them as it refutes) and so do its producers. A pipe cut at
+its source while its producer's record stays (the host gave our session up
+while we were frozen) is told as the producer closing here, then, if it is
+still alive where it lives, as a new producer again: the application's view
+agrees with what its consumers were told, and it re-consumes (`pipe_cut`).
 """
 
 from __future__ import annotations
