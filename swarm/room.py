@@ -290,7 +290,13 @@ class _Piper:
             raise KeyError(f'Producer with id "{producer_id}" not found')
         source = await self._rooms.source_router(producer_id, record)
         result = await source.pipe_to_router(producer_id=producer_id, router=target)
-        # Its transport closing at the source cuts the pipe from that end (closing it from ours closes the
-        # consumer, not its transport: no "transportclose").
-        result.pipe_consumer.on("transportclose", lambda: self._rooms.pipe_cut(self._router, producer_id))
-        return result.pipe_producer
+        pipe_producer = result.pipe_producer
+
+        def transport_closed() -> None:
+            # Cut at the source: its end closed while ours is open. Closing from our end (the consumer
+            # released, our worker lost) closes our pipe producer first: not a cut, the room stays as it is.
+            if not pipe_producer.closed:
+                self._rooms.pipe_cut(self._router, producer_id)
+
+        result.pipe_consumer.on("transportclose", transport_closed)
+        return pipe_producer

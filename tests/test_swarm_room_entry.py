@@ -19,6 +19,10 @@ RTP. What should happen, and what this checks:
   session on A is gone past the grace after the thaw, and closed there), and the new pipes are the
   only ones.
 
+The pipe cut at the source is told as the producer closing (and then announced again); a pipe
+closed from our end is not: losing the host of some consumers of a foreign producer leaves every
+other consumer of it alone (the last test).
+
 A partition between two live nodes is not tested: nothing in the swarm can cut the libp2p
 connections of two running nodes (no deny-list in the membership gate), and a real cut needs root
 (network namespaces or a firewall) that the suite does not have.
@@ -36,7 +40,7 @@ from media.codecs import DEFAULT_MEDIA_CODECS
 from media.remote.client import PipeTransport, RemoteMediasoup, connect_libp2p, connect_websocket
 from media.rtp_traffic import RtpSink, opus_producer, sink_consumer
 from rope import ReconnectPolicy
-from swarm.local_swarm import LocalSwarm, NodeProcess
+from swarm.local_swarm import LocalSwarm, NodeProcess, worker_pids
 
 GRACE_S = 2.0
 FREEZE_S = 15.0
@@ -172,6 +176,60 @@ async def test_an_entry_frozen_for_15_s_comes_back_and_the_room_converges(tmp_pa
                 stale = sink_there.packets, sink_here.packets
                 await again_there.wait_for_packets(again_there.packets + 20, within=20)
                 assert (sink_there.packets, sink_here.packets) == stale  # no old consumer is fed
+        finally:
+            for sink in sinks:
+                sink.close()
+            await first.close()
+            await second.close()
+
+
+def record_closing(consumer: Any) -> list[str]:
+    seen: list[str] = []
+    for event in ("transportclose", "producerclose"):
+        consumer.on(event, lambda *_args, name=event: seen.append(name))
+    return seen
+
+
+async def test_losing_a_host_of_some_consumers_of_a_foreign_producer_leaves_the_others_alone(tmp_path: Path) -> None:
+    async with LocalSwarm(tmp_path, session_grace_s=GRACE_S) as swarm:
+        a = await swarm.start_node("a", workers=1)
+        b = await swarm.start_node("b", workers=1, consumers_per_worker=2)
+        c = await swarm.start_node("c", workers=1, consumers_per_worker=2, entry=False)
+        assert a.entry_url and b.entry_url
+        first = await connect_websocket(a.entry_url, token=swarm.token, reconnect=QUICK)
+        second = await connect_websocket(b.entry_url, token=swarm.token, reconnect=QUICK)
+        sinks: list[RtpSink] = []
+        try:
+            here = await (await first.create_worker()).create_router(
+                media_codecs=DEFAULT_MEDIA_CODECS, app_data={"room": "lobby"})
+            there = await (await second.create_worker()).create_router(
+                media_codecs=DEFAULT_MEDIA_CODECS, app_data={"room": "lobby"})
+            closed: list[str] = []
+            there.on("producerclose", closed.append)
+            async with opus_producer(here) as mine:
+                await until(lambda: producer_ids(there) == {mine.id}, "A's producer in the room through B")
+                consumers: list[Any] = []
+                async with asyncio.timeout(60):  # past b's worker (2 consumers): B's replica borrows c's
+                    while len(consumers) < 3 or not worker_pids(c):
+                        if len(consumers) >= 3:
+                            await asyncio.sleep(0.5)
+                        sink, consumer = await sink_consumer(there, mine.id)
+                        sinks.append(sink)
+                        consumers.append(consumer)
+                for sink in sinks:
+                    await sink.wait_for_packets(10, within=20)
+                events = {id(consumer): record_closing(consumer) for consumer in consumers}
+                swarm.kill("c")
+                # Those on c close with their transport; the others, on b, do not notice.
+                await until(lambda: any(events.values()), "the consumers on the lost host closed")
+                kept = [(sink, consumer) for sink, consumer in zip(sinks, consumers, strict=True)
+                        if not events[id(consumer)]]
+                assert kept
+                for sink, _consumer in kept:
+                    await sink.wait_for_packets(sink.packets + 20, within=20)
+                await there.dump()
+                assert [seen for seen in events.values() if seen] == [["transportclose"]] * (len(consumers) - len(kept))
+                assert mine.id not in closed and producer_ids(there) == {mine.id}
         finally:
             for sink in sinks:
                 sink.close()
