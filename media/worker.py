@@ -133,12 +133,43 @@ async def create_worker(
     return worker
 
 
+class _Signals:
+    """Signals to the worker process that never reap it, and never reach another process.
+
+    Why not ``asyncio.subprocess.Process.send_signal()``: in CPython 3.11 it goes through
+    ``Popen.send_signal()``, which first polls the child (``waitpid(pid, WNOHANG)``). A worker that has
+    already exited, e.g. on the SIGTERM sent just before, is reaped there, behind asyncio's child
+    watcher: the watcher's own ``waitpid`` then fails, it logs "Unknown child process pid N, will
+    report returncode 255" and reports 255 as the exit status (CPython gh-87744; gh-121126 fixed it in
+    later versions by signalling with ``os.kill``). A pidfd, opened while asyncio still waits for the child, also closes
+    the window that ``os.kill`` leaves (gh-127049): once the child is reaped its pid may be reused,
+    but the pidfd still names the exited worker, so the signal fails instead of hitting a stranger."""
+
+    def __init__(self, process: asyncio.subprocess.Process) -> None:
+        self._process = process
+        self._fd: int | None = None
+        with contextlib.suppress(ProcessLookupError):
+            self._fd = os.pidfd_open(process.pid)  # ESRCH: it has already exited (and been reaped)
+
+    def send(self, signum: int) -> None:
+        if self._fd is None or self._process.returncode is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            signal.pidfd_send_signal(self._fd, signum)
+
+    def close(self) -> None:
+        fd, self._fd = self._fd, None
+        if fd is not None:
+            os.close(fd)
+
+
 class Worker(EventEmitter):
     def __init__(
         self, *, process: asyncio.subprocess.Process, channel: Channel, app_data: dict[str, Any] | None
     ) -> None:
         super().__init__()
         self._process = process
+        self._signals = _Signals(process)
         self._channel = channel
         self._closed = False
         self._died = False
@@ -187,10 +218,10 @@ class Worker(EventEmitter):
             return
         self._stalled = why
         logger.error("worker [pid:%s] stalled (%s): killing it", self.pid, why)
-        with contextlib.suppress(ProcessLookupError):
-            self._process.kill()  # a stopped process dies too; its exit then reports "died"
+        self._signals.send(signal.SIGKILL)  # a stopped process dies too; its exit then reports "died"
 
     def _on_exit(self) -> None:
+        self._signals.close()
         if self._closed:
             self._emit_subprocess_closed()
             return
@@ -265,17 +296,16 @@ class Worker(EventEmitter):
         self._webrtc_servers.clear()
 
     async def _shutdown(self) -> None:
-        with contextlib.suppress(ProcessLookupError):
-            self._process.send_signal(signal.SIGTERM)
-            # A stopped (SIGSTOPped) worker would hold SIGTERM until STOP_TIMEOUT_S: let it run
-            # to handle it. Harmless for a running one.
-            self._process.send_signal(signal.SIGCONT)
+        self._signals.send(signal.SIGTERM)
+        # A stopped (SIGSTOPped) worker would hold SIGTERM until STOP_TIMEOUT_S: let it run
+        # to handle it. Harmless for a running one.
+        self._signals.send(signal.SIGCONT)
         try:
             await asyncio.wait_for(asyncio.shield(self._process.wait()), STOP_TIMEOUT_S)
         except TimeoutError:
-            with contextlib.suppress(ProcessLookupError):
-                self._process.kill()
+            self._signals.send(signal.SIGKILL)
             await self._process.wait()
+        self._signals.close()
         await self._channel.close()
         current = asyncio.current_task()
         for task in list(self._tasks):

@@ -466,6 +466,11 @@ class SwarmNode:
             self._prober.health.worse()  # Lifeguard: being suspected hints that we are the slow one
         log.info("refuting %s at incarnation %d with %d", state, incarnation, self._incarnation)
         self._tell(MemberNews(self.peer_id, "alive", self._incarnation))
+        # Whoever declared us dead dropped our load and placements with us (a frozen node comes back
+        # "suspect" to some, dead to others): send them again now, not at the next refresh (10 s).
+        self.notify_load_changed()
+        if self._placements_version:
+            self._placements_changed.set()
 
     async def _publish_news_loop(self) -> None:
         while True:

@@ -30,7 +30,13 @@ the view with it: every replica closes their pipes, whose consumers see
 "producerclose"; consumers hosted there close with "transportclose"); the room
 goes on in every other replica. A partition splits the room: each side keeps
 its own producers and loses the other side's (as if those entries had died);
-when it heals, the records come back and applications re-consume.
+when it heals, the records come back and applications re-consume. A frozen
+entry is, for the others, a dead one until it resumes; then its records come
+back (it resends them as it refutes) and so do its producers. A pipe cut at
+its source while its producer's record stays (the host gave our session up
+while we were frozen) is told as the producer closing here, then, if it is
+still alive where it lives, as a new producer again: the application's view
+agrees with what its consumers were told, and it re-consumes (`pipe_cut`).
 """
 
 from __future__ import annotations
@@ -73,6 +79,9 @@ class Rooms:
         self._local: dict[str, tuple[VerticalRouter, dict[str, Any]]] = {}
         """Producer id -> (its replica here, its record): what this node writes."""
         self._locks: dict[int, asyncio.Lock] = {}
+        self._cut: dict[int, set[str]] = {}
+        """id(replica) -> foreign producers whose pipe into it was cut at the source, left out of it until
+        they are found alive there again (see `pipe_cut`)."""
         self._tasks: set[asyncio.Task[None]] = set()
 
     # -- identity -------------------------------------------------------------------
@@ -107,6 +116,7 @@ class Rooms:
         replicas = self.replicas.get(router.id, set())
         replicas.discard(router)
         self._locks.pop(id(router), None)
+        self._cut.pop(id(router), None)
         if not replicas:
             self.replicas.pop(router.id, None)
             self._node.remove_placement(ROOM_PLACEMENT + router.id)
@@ -177,7 +187,10 @@ class Rooms:
             self._refresh(router)
 
     def _refresh(self, router: VerticalRouter) -> None:
-        task = asyncio.get_running_loop().create_task(self._apply(router))
+        self._spawn(self._apply(router))
+
+    def _spawn(self, work: Any) -> None:
+        task = asyncio.get_running_loop().create_task(work)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
@@ -185,9 +198,12 @@ class Rooms:
         lock = self._locks.setdefault(id(router), asyncio.Lock())
         async with lock:
             foreign = {}
-            for producer_id, (writer, record) in self.records(router.id).items():
+            records = self.records(router.id)
+            cut = self._cut.get(id(router), set())
+            cut &= set(records)  # a record gone ends its cut: if it comes back, it is announced as new
+            for producer_id, (writer, record) in records.items():
                 mine = self._local.get(producer_id)
-                if mine is not None and mine[0] is router:
+                if (mine is not None and mine[0] is router) or producer_id in cut:
                     continue
                 try:
                     foreign[producer_id] = ForeignProducer(
@@ -201,6 +217,40 @@ class Rooms:
                 await router.set_foreign(foreign)
             except Exception:
                 log.exception("room %s: applying the producer records failed", router.id)
+
+    def pipe_cut(self, router: VerticalRouter, producer_id: str) -> None:
+        """A pipe of a foreign producer into ``router`` was cut at the source (its transport closed there,
+        e.g. its host gave our session up while we were frozen), yet its record is still here.
+
+        Its consumers here got "producerclose": the replica says the same ("producerclose", and it
+        leaves ``room_producers``), so the application's view agrees with its consumers. If the
+        producer is still alive where it lives, it is announced again ("newproducer") and the
+        application re-consumes, as after a partition; if not, its record goes soon (its writer
+        drops it) and nothing more is said."""
+        if router.closed or self.record(router.id, producer_id) is None:
+            return
+        cut = self._cut.setdefault(id(router), set())
+        if producer_id in cut:
+            return
+        cut.add(producer_id)
+        log.info("room %s: the pipe of producer %s was cut at its source; checking it is still there",
+                 router.id, producer_id)
+        self._refresh(router)
+        self._spawn(self._recheck(router, producer_id))
+
+    async def _recheck(self, router: VerticalRouter, producer_id: str) -> None:
+        record = self.record(router.id, producer_id)
+        try:
+            if record is None:
+                return
+            await self.source_router(producer_id, record)
+        except Exception as error:  # gone there (KeyError), or its host unreachable: wait for its record to go
+            log.info("room %s: producer %s not found where it lived (%r)", router.id, producer_id, error)
+            return
+        cut = self._cut.get(id(router))
+        if cut is not None and producer_id in cut:
+            cut.discard(producer_id)
+            self._refresh(router)
 
     def record(self, room: str, producer_id: str) -> dict[str, Any] | None:
         found = self.records(room).get(producer_id)
@@ -240,4 +290,13 @@ class _Piper:
             raise KeyError(f'Producer with id "{producer_id}" not found')
         source = await self._rooms.source_router(producer_id, record)
         result = await source.pipe_to_router(producer_id=producer_id, router=target)
-        return result.pipe_producer
+        pipe_producer = result.pipe_producer
+
+        def transport_closed() -> None:
+            # Cut at the source: its end closed while ours is open. Closing from our end (the consumer
+            # released, our worker lost) closes our pipe producer first: not a cut, the room stays as it is.
+            if not pipe_producer.closed:
+                self._rooms.pipe_cut(self._router, producer_id)
+
+        result.pipe_consumer.on("transportclose", transport_closed)
+        return pipe_producer
