@@ -67,7 +67,7 @@ class _Channel:
     def __init__(
         self,
         stream: P2PStream,
-        late: Callable[[dict[str, object]], None],
+        late: Callable[[dict[str, object], float], None],
         ended: Callable[[_Channel], None],
     ) -> None:
         self.stream = stream
@@ -75,13 +75,16 @@ class _Channel:
         self._ended = ended
         self._ids = itertools.count(1)
         self._waiting: dict[int, asyncio.Future[dict[str, object]]] = {}
+        self._sent_at: dict[int, float] = {}
+        """Requests not answered yet (also those their caller gave up on), when they were sent."""
         self._write_lock = asyncio.Lock()
         self.bytes_sent = 0
         self.closed = False
         self._reader = asyncio.get_running_loop().create_task(self._read())
 
-    async def request(self, message: dict[str, object]) -> dict[str, object]:
-        """Send ``message`` and wait for its answer; ConnectionError if the channel ends first."""
+    async def request(self, message: dict[str, object]) -> tuple[dict[str, object], float]:
+        """Send ``message`` and wait for its answer: (answer, round trip in seconds).
+        ConnectionError if the channel ends first."""
         if self.closed:
             raise ConnectionError("probe channel closed")
         request_id = next(self._ids)
@@ -91,10 +94,16 @@ class _Channel:
             # Shielded: a frame cut halfway by a timeout would garble the stream for good.
             write = asyncio.ensure_future(self._write({**message, "id": request_id}))
             write.add_done_callback(_retrieve)
+            if len(self._sent_at) > 64:  # answers that never came
+                self._sent_at.clear()
+            self._sent_at[request_id] = time.monotonic()
             await asyncio.shield(write)
-            return await answer
+            frame = await answer
+            return frame, time.monotonic() - self._sent_at.pop(request_id, time.monotonic())
         finally:
             self._waiting.pop(request_id, None)
+            if answer.done() and not answer.cancelled():
+                answer.exception()  # the channel ended while we wrote: the write's error is the one raised
 
     async def _write(self, message: dict[str, object]) -> None:
         async with self._write_lock:
@@ -108,8 +117,8 @@ class _Channel:
                 waiting = self._waiting.get(request_id) if isinstance(request_id, int) else None
                 if waiting is not None and not waiting.done():
                     waiting.set_result(frame)
-                else:
-                    self._late(frame)
+                elif isinstance(request_id, int) and request_id in self._sent_at:
+                    self._late(frame, time.monotonic() - self._sent_at.pop(request_id))
         except FrameError as error:
             log.info("probe channel to %s: %s", self.stream.remote_peer_id, error)
         finally:
@@ -154,6 +163,8 @@ class Prober:
         self._channels: dict[str, _Channel] = {}
         self._opening: dict[str, asyncio.Future[_Channel]] = {}
         self._served: set[asyncio.Task[None]] = set()
+        self._again: dict[str, asyncio.TimerHandle] = {}
+        """Suspects to probe once more next period."""
         self._bytes_sent = 0
         self.probes = 0
         self.voided = 0
@@ -181,6 +192,8 @@ class Prober:
             pending: list[asyncio.Future[Any]] = [*self._urgent.values(), *self._served, *self._opening.values()]
             for task in pending:
                 task.cancel()
+            for handle in self._again.values():
+                handle.cancel()
             for channel in list(self._channels.values()):
                 await channel.close()
             self._channels.clear()
@@ -205,7 +218,7 @@ class Prober:
 
     async def _open_channel(self, peer_id: str) -> _Channel:
         stream = await self._host.open_stream(peer_id, PROBE_PROTOCOL)
-        channel = _Channel(stream, lambda frame: self._late(peer_id, frame), self._channel_ended)
+        channel = _Channel(stream, lambda frame, rtt: self._late(peer_id, frame, rtt), self._channel_ended)
         self._channels[peer_id] = channel
         return channel
 
@@ -216,9 +229,11 @@ class Prober:
             del self._channels[peer_id]
         self._bytes_sent += channel.bytes_sent
 
-    def _late(self, peer_id: str, frame: dict[str, object]) -> None:
-        if frame.get("op") == "ack" and "inc" in frame:
-            self._heard(peer_id, frame)  # the ack of a ping that timed out: alive all the same
+    def _late(self, peer_id: str, frame: dict[str, object], rtt_s: float) -> None:
+        """The answer to a request its caller gave up on (timed out)."""
+        if frame.get("op") == "ack" and "inc" in frame:  # a ping's: alive all the same, and that slow
+            self.health.observe(peer_id, rtt_s)
+            self._heard(peer_id, frame)
 
     def _next_target(self) -> str | None:
         """Round robin over a shuffled list of the members we are connected to (each
@@ -254,7 +269,7 @@ class Prober:
                 log.info("probe %s: cannot reconnect: %s", target, str(error)[:80])
                 self._unreachable.add(target)
         try:
-            if await self._ping(target, self.health.scale(self._config.probe_timeout_s)):
+            if await self._ping(target):
                 self.health.better()
                 return True
             if await self._indirect(target):
@@ -270,7 +285,23 @@ class Prober:
         if news is not None:
             log.info("suspect %s (incarnation %d): direct and indirect probes failed", target, news.incarnation)
             self._on_suspect(news)
+        belief = self._view.state_of(target)
+        if belief is not None and belief[0] == "suspect":
+            # Ask again next period: a ping tells a live suspect that it is suspected (it
+            # refutes in the ack), the fastest way back for one that was only slow.
+            previous = self._again.pop(target, None)
+            if previous is not None:
+                previous.cancel()
+            self._again[target] = asyncio.get_running_loop().call_later(
+                self.health.scale(self._config.probe_interval_s), self._probe_suspect, target
+            )
         return False
+
+    def _probe_suspect(self, peer_id: str) -> None:
+        self._again.pop(peer_id, None)
+        belief = self._view.state_of(peer_id)
+        if belief is not None and belief[0] == "suspect":
+            self.probe_soon(peer_id)
 
     async def _timed(self, limit_s: float, work: Awaitable[bool]) -> bool:
         """``work`` within ``limit_s``; raises _Void if this process stalled meanwhile."""
@@ -283,12 +314,9 @@ class Prober:
                 raise _Void() from None
             return False
 
-    async def _ping(self, target: str, limit_s: float) -> bool:
-        started = time.monotonic()
-        ok = await self._timed(limit_s, self._exchange_ping(target))
-        if ok:
-            self.rtts = [*self.rtts[-199:], time.monotonic() - started]
-        else:
+    async def _ping(self, target: str) -> bool:
+        ok = await self._timed(self.health.wait(self._config.probe_timeout_s, target), self._exchange_ping(target))
+        if not ok:
             self.direct_failures += 1
         return ok
 
@@ -313,12 +341,14 @@ class Prober:
             message["you"] = list(belief)
         try:
             channel = await self._channel(target)
-            answer = await channel.request(message)
+            answer, rtt_s = await channel.request(message)
         except (ConnectionError, ValueError) as error:
             log.debug("ping %s: %s", target, error)
             return False
         if answer.get("op") != "ack":
             return False
+        self.rtts = [*self.rtts[-199:], rtt_s]
+        self.health.observe(target, rtt_s)
         self._heard(target, answer)
         return True
 
@@ -328,7 +358,9 @@ class Prober:
         if not helpers:
             return False
         answers: list[str] = []
-        timeout = self.health.scale(self._config.indirect_timeout_s)
+        # The helpers' round trips to us, and then (at worst, the slowest helper's) theirs to the target.
+        slowest = max(helpers, key=self.health.rto)
+        timeout = self.health.wait(self._config.indirect_timeout_s, slowest, target)
 
         async def ask(helper: str) -> bool:
             if not self._is_member(helper):
@@ -336,7 +368,7 @@ class Prober:
                 return False
             try:
                 channel = await self._channel(helper)
-                answer = await channel.request({"op": "req", "target": target, "inc": self._incarnation()})
+                answer, _ = await channel.request({"op": "req", "target": target, "inc": self._incarnation()})
             except (ConnectionError, ValueError):
                 answers.append("gone")
                 return False
@@ -393,7 +425,7 @@ class Prober:
                 ok = (
                     target != peer
                     and self._is_member(target)
-                    and await self._ping(target, self.health.scale(self._config.probe_timeout_s))
+                    and await self._ping(target)
                 )
             except _Void:
                 return  # we stalled: say nothing (the prober counts it against its own health, rightly or not)

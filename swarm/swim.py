@@ -51,6 +51,15 @@ class SwimConfig:
     """Lifeguard's local-health cap: timeouts stretch at most ``max_health + 1`` times."""
     stall_s: float = 0.1
     """A timer firing this late means this process was not running: void, and less healthy."""
+    initial_rto_s: float = 1.0
+    """A member's round trip before we measured one (RFC 6298's initial RTO): its first
+    probe also opens our probe channel to it, and members start while the box is busiest."""
+    max_rto_s: float = 5.0
+    """The longest a measured round trip stretches a timeout (a member answering slower than
+    that is as good as gone)."""
+    suspicion_round_trips: int = 4
+    """A suspicion lasts at least this many of the suspect's round trips: time for it to hear
+    and for its refutation to come back."""
     dead_memory_s: float = 120.0
     """How long a dead member's incarnation is remembered (late gossip cannot revive it)."""
 
@@ -84,6 +93,8 @@ class SwimConfig:
             suspicion_max_s=180.0,
             refused_suspicion_s=10.0,
             stall_s=2.0,
+            initial_rto_s=3.0,
+            max_rto_s=15.0,
         )
         return replace(base, **overrides)
 
@@ -103,11 +114,50 @@ class SwimConfig:
 class LocalHealth:
     """Lifeguard's local health multiplier: 0 is healthy; every sign that *we* are
     slow (a probe lost with no nack from the helpers, a suspicion of us, a stall)
-    adds one, every clean probe takes one off."""
+    adds one, every clean probe takes one off.
+
+    It also keeps each member's ping round trip (TCP's estimator: smoothed RTT and
+    its variation, RFC 6298), and no wait for an answer is shorter than the
+    round trips it needs (`wait`). Health is a step per *event*; the round trip
+    measures the *condition*: on one box shared by 20 nodes (and whatever else
+    runs there) a ping takes 0.3-2 s, so fixed timeouts of a few hundred ms, even
+    times 9, failed all the time, and every false suspicion was more gossip and
+    more probes on a machine already out of CPU (issue 12). A member frozen
+    since its last answer keeps its old, short estimate: it is found as fast as before.
+    """
 
     def __init__(self, config: SwimConfig) -> None:
         self._max = config.max_health
+        self._max_rto = config.max_rto_s
+        self._initial_rto = config.initial_rto_s
         self.score = 0
+        self._rtt: dict[str, tuple[float, float]] = {}
+        """peer -> (smoothed round trip, its mean deviation), seconds."""
+
+    def observe(self, peer_id: str, rtt_s: float) -> None:
+        """A ping to ``peer_id`` answered after ``rtt_s`` (also one answered after its timeout)."""
+        known = self._rtt.get(peer_id)
+        if known is None:
+            if len(self._rtt) > 4096:
+                self._rtt.clear()
+            self._rtt[peer_id] = (rtt_s, rtt_s / 2)
+        else:
+            srtt, rttvar = known
+            self._rtt[peer_id] = (0.875 * srtt + 0.125 * rtt_s, 0.75 * rttvar + 0.25 * abs(srtt - rtt_s))
+
+    def forget(self, peer_id: str) -> None:
+        self._rtt.pop(peer_id, None)
+
+    def rto(self, peer_id: str) -> float:
+        """How long an answer from ``peer_id`` may take: smoothed RTT + 4 deviations, or the
+        initial estimate if never measured."""
+        known = self._rtt.get(peer_id)
+        return self._initial_rto if known is None else min(self._max_rto, known[0] + 4 * known[1])
+
+    def wait(self, seconds: float, *peers: str) -> float:
+        """A timeout: ``seconds`` stretched by our health, and at least the sum of the round
+        trips to ``peers`` (an exchange that goes through them one after the other)."""
+        return max(self.scale(seconds), sum(self.rto(peer) for peer in peers))
 
     def worse(self, by: int = 1) -> None:
         self.score = min(self._max, self.score + by)

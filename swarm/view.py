@@ -240,6 +240,7 @@ class SwarmView:
     def _set_deadline(self, state: PeerState) -> None:
         confirmations = len(state.accusers) - 1
         timeout = self.health.scale(self.swim.suspicion_timeout_s(confirmations, members=len(self._peers) + 1))
+        timeout = max(timeout, self.swim.suspicion_round_trips * self.health.rto(state.peer_id))
         if state.refused:  # not stretched by our health: a refused dial is no timing we could misjudge
             timeout = min(timeout, self.swim.refused_suspicion_s)
         state.suspect_deadline = state.suspected_at + timeout
@@ -276,4 +277,5 @@ class SwarmView:
 
     def remove(self, peer_id: str) -> None:
         if self._peers.pop(peer_id, None) is not None:
+            self.health.forget(peer_id)
             self._emit("removed", peer_id)
