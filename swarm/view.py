@@ -81,6 +81,9 @@ class SwarmView:
         self._dead: dict[str, tuple[int, float]] = {}
         """peer -> (incarnation declared dead, when)."""
         self._listeners: list[Callable[[ViewEvent], None]] = []
+        self._next_tick = float("inf")
+        """When the node's sweep is due next (`tick`); inf: no sweep (a view used alone)."""
+        self._doubt_deaths_until = 0.0
 
     # -- reading -------------------------------------------------------------------
 
@@ -219,8 +222,12 @@ class SwarmView:
             state = self._peers.get(subject)
             if state is not None and news.incarnation < state.incarnation:
                 return False
-            self.declare_dead(subject, news.incarnation)
-            return state is not None
+            if state is None or not self._doubting():
+                self.declare_dead(subject, news.incarnation)
+                return state is not None
+            # We were stalled: this death may be older than the subject's refutation
+            # queued behind it. Suspect it instead: the refutation clears it, or it dies later.
+            news = MemberNews(subject, "suspect", news.incarnation)
         state = self._peers.get(subject)
         if state is None or news.incarnation < state.incarnation:
             return False
@@ -250,13 +257,25 @@ class SwarmView:
         self._dead[peer_id] = (max(incarnation, known[0] if known else 0), self._clock())
         self.remove(peer_id)
 
-    def delay_suspicions(self, seconds: float) -> None:
-        """This node was stalled for ``seconds``: refutations may be waiting unread, so
-        give every running suspicion that much more time."""
+    def tick(self, next_in_s: float) -> None:
+        """The node's sweep ran and will run again in ``next_in_s``: until then plus
+        ``stall_s``, this node counts as running (see `accused`)."""
+        self._next_tick = self._clock() + next_in_s
+
+    def stalled(self, seconds: float) -> None:
+        """This node was not running for ``seconds`` (stopped, starved): refutations may be
+        waiting unread behind older news, so every running suspicion gets that much more
+        time, and for as long again (at least a second) a death we hear of counts as a
+        suspicion only (see `accused`)."""
         for state in self._peers.values():
             if state.state == "suspect":
                 state.suspect_deadline += seconds
                 state.suspected_at += seconds
+        self._doubt_deaths_until = self._clock() + max(1.0, seconds)
+
+    def _doubting(self) -> bool:
+        now = self._clock()
+        return now < self._doubt_deaths_until or now > self._next_tick + self.swim.stall_s
 
     def expire(self) -> list[tuple[str, int | None]]:
         """Remove suspects whose timeout ran out (-> (peer, incarnation declared dead))

@@ -32,7 +32,7 @@ from swarm.records import (
     decode_envelope,
     encode_envelope,
 )
-from swarm.swim import SwimConfig
+from swarm.swim import LocalHealth, SwimConfig
 from swarm.view import SwarmView
 
 PEER = "12D3KooWL4UhZekokNhjHGDwPUz6EkCyeCUcxtmxm6msJFhg3FAG"
@@ -174,7 +174,8 @@ def test_view_suspicion_refutation_and_death() -> None:
     """SWIM's merge rules: suspicion at the current incarnation, refuted only by a higher
     one; Lifeguard's shorter timeout with more accusers; dead is final for that incarnation."""
     clock = FakeClock()
-    swim = SwimConfig(suspicion_min_s=1.0, suspicion_max_s=4.0, suspicion_confirmations=2)
+    # initial_rto_s=0: members never pinged add no round-trip floor (tested below)
+    swim = SwimConfig(suspicion_min_s=1.0, suspicion_max_s=4.0, suspicion_confirmations=2, initial_rto_s=0.0)
     view = SwarmView("me", default_ttl_s=60.0, clock=clock, swim=swim)
     events: list[tuple[str, str]] = []
     view.add_listener(lambda e: events.append((e.kind, e.peer_id)))
@@ -216,9 +217,61 @@ def test_view_suspicion_refutation_and_death() -> None:
     view.apply(MembershipRecord("d", 11, (MemberNews("c", "dead", 10),), 10))
     assert "c" not in view
     view.suspect("d")
-    view.delay_suspicions(10.0)
+    view.stalled(10.0)
     clock.now += 5.0
     assert view.expire() == [] and "d" in view
+
+
+def test_a_stalled_node_takes_news_of_a_death_as_a_suspicion() -> None:
+    """Right after a stall (SIGCONT), a death heard may be older than the subject's
+    refutation queued behind it: the subject is only suspected, and the refutation wins."""
+    clock = FakeClock()
+    swim = SwimConfig(suspicion_min_s=1.0, suspicion_max_s=4.0, stall_s=0.1, initial_rto_s=0.0)
+    view = SwarmView("me", default_ttl_s=60.0, clock=clock, swim=swim)
+    for peer in ("a", "b", "c"):
+        view.apply(LoadRecord(peer, 1, 0, 1, (), 0, 0, (), 60.0, incarnation=10))
+    view.tick(0.05)
+    clock.now += 5.0  # stopped: the sweep did not run, and nothing told the view yet
+    view.apply(MembershipRecord("b", 2, (MemberNews("a", "dead", 10),), 10))
+    assert view.state_of("a") == ("suspect", 10)
+    view.apply(MembershipRecord("a", 3, (MemberNews("a", "alive", 11),), 11))
+    assert view.state_of("a") == ("alive", 11)
+    view.tick(0.05)
+    view.stalled(5.0)  # the sweep noticed: deaths stay doubted for as long again
+    clock.now += 4.0
+    view.tick(0.05)
+    view.apply(MembershipRecord("b", 4, (MemberNews("c", "dead", 10),), 10))
+    assert view.state_of("c") == ("suspect", 10)
+    clock.now += 1.1
+    view.tick(0.05)
+    view.apply(MembershipRecord("b", 5, (MemberNews("a", "dead", 11),), 11))
+    assert "a" not in view  # running again: a death is a death
+    clock.now += 4.0
+    assert view.expire() == [("c", 10)]  # unrefuted, the doubted death comes true
+
+
+def test_timeouts_follow_the_measured_round_trips() -> None:
+    """RFC 6298's estimator per member: no wait is shorter than the round trips it needs,
+    a member never measured has the initial estimate, and a slow one stretches only its own."""
+    swim = SwimConfig.local()
+    health = LocalHealth(swim)
+    assert health.rto("a") == swim.initial_rto_s
+    for _ in range(50):
+        health.observe("a", 0.005)
+        health.observe("b", 0.8)
+    assert health.rto("a") < 0.01 and 0.8 <= health.rto("b") < 1.0
+    assert health.wait(swim.probe_timeout_s, "a") == swim.probe_timeout_s
+    assert health.wait(swim.probe_timeout_s, "b") == health.rto("b")
+    assert health.wait(swim.indirect_timeout_s, "a", "b") == health.rto("a") + health.rto("b")
+    health.worse()
+    assert health.wait(swim.probe_timeout_s, "a") == 2 * swim.probe_timeout_s
+    health.observe("b", 60.0)
+    assert health.rto("b") == swim.max_rto_s
+    view = SwarmView("me", default_ttl_s=60.0, swim=swim, health=health)
+    view.apply(LoadRecord("b", 1, 0, 1, (), 0, 0, (), 60.0, incarnation=1))
+    view.suspect("b")
+    state = view.peers()["b"]
+    assert state.suspect_deadline - state.suspected_at == swim.suspicion_round_trips * swim.max_rto_s
 
 
 def test_suspicion_timeout_shrinks_with_confirmations() -> None:
