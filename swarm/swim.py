@@ -60,6 +60,9 @@ class SwimConfig:
     suspicion_round_trips: int = 4
     """A suspicion lasts at least this many of the suspect's round trips: time for it to hear
     and for its refutation to come back."""
+    backlog_stall_s: float = 1.0
+    """A stall at least this long leaves a backlog of news: for as long again, a death we
+    hear of is only a suspicion (it may be older than the refutation queued behind it)."""
     dead_memory_s: float = 120.0
     """How long a dead member's incarnation is remembered (late gossip cannot revive it)."""
 

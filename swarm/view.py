@@ -259,23 +259,24 @@ class SwarmView:
 
     def tick(self, next_in_s: float) -> None:
         """The node's sweep ran and will run again in ``next_in_s``: until then plus
-        ``stall_s``, this node counts as running (see `accused`)."""
+        ``backlog_stall_s``, this node counts as running (see `accused`)."""
         self._next_tick = self._clock() + next_in_s
 
     def stalled(self, seconds: float) -> None:
         """This node was not running for ``seconds`` (stopped, starved): refutations may be
         waiting unread behind older news, so every running suspicion gets that much more
-        time, and for as long again (at least a second) a death we hear of counts as a
-        suspicion only (see `accused`)."""
+        time; after a stall of ``backlog_stall_s`` or more, for as long again a death we
+        hear of counts as a suspicion only (see `accused`)."""
         for state in self._peers.values():
             if state.state == "suspect":
                 state.suspect_deadline += seconds
                 state.suspected_at += seconds
-        self._doubt_deaths_until = self._clock() + max(1.0, seconds)
+        if seconds >= self.swim.backlog_stall_s:
+            self._doubt_deaths_until = self._clock() + seconds
 
     def _doubting(self) -> bool:
         now = self._clock()
-        return now < self._doubt_deaths_until or now > self._next_tick + self.swim.stall_s
+        return now < self._doubt_deaths_until or now > self._next_tick + self.swim.backlog_stall_s
 
     def expire(self) -> list[tuple[str, int | None]]:
         """Remove suspects whose timeout ran out (-> (peer, incarnation declared dead))

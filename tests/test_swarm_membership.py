@@ -226,9 +226,9 @@ def test_a_stalled_node_takes_news_of_a_death_as_a_suspicion() -> None:
     """Right after a stall (SIGCONT), a death heard may be older than the subject's
     refutation queued behind it: the subject is only suspected, and the refutation wins."""
     clock = FakeClock()
-    swim = SwimConfig(suspicion_min_s=1.0, suspicion_max_s=4.0, stall_s=0.1, initial_rto_s=0.0)
+    swim = SwimConfig(suspicion_min_s=1.0, suspicion_max_s=4.0, backlog_stall_s=1.0, initial_rto_s=0.0)
     view = SwarmView("me", default_ttl_s=60.0, clock=clock, swim=swim)
-    for peer in ("a", "b", "c"):
+    for peer in ("a", "b", "c", "d"):
         view.apply(LoadRecord(peer, 1, 0, 1, (), 0, 0, (), 60.0, incarnation=10))
     view.tick(0.05)
     clock.now += 5.0  # stopped: the sweep did not run, and nothing told the view yet
@@ -237,7 +237,10 @@ def test_a_stalled_node_takes_news_of_a_death_as_a_suspicion() -> None:
     view.apply(MembershipRecord("a", 3, (MemberNews("a", "alive", 11),), 11))
     assert view.state_of("a") == ("alive", 11)
     view.tick(0.05)
-    view.stalled(5.0)  # the sweep noticed: deaths stay doubted for as long again
+    view.stalled(0.5)  # a short stall (a busy loop) leaves no backlog: deaths are believed
+    view.apply(MembershipRecord("b", 3, (MemberNews("d", "dead", 10),), 10))
+    assert "d" not in view
+    view.stalled(5.0)  # the sweep noticed a long one: deaths stay doubted for as long again
     clock.now += 4.0
     view.tick(0.05)
     view.apply(MembershipRecord("b", 4, (MemberNews("c", "dead", 10),), 10))
