@@ -315,7 +315,7 @@ class Prober:
             return False
 
     async def _ping(self, target: str) -> bool:
-        ok = await self._timed(self.health.wait(self._config.probe_timeout_s, target), self._exchange_ping(target))
+        ok = await self._timed(self.health.wait(self._config.probe_timeout_s), self._exchange_ping(target))
         if not ok:
             self.direct_failures += 1
         return ok
@@ -358,9 +358,7 @@ class Prober:
         if not helpers:
             return False
         answers: list[str] = []
-        # The helpers' round trips to us, and then (at worst, the slowest helper's) theirs to the target.
-        slowest = max(helpers, key=self.health.rto)
-        timeout = self.health.wait(self._config.indirect_timeout_s, slowest, target)
+        timeout = self.health.wait(self._config.indirect_timeout_s, round_trips=2)  # to a helper, its to the target
 
         async def ask(helper: str) -> bool:
             if not self._is_member(helper):

@@ -119,14 +119,19 @@ class LocalHealth:
     slow (a probe lost with no nack from the helpers, a suspicion of us, a stall)
     adds one, every clean probe takes one off.
 
-    It also keeps each member's ping round trip (TCP's estimator: smoothed RTT and
-    its variation, RFC 6298), and no wait for an answer is shorter than the
-    round trips it needs (`wait`). Health is a step per *event*; the round trip
-    measures the *condition*: on one box shared by 20 nodes (and whatever else
-    runs there) a ping takes 0.3-2 s, so fixed timeouts of a few hundred ms, even
+    It also keeps ping round trips (TCP's estimator, RFC 6298: smoothed RTT plus
+    four mean deviations), and no wait for an answer is shorter than the round
+    trips it needs (`wait`): health is a step per *event*, the round trip
+    measures the *condition*. On one box shared by 20 nodes (and whatever else
+    runs there) a ping took 0.3-2 s, so fixed timeouts of a few hundred ms, even
     times 9, failed all the time, and every false suspicion was more gossip and
-    more probes on a machine already out of CPU (issue 12). A member frozen
-    since its last answer keeps its old, short estimate: it is found as fast as before.
+    more probes on a machine already out of CPU (issue 12).
+
+    Two estimates: one over every ping (a few samples a second, so it follows the
+    machine within seconds) sets probe timeouts; one per member sets how long its
+    suspicion lasts at least (`SwarmView`): a member that was slow to answer gets
+    more time to refute, and one frozen since its last answer keeps its old, short
+    estimate, so it is found as fast as before.
     """
 
     def __init__(self, config: SwimConfig) -> None:
@@ -134,33 +139,39 @@ class LocalHealth:
         self._max_rto = config.max_rto_s
         self._initial_rto = config.initial_rto_s
         self.score = 0
+        self._all: tuple[float, float] | None = None
         self._rtt: dict[str, tuple[float, float]] = {}
         """peer -> (smoothed round trip, its mean deviation), seconds."""
 
+    @staticmethod
+    def _update(known: tuple[float, float] | None, rtt_s: float) -> tuple[float, float]:
+        if known is None:
+            return rtt_s, rtt_s / 2
+        srtt, rttvar = known
+        return 0.875 * srtt + 0.125 * rtt_s, 0.75 * rttvar + 0.25 * abs(srtt - rtt_s)
+
     def observe(self, peer_id: str, rtt_s: float) -> None:
         """A ping to ``peer_id`` answered after ``rtt_s`` (also one answered after its timeout)."""
-        known = self._rtt.get(peer_id)
-        if known is None:
-            if len(self._rtt) > 4096:
-                self._rtt.clear()
-            self._rtt[peer_id] = (rtt_s, rtt_s / 2)
-        else:
-            srtt, rttvar = known
-            self._rtt[peer_id] = (0.875 * srtt + 0.125 * rtt_s, 0.75 * rttvar + 0.25 * abs(srtt - rtt_s))
+        if peer_id not in self._rtt and len(self._rtt) > 4096:
+            self._rtt.clear()
+        self._rtt[peer_id] = self._update(self._rtt.get(peer_id), rtt_s)
+        self._all = self._update(self._all, rtt_s)
 
     def forget(self, peer_id: str) -> None:
         self._rtt.pop(peer_id, None)
 
-    def rto(self, peer_id: str) -> float:
-        """How long an answer from ``peer_id`` may take: smoothed RTT + 4 deviations, or the
-        initial estimate if never measured."""
-        known = self._rtt.get(peer_id)
+    def _rto(self, known: tuple[float, float] | None) -> float:
         return self._initial_rto if known is None else min(self._max_rto, known[0] + 4 * known[1])
 
-    def wait(self, seconds: float, *peers: str) -> float:
-        """A timeout: ``seconds`` stretched by our health, and at least the sum of the round
-        trips to ``peers`` (an exchange that goes through them one after the other)."""
-        return max(self.scale(seconds), sum(self.rto(peer) for peer in peers))
+    def rto(self, peer_id: str | None = None) -> float:
+        """How long a ping's answer may take (from ``peer_id``, or from anyone): the
+        smoothed RTT + 4 deviations, or the initial estimate before any was measured."""
+        return self._rto(self._all if peer_id is None else self._rtt.get(peer_id))
+
+    def wait(self, seconds: float, round_trips: int = 1) -> float:
+        """A timeout: ``seconds`` stretched by our health, and at least ``round_trips``
+        ping round trips as they go now."""
+        return max(self.scale(seconds), round_trips * self.rto())
 
     def worse(self, by: int = 1) -> None:
         self.score = min(self._max, self.score + by)

@@ -265,14 +265,14 @@ class SwarmView:
     def stalled(self, seconds: float) -> None:
         """This node was not running for ``seconds`` (stopped, starved): refutations may be
         waiting unread behind older news, so every running suspicion gets that much more
-        time; after a stall of ``backlog_stall_s`` or more, for as long again a death we
-        hear of counts as a suspicion only (see `accused`)."""
+        time; after a stall of ``backlog_stall_s`` or more, for as long again (at most
+        twice that) a death we hear of counts as a suspicion only (see `accused`)."""
         for state in self._peers.values():
             if state.state == "suspect":
                 state.suspect_deadline += seconds
                 state.suspected_at += seconds
-        if seconds >= self.swim.backlog_stall_s:
-            self._doubt_deaths_until = self._clock() + seconds
+        if seconds >= self.swim.backlog_stall_s:  # its backlog takes a second or two to read
+            self._doubt_deaths_until = self._clock() + min(seconds, 2 * self.swim.backlog_stall_s)
 
     def _doubting(self) -> bool:
         now = self._clock()

@@ -240,8 +240,8 @@ def test_a_stalled_node_takes_news_of_a_death_as_a_suspicion() -> None:
     view.stalled(0.5)  # a short stall (a busy loop) leaves no backlog: deaths are believed
     view.apply(MembershipRecord("b", 3, (MemberNews("d", "dead", 10),), 10))
     assert "d" not in view
-    view.stalled(5.0)  # the sweep noticed a long one: deaths stay doubted for as long again
-    clock.now += 4.0
+    view.stalled(5.0)  # the sweep noticed a long one: deaths stay doubted while its backlog is read
+    clock.now += 1.5
     view.tick(0.05)
     view.apply(MembershipRecord("b", 4, (MemberNews("c", "dead", 10),), 10))
     assert view.state_of("c") == ("suspect", 10)
@@ -254,20 +254,26 @@ def test_a_stalled_node_takes_news_of_a_death_as_a_suspicion() -> None:
 
 
 def test_timeouts_follow_the_measured_round_trips() -> None:
-    """RFC 6298's estimator per member: no wait is shorter than the round trips it needs,
-    a member never measured has the initial estimate, and a slow one stretches only its own."""
+    """RFC 6298's estimator: probe timeouts follow the round trips of every ping (what the
+    machine does now); a suspicion lasts at least a few of the suspect's own round trips;
+    nothing measured yet, the initial estimate."""
     swim = SwimConfig.local()
     health = LocalHealth(swim)
-    assert health.rto("a") == swim.initial_rto_s
+    assert health.rto() == health.rto("a") == swim.initial_rto_s
     for _ in range(50):
         health.observe("a", 0.005)
+    assert health.rto() < 0.01 and health.rto("a") < 0.01 and health.rto("b") == swim.initial_rto_s
+    assert health.wait(swim.probe_timeout_s) == swim.probe_timeout_s
+    for _ in range(50):
         health.observe("b", 0.8)
-    assert health.rto("a") < 0.01 and 0.8 <= health.rto("b") < 1.0
-    assert health.wait(swim.probe_timeout_s, "a") == swim.probe_timeout_s
-    assert health.wait(swim.probe_timeout_s, "b") == health.rto("b")
-    assert health.wait(swim.indirect_timeout_s, "a", "b") == health.rto("a") + health.rto("b")
+    assert 0.8 <= health.rto() < 1.0 and health.rto("a") < 0.01
+    assert health.wait(swim.probe_timeout_s) == health.rto()
+    assert health.wait(swim.indirect_timeout_s, round_trips=2) == 2 * health.rto()
+    for _ in range(30):
+        health.observe("a", 0.005)
+    assert health.rto() < 0.2  # the machine is quick again: some seconds of pings (two a second) tell
     health.worse()
-    assert health.wait(swim.probe_timeout_s, "a") == 2 * swim.probe_timeout_s
+    assert health.wait(swim.probe_timeout_s) == 2 * swim.probe_timeout_s
     health.observe("b", 60.0)
     assert health.rto("b") == swim.max_rto_s
     view = SwarmView("me", default_ttl_s=60.0, swim=swim, health=health)
@@ -275,13 +281,3 @@ def test_timeouts_follow_the_measured_round_trips() -> None:
     view.suspect("b")
     state = view.peers()["b"]
     assert state.suspect_deadline - state.suspected_at == swim.suspicion_round_trips * swim.max_rto_s
-
-
-def test_suspicion_timeout_shrinks_with_confirmations() -> None:
-    swim = SwimConfig.local()
-    timeouts = [swim.suspicion_timeout_s(c, members=20) for c in range(6)]
-    assert timeouts[0] == swim.suspicion_max_s and timeouts[-1] == pytest.approx(swim.suspicion_min_s)
-    assert timeouts == sorted(timeouts, reverse=True)
-    assert swim.suspicion_timeout_s(0, members=2) == swim.suspicion_min_s  # nobody could confirm
-    assert SwimConfig.lan().probe_interval_s > swim.probe_interval_s
-    assert SwimConfig.local(probe_timeout_s=0.3).probe_timeout_s == 0.3
