@@ -358,7 +358,11 @@ class Prober:
         if not helpers:
             return False
         answers: list[str] = []
-        timeout = self.health.wait(self._config.indirect_timeout_s, round_trips=2)  # to a helper, its to the target
+        # Two round trips: to a helper, and its to the target. When our dial was refused (it
+        # is gone, or we alone cannot reach it), a live helper nacks or acks at once; waiting
+        # longer only waits for helpers that died with it (a kill of several at once).
+        base = self._config.probe_timeout_s if target in self._unreachable else self._config.indirect_timeout_s
+        timeout = self.health.wait(base, round_trips=2)
 
         async def ask(helper: str) -> bool:
             if not self._is_member(helper):
