@@ -17,6 +17,7 @@ from swarm.membership import (
     CertificateError,
     CertificateVerifier,
     SwarmAuthority,
+    identity_peer_id,
     load_or_create_identity,
     load_swarm_public_key,
     peer_id_of,
@@ -63,6 +64,9 @@ def test_identity_is_created_0600_and_persistent(tmp_path: Path) -> None:
     first = load_or_create_identity(path)
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert peer_id_of(load_or_create_identity(path)) == peer_id_of(first)
+    assert identity_peer_id(path) == peer_id_of(first)  # the same id, without libp2p
+    fresh = tmp_path / "fresh.key"
+    assert identity_peer_id(fresh) == peer_id_of(load_or_create_identity(fresh))
     path.chmod(0o644)
     with pytest.raises(PermissionError):
         load_or_create_identity(path)
