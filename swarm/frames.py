@@ -1,9 +1,8 @@
 """Length-prefixed JSON frames: what the membership handshake and the probe protocol speak.
 
 A 4-byte big-endian length, then one JSON object. The reader is strict about the
-size: the other end may be a stranger. `read_frame` reads one frame off a
-short-lived stream; `FrameReader` reads a long-lived one (the probe channels),
-taking whatever arrived at once: every read is a trip to the libp2p thread.
+size: the other end may be a stranger. `FrameReader` takes whatever arrived at
+once (several frames, or part of one): every read is a trip to the libp2p thread.
 """
 
 from __future__ import annotations
@@ -12,7 +11,7 @@ import json
 import struct
 from typing import Protocol
 
-__all__ = ["FrameError", "FrameReader", "encode_frame", "read_frame", "write_frame"]
+__all__ = ["FrameError", "FrameReader", "encode_frame", "write_frame"]
 
 
 class FrameError(ConnectionError):
@@ -23,23 +22,6 @@ class _Stream(Protocol):
     async def read(self, max_bytes: int = 65536) -> bytes: ...
 
     async def write(self, data: bytes) -> None: ...
-
-
-async def _read_exactly(stream: _Stream, count: int) -> bytes:
-    data = b""
-    while len(data) < count:
-        chunk = await stream.read(count - len(data))
-        if not chunk:
-            raise FrameError("stream closed mid-frame")
-        data += chunk
-    return data
-
-
-async def read_frame(stream: _Stream, max_bytes: int) -> dict[str, object]:
-    (length,) = struct.unpack(">I", await _read_exactly(stream, 4))
-    if length > max_bytes:
-        raise FrameError(f"frame of {length} bytes is over the {max_bytes} limit")
-    return _decode(await _read_exactly(stream, length))
 
 
 def _decode(body: bytes) -> dict[str, object]:

@@ -19,7 +19,7 @@ import logging
 from collections.abc import Callable
 
 from swarm.bridge import P2PHost, P2PStream
-from swarm.frames import FrameError, read_frame, write_frame
+from swarm.frames import FrameError, FrameReader, write_frame
 from swarm.membership import Certificate, CertificateError, CertificateVerifier
 
 __all__ = ["MEMBERSHIP_PROTOCOL", "MembershipError", "MembershipGate"]
@@ -35,10 +35,14 @@ class MembershipError(ConnectionError):
 
 
 async def _read_frame(stream: P2PStream) -> dict[str, object]:
+    """One frame, in one read when it came in one piece (each read is a trip to the libp2p thread)."""
     try:
-        return await read_frame(stream, MAX_FRAME)
+        frame = await FrameReader(stream, MAX_FRAME).read()
     except FrameError as error:
         raise MembershipError(f"membership handshake: {error}") from None
+    if frame is None:
+        raise MembershipError("membership handshake: stream closed before a frame")
+    return frame
 
 
 class MembershipGate:
