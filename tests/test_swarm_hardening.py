@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 import multiaddr
 import pytest
@@ -132,7 +133,7 @@ async def test_a_peer_record_is_checked_once_not_on_every_gossip_message(
     checks: list[object] = []
     original = libp2p_fixes._ORIGINAL_CONSUME
 
-    def counted(msg: object, host: object, peer_id: object = None) -> bool:
+    def counted(msg: Any, host: Any, peer_id: Any = None) -> bool:
         checks.append(peer_id)
         return bool(original(msg, host, peer_id))
 
