@@ -353,7 +353,13 @@ class Prober:
         return True
 
     async def _indirect(self, target: str) -> bool:
-        helpers = [p for p in self._view.peers() if p != target and self._is_member(p)]
+        # Not a member we hold suspect or are probing out of turn (its connection just
+        # closed): when several die at once, they are no help with each other.
+        helpers = [
+            peer
+            for peer, state in self._view.peers().items()
+            if peer != target and state.state == "alive" and peer not in self._urgent and self._is_member(peer)
+        ]
         helpers = random.sample(helpers, min(self._config.indirect_probes, len(helpers)))
         if not helpers:
             return False
