@@ -1,7 +1,8 @@
 """Length-prefixed JSON frames: what the membership handshake and the probe protocol speak.
 
 A 4-byte big-endian length, then one JSON object. The reader is strict about the
-size: the other end may be a stranger.
+size: the other end may be a stranger. `FrameReader` takes whatever arrived at
+once (several frames, or part of one): every read is a trip to the libp2p thread.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import json
 import struct
 from typing import Protocol
 
-__all__ = ["FrameError", "encode_frame", "read_frame", "write_frame"]
+__all__ = ["FrameError", "FrameReader", "encode_frame", "write_frame"]
 
 
 class FrameError(ConnectionError):
@@ -23,27 +24,40 @@ class _Stream(Protocol):
     async def write(self, data: bytes) -> None: ...
 
 
-async def _read_exactly(stream: _Stream, count: int) -> bytes:
-    data = b""
-    while len(data) < count:
-        chunk = await stream.read(count - len(data))
-        if not chunk:
-            raise FrameError("stream closed mid-frame")
-        data += chunk
-    return data
-
-
-async def read_frame(stream: _Stream, max_bytes: int) -> dict[str, object]:
-    (length,) = struct.unpack(">I", await _read_exactly(stream, 4))
-    if length > max_bytes:
-        raise FrameError(f"frame of {length} bytes is over the {max_bytes} limit")
+def _decode(body: bytes) -> dict[str, object]:
     try:
-        message = json.loads(await _read_exactly(stream, length))
+        message = json.loads(body)
     except ValueError:
         raise FrameError("frame is not JSON") from None
     if not isinstance(message, dict):
         raise FrameError("frame is not a JSON object")
     return message
+
+
+class FrameReader:
+    """Frames off one long-lived stream: a read may bring several frames, or part of one."""
+
+    def __init__(self, stream: _Stream, max_bytes: int) -> None:
+        self._stream = stream
+        self._max = max_bytes
+        self._buffer = b""
+
+    async def read(self) -> dict[str, object] | None:
+        """The next frame; None at the end of the stream between frames."""
+        while True:
+            if len(self._buffer) >= 4:
+                (length,) = struct.unpack(">I", self._buffer[:4])
+                if length > self._max:
+                    raise FrameError(f"frame of {length} bytes is over the {self._max} limit")
+                if len(self._buffer) >= 4 + length:
+                    body, self._buffer = self._buffer[4 : 4 + length], self._buffer[4 + length :]
+                    return _decode(body)
+            chunk = await self._stream.read(65536)
+            if not chunk:
+                if self._buffer:
+                    raise FrameError("stream closed mid-frame")
+                return None
+            self._buffer += chunk
 
 
 def encode_frame(message: dict[str, object]) -> bytes:

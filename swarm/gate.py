@@ -19,7 +19,7 @@ import logging
 from collections.abc import Callable
 
 from swarm.bridge import P2PHost, P2PStream
-from swarm.frames import FrameError, read_frame, write_frame
+from swarm.frames import FrameError, FrameReader, write_frame
 from swarm.membership import Certificate, CertificateError, CertificateVerifier
 
 __all__ = ["MEMBERSHIP_PROTOCOL", "MembershipError", "MembershipGate"]
@@ -35,10 +35,14 @@ class MembershipError(ConnectionError):
 
 
 async def _read_frame(stream: P2PStream) -> dict[str, object]:
+    """One frame, in one read when it came in one piece (each read is a trip to the libp2p thread)."""
     try:
-        return await read_frame(stream, MAX_FRAME)
+        frame = await FrameReader(stream, MAX_FRAME).read()
     except FrameError as error:
         raise MembershipError(f"membership handshake: {error}") from None
+    if frame is None:
+        raise MembershipError("membership handshake: stream closed before a frame")
+    return frame
 
 
 class MembershipGate:
@@ -66,13 +70,8 @@ class MembershipGate:
     def is_member(self, peer_id: str) -> bool:
         """True while ``peer_id`` is connected and has proved a valid certificate."""
         certificate = self._members.get(peer_id)
-        if certificate is None:
-            return False
-        try:
-            self._verifier.verify(certificate, peer_id)  # it may have expired since
-        except CertificateError:
-            return False
-        return True
+        # Its signature was checked on admission; it may have expired since.
+        return certificate is not None and self._verifier.still_valid(certificate, peer_id)
 
     def members(self) -> dict[str, Certificate]:
         return dict(self._members)

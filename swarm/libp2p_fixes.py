@@ -1,7 +1,8 @@
 """Workarounds for py-libp2p 0.8.1 defects: the one place the project patches the library.
 
-Each fix is applied to one host (instance attributes; nothing global except the
-dial delay, see `fix_dial_delay`) right after ``new_host`` and before it
+Each fix is applied to one host (instance attributes; process-wide only the
+dial delay, the signed-record caches' entry points and the yamux default, see
+`fix_dial_delay`, `fix_signed_records`, `fix_yamux_window_updates`) right after ``new_host`` and before it
 listens, by `apply_fixes` from `swarm.bridge`. Each names the upstream fix this
 project would propose. Tests: tests/test_swarm_hardening.py.
 
@@ -40,12 +41,33 @@ project would propose. Tests: tests/test_swarm_hardening.py.
    application never asked for, which skip its membership handshake (and are
    cut by its deadline, then redialled: churn). Here it never dials. Upstream:
    make it opt-in (go-libp2p's connection manager only trims, never dials).
+
+6. Signed peer records in every pubsub RPC. Every RPC sent carries the host's
+   signed peer record, and ``env_to_send_in_RPC`` recomputes the listen
+   addresses from the sockets (multiaddr parsing) to decide whether the cached
+   one is current; every RPC received has its record's Ed25519 signature
+   checked, twice for one with control messages (``Pubsub.continuously_read_stream``
+   and ``GossipSub.handle_rpc``). With 20 nodes on 2 cores that was a fifth of
+   each node's libp2p thread (py-spy, issue 12). Here the record to send is
+   reused for ``RECORD_CACHE_S``, and a record received that is byte for byte the
+   one last accepted from that peer is not checked again (process-wide: the
+   functions are module attributes of the pubsub modules; state is per host).
+   Upstream: cache the local record and invalidate it on listen-address change;
+   skip ``consume_envelope`` for bytes identical to the peer's last accepted record.
+
+7. Yamux window update per read. ``YamuxStream.read`` sends a WINDOW_UPDATE frame
+   after every read (``PY_YAMUX_RELEASE_ON_READ`` defaults to on): one more
+   encrypted frame and syscall for each small message received (a gossip RPC, a
+   probe). Here the process default is go-yamux's semantics (update once half the
+   window is consumed), unless the operator set the variable. Upstream: default off.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import os
+import time
 import types
 from collections.abc import Callable
 from typing import Any
@@ -55,15 +77,23 @@ from libp2p.abc import IHost
 from libp2p.network import swarm as swarm_module
 from libp2p.network.config import RetryConfig
 from libp2p.network.connection.raw_connection import RawConnection
+from libp2p.peer import peerstore as peerstore_module
 from libp2p.peer.id import ID
+from libp2p.pubsub import floodsub as floodsub_module
+from libp2p.pubsub import gossipsub as gossipsub_module
+from libp2p.pubsub import pubsub as pubsub_module
+from libp2p.pubsub import utils as pubsub_utils
 
-__all__ = ["MAX_HALF_OPEN", "apply_fixes", "forget_stranger"]
+__all__ = ["MAX_HALF_OPEN", "RECORD_CACHE_S", "apply_fixes", "forget_stranger"]
 
 log = logging.getLogger(__name__)
 
 MAX_HALF_OPEN = 64
 """Inbound connections in their Noise/yamux upgrade at once; more are refused at
 TCP accept (they retry), so a flood cannot queue unbounded work."""
+
+RECORD_CACHE_S = 30.0
+"""How long a signed peer record, sent or accepted, is reused without recomputing or re-checking it."""
 
 
 def apply_fixes(host: IHost, is_admitted: Callable[[str], bool] | None) -> None:
@@ -73,6 +103,8 @@ def apply_fixes(host: IHost, is_admitted: Callable[[str], bool] | None) -> None:
     fix_inbound_slots(network)
     network.retry_config = RetryConfig(max_retries=0)
     fix_dial_delay()
+    fix_signed_records()
+    fix_yamux_window_updates()
     network.auto_connector.maybe_connect = _no_auto_connect
     if is_admitted is not None:
         fix_identify(host, is_admitted)
@@ -84,6 +116,50 @@ async def _no_auto_connect(*args: Any, **kwargs: Any) -> None:
 
 def fix_dial_delay() -> None:
     swarm_module._HAPPY_EYEBALLS_DELAY = 0.0
+
+
+def fix_yamux_window_updates() -> None:
+    os.environ.setdefault("PY_YAMUX_RELEASE_ON_READ", "0")
+
+
+def fix_signed_records() -> None:
+    """Install the caching versions of the two functions in the modules that call them (idempotent)."""
+    for module in (pubsub_module, gossipsub_module, floodsub_module):
+        if getattr(module, "env_to_send_in_RPC", None) is not _cached_env_to_send:
+            module.env_to_send_in_RPC = _cached_env_to_send  # type: ignore[attr-defined]
+            module.maybe_consume_signed_record = _cached_consume_record  # type: ignore[attr-defined]
+
+
+_ORIGINAL_ENV_TO_SEND = peerstore_module.env_to_send_in_RPC
+_ORIGINAL_CONSUME = pubsub_utils.maybe_consume_signed_record
+
+
+def _cached_env_to_send(host: Any) -> tuple[bytes, bool]:
+    now = time.monotonic()
+    cached = getattr(host, "_mafalda_local_record", None)
+    if cached is not None and now - cached[0] < RECORD_CACHE_S:
+        return cached[1], False
+    envelope, created = _ORIGINAL_ENV_TO_SEND(host)
+    host._mafalda_local_record = (now, envelope)
+    return envelope, created
+
+
+def _cached_consume_record(msg: Any, host: Any, peer_id: Any = None) -> bool:
+    if not msg.HasField("senderRecord"):
+        return True
+    accepted: dict[Any, tuple[float, bytes]] | None = getattr(host, "_mafalda_peer_records", None)
+    if accepted is None:
+        accepted = host._mafalda_peer_records = {}
+    now = time.monotonic()
+    known = accepted.get(peer_id)
+    if known is not None and known[1] == msg.senderRecord and now - known[0] < RECORD_CACHE_S:
+        return True
+    ok = bool(_ORIGINAL_CONSUME(msg, host, peer_id))
+    if ok:
+        if len(accepted) > 4096:
+            accepted.clear()
+        accepted[peer_id] = (now, bytes(msg.senderRecord))
+    return ok
 
 
 def fix_inbound_slots(network: Any) -> None:

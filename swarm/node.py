@@ -414,9 +414,10 @@ class SwarmNode:
             started = time.monotonic()
             await asyncio.sleep(interval)
             late = time.monotonic() - started - interval
+            view.tick(interval)
             if late > stall:
                 # We were not running (paused, starved): refutations may be queued unread.
-                view.delay_suspicions(late + interval)
+                view.stalled(late + interval)
                 prober.health.worse()
                 continue
             for peer_id, incarnation in view.expire():

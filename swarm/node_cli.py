@@ -27,6 +27,7 @@ from swarm.membership import (
     Certificate,
     CertificateError,
     CertificateVerifier,
+    identity_peer_id,
     load_or_create_identity,
     load_swarm_public_key,
     peer_id_of,
@@ -184,10 +185,17 @@ async def run(args: argparse.Namespace) -> int:
     if getattr(args, "verbose", 0) < 2:
         logging.getLogger("libp2p").setLevel(logging.CRITICAL)  # its ERRORs are routine dial failures
     directory: Path = args.dir
-    key_pair = load_or_create_identity(directory / "node.key")
+    try:
+        peer_id = identity_peer_id(directory / "node.key")
+    except (OSError, ValueError) as error:
+        print(f"mafalda-swarm node: {error}", file=sys.stderr)
+        return 2
     if args.print_peer_id:
-        print(peer_id_of(key_pair))
+        print(peer_id)
         return 0
+    # The first line, before libp2p is imported (about a second, more on a busy box).
+    logs.announce(__name__, f"node {peer_id} starting")
+    key_pair = load_or_create_identity(directory / "node.key")
     try:
         http = http_options.http_config(args)
         node = build_node(args, key_pair)

@@ -345,6 +345,8 @@ async def _measure(
         for victim in frozen:  # from now on, a removal of them is a false one again
             since[victim.peer_id] = [(t0, back)]
         _progress(f"SIGCONT after {t1 - t0:.1f} s: back in every view in {rejoin_s:.2f} s")
+        if kill:  # the thawed nodes work through seconds of backlog first: measure the kill on a settled swarm
+            await asyncio.sleep(args.settle)
 
     detect_s: float | None = None
     if kill:
@@ -395,14 +397,17 @@ def _false(nodes: list[_Node], since: dict[str, list[tuple[float, float]]]) -> t
 
     index = {n.peer_id: n.index for n in nodes}
 
-    def wrong(events: list[tuple[str, float]], observer: _Node) -> int:
+    def wrong(events: list[tuple[str, float]], observer: _Node, what: str) -> int:
         bad = [(peer, t) for peer, t in events if not down(peer, t) and not down(observer.peer_id, t)]
         for peer, t in bad[:5]:
-            when = time.strftime("%H:%M:%S", time.localtime(t))
-            _progress(f"  node {observer.index}: wrong about node {index.get(peer)} at {when}")
+            when = time.strftime("%H:%M:%S", time.localtime(t)) + f".{int(t * 10) % 10}"
+            _progress(f"  node {observer.index}: {what} node {index.get(peer)} at {when}")
         return len(bad)
 
-    return sum(wrong(n.removals, n) for n in nodes), sum(wrong(n.suspicions, n) for n in nodes)
+    return (
+        sum(wrong(n.removals, n, "removed") for n in nodes),
+        sum(wrong(n.suspicions, n, "suspected") for n in nodes),
+    )
 
 
 async def _pulse(node: _Node, stopped_s: float, every_s: float) -> None:

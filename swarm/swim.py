@@ -51,6 +51,18 @@ class SwimConfig:
     """Lifeguard's local-health cap: timeouts stretch at most ``max_health + 1`` times."""
     stall_s: float = 0.1
     """A timer firing this late means this process was not running: void, and less healthy."""
+    initial_rto_s: float = 1.0
+    """A member's round trip before we measured one (RFC 6298's initial RTO): its first
+    probe also opens our probe channel to it, and members start while the box is busiest."""
+    max_rto_s: float = 5.0
+    """The longest a measured round trip stretches a timeout (a member answering slower than
+    that is as good as gone)."""
+    suspicion_round_trips: int = 4
+    """A suspicion lasts at least this many of the suspect's round trips: time for it to hear
+    and for its refutation to come back."""
+    backlog_stall_s: float = 1.0
+    """A stall at least this long leaves a backlog of news: for as long again, a death we
+    hear of is only a suspicion (it may be older than the refutation queued behind it)."""
     dead_memory_s: float = 120.0
     """How long a dead member's incarnation is remembered (late gossip cannot revive it)."""
 
@@ -84,6 +96,8 @@ class SwimConfig:
             suspicion_max_s=180.0,
             refused_suspicion_s=10.0,
             stall_s=2.0,
+            initial_rto_s=3.0,
+            max_rto_s=15.0,
         )
         return replace(base, **overrides)
 
@@ -103,11 +117,61 @@ class SwimConfig:
 class LocalHealth:
     """Lifeguard's local health multiplier: 0 is healthy; every sign that *we* are
     slow (a probe lost with no nack from the helpers, a suspicion of us, a stall)
-    adds one, every clean probe takes one off."""
+    adds one, every clean probe takes one off.
+
+    It also keeps ping round trips (TCP's estimator, RFC 6298: smoothed RTT plus
+    four mean deviations), and no wait for an answer is shorter than the round
+    trips it needs (`wait`): health is a step per *event*, the round trip
+    measures the *condition*. On one box shared by 20 nodes (and whatever else
+    runs there) a ping took 0.3-2 s, so fixed timeouts of a few hundred ms, even
+    times 9, failed all the time, and every false suspicion was more gossip and
+    more probes on a machine already out of CPU (issue 12).
+
+    Two estimates: one over every ping (a few samples a second, so it follows the
+    machine within seconds) sets probe timeouts; one per member sets how long its
+    suspicion lasts at least (`SwarmView`): a member that was slow to answer gets
+    more time to refute, and one frozen since its last answer keeps its old, short
+    estimate, so it is found as fast as before.
+    """
 
     def __init__(self, config: SwimConfig) -> None:
         self._max = config.max_health
+        self._max_rto = config.max_rto_s
+        self._initial_rto = config.initial_rto_s
         self.score = 0
+        self._all: tuple[float, float] | None = None
+        self._rtt: dict[str, tuple[float, float]] = {}
+        """peer -> (smoothed round trip, its mean deviation), seconds."""
+
+    @staticmethod
+    def _update(known: tuple[float, float] | None, rtt_s: float) -> tuple[float, float]:
+        if known is None:
+            return rtt_s, rtt_s / 2
+        srtt, rttvar = known
+        return 0.875 * srtt + 0.125 * rtt_s, 0.75 * rttvar + 0.25 * abs(srtt - rtt_s)
+
+    def observe(self, peer_id: str, rtt_s: float) -> None:
+        """A ping to ``peer_id`` answered after ``rtt_s`` (also one answered after its timeout)."""
+        if peer_id not in self._rtt and len(self._rtt) > 4096:
+            self._rtt.clear()
+        self._rtt[peer_id] = self._update(self._rtt.get(peer_id), rtt_s)
+        self._all = self._update(self._all, rtt_s)
+
+    def forget(self, peer_id: str) -> None:
+        self._rtt.pop(peer_id, None)
+
+    def _rto(self, known: tuple[float, float] | None) -> float:
+        return self._initial_rto if known is None else min(self._max_rto, known[0] + 4 * known[1])
+
+    def rto(self, peer_id: str | None = None) -> float:
+        """How long a ping's answer may take (from ``peer_id``, or from anyone): the
+        smoothed RTT + 4 deviations, or the initial estimate before any was measured."""
+        return self._rto(self._all if peer_id is None else self._rtt.get(peer_id))
+
+    def wait(self, seconds: float, round_trips: int = 1) -> float:
+        """A timeout: ``seconds`` stretched by our health, and at least ``round_trips``
+        ping round trips as they go now."""
+        return max(self.scale(seconds), round_trips * self.rto())
 
     def worse(self, by: int = 1) -> None:
         self.score = min(self._max, self.score + by)

@@ -81,6 +81,9 @@ class SwarmView:
         self._dead: dict[str, tuple[int, float]] = {}
         """peer -> (incarnation declared dead, when)."""
         self._listeners: list[Callable[[ViewEvent], None]] = []
+        self._next_tick = float("inf")
+        """When the node's sweep is due next (`tick`); inf: no sweep (a view used alone)."""
+        self._doubt_deaths_until = 0.0
 
     # -- reading -------------------------------------------------------------------
 
@@ -219,8 +222,12 @@ class SwarmView:
             state = self._peers.get(subject)
             if state is not None and news.incarnation < state.incarnation:
                 return False
-            self.declare_dead(subject, news.incarnation)
-            return state is not None
+            if state is None or not self._doubting():
+                self.declare_dead(subject, news.incarnation)
+                return state is not None
+            # We were stalled: this death may be older than the subject's refutation
+            # queued behind it. Suspect it instead: the refutation clears it, or it dies later.
+            news = MemberNews(subject, "suspect", news.incarnation)
         state = self._peers.get(subject)
         if state is None or news.incarnation < state.incarnation:
             return False
@@ -240,6 +247,7 @@ class SwarmView:
     def _set_deadline(self, state: PeerState) -> None:
         confirmations = len(state.accusers) - 1
         timeout = self.health.scale(self.swim.suspicion_timeout_s(confirmations, members=len(self._peers) + 1))
+        timeout = max(timeout, self.swim.suspicion_round_trips * self.health.rto(state.peer_id))
         if state.refused:  # not stretched by our health: a refused dial is no timing we could misjudge
             timeout = min(timeout, self.swim.refused_suspicion_s)
         state.suspect_deadline = state.suspected_at + timeout
@@ -249,13 +257,26 @@ class SwarmView:
         self._dead[peer_id] = (max(incarnation, known[0] if known else 0), self._clock())
         self.remove(peer_id)
 
-    def delay_suspicions(self, seconds: float) -> None:
-        """This node was stalled for ``seconds``: refutations may be waiting unread, so
-        give every running suspicion that much more time."""
+    def tick(self, next_in_s: float) -> None:
+        """The node's sweep ran and will run again in ``next_in_s``: until then plus
+        ``backlog_stall_s``, this node counts as running (see `accused`)."""
+        self._next_tick = self._clock() + next_in_s
+
+    def stalled(self, seconds: float) -> None:
+        """This node was not running for ``seconds`` (stopped, starved): refutations may be
+        waiting unread behind older news, so every running suspicion gets that much more
+        time; after a stall of ``backlog_stall_s`` or more, for as long again (at most
+        twice that) a death we hear of counts as a suspicion only (see `accused`)."""
         for state in self._peers.values():
             if state.state == "suspect":
                 state.suspect_deadline += seconds
                 state.suspected_at += seconds
+        if seconds >= self.swim.backlog_stall_s:  # its backlog takes a second or two to read
+            self._doubt_deaths_until = self._clock() + min(seconds, 2 * self.swim.backlog_stall_s)
+
+    def _doubting(self) -> bool:
+        now = self._clock()
+        return now < self._doubt_deaths_until or now > self._next_tick + self.swim.backlog_stall_s
 
     def expire(self) -> list[tuple[str, int | None]]:
         """Remove suspects whose timeout ran out (-> (peer, incarnation declared dead))
@@ -276,4 +297,5 @@ class SwarmView:
 
     def remove(self, peer_id: str) -> None:
         if self._peers.pop(peer_id, None) is not None:
+            self.health.forget(peer_id)
             self._emit("removed", peer_id)

@@ -1,11 +1,12 @@
-"""A node against strangers (py-libp2p 0.8.1's defects, fixed in swarm/libp2p_fixes.py and
-swarm/bridge.py): real hosts on loopback."""
+"""A node against strangers, and py-libp2p 0.8.1's defects (fixed in swarm/libp2p_fixes.py
+and swarm/bridge.py): real hosts on loopback."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 import multiaddr
 import pytest
@@ -117,3 +118,36 @@ async def test_each_connection_has_its_own_deadline(authority: SwarmAuthority) -
             await asyncio.sleep(timeout)
             assert node.is_member(peer.peer_id) and peer.peer_id in node.host.connected_peers()
             await gate.close()
+
+
+async def test_a_peer_record_is_checked_once_not_on_every_gossip_message(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """py-libp2p checks the Ed25519 signature of the sender's peer record in every pubsub
+    RPC (twice for some): the fix checks a record once, and again only when it changes."""
+    from libp2p.pubsub import pubsub as pubsub_module
+
+    from swarm import libp2p_fixes
+    from swarm.bridge import GossipConfig
+
+    checks: list[object] = []
+    original = libp2p_fixes._ORIGINAL_CONSUME
+
+    def counted(msg: Any, host: Any, peer_id: Any = None) -> bool:
+        checks.append(peer_id)
+        return bool(original(msg, host, peer_id))
+
+    monkeypatch.setattr(libp2p_fixes, "_ORIGINAL_CONSUME", counted)
+    topic = "/test/records"
+    async with open_host(gossip=GossipConfig()) as a, open_host(gossip=GossipConfig()) as b:
+        assert pubsub_module.maybe_consume_signed_record is libp2p_fixes._cached_consume_record
+        received = await b.gossip_subscribe(topic)
+        await a.gossip_subscribe(topic)
+        await b.connect(a.listen_addrs[0])
+        await wait_until(lambda: a.gossip_mesh_peers(topic) and b.gossip_mesh_peers(topic))
+        for index in range(30):
+            await a.gossip_publish(topic, b"message %d" % index)
+        async with asyncio.timeout(30):
+            for _ in range(30):
+                await received.get()
+    assert 1 <= len(checks) <= 4  # once per peer and direction (a record changes only with its addresses)
