@@ -266,8 +266,11 @@ class SwarmView:
         """This node was not running for ``seconds`` (stopped, starved): refutations may be
         waiting unread behind older news, so every running suspicion gets that much more
         time; after a stall of ``backlog_stall_s`` or more, for as long again (at most
-        twice that) a death we hear of counts as a suspicion only (see `accused`)."""
+        twice that) a death we hear of counts as a suspicion only (see `accused`). A TTL does
+        not run while we could not listen either: without that, a node thawed after a stall
+        longer than the TTL would drop every peer at once, then close their sessions' objects."""
         for state in self._peers.values():
+            state.expires_at += seconds
             if state.state == "suspect":
                 state.suspect_deadline += seconds
                 state.suspected_at += seconds

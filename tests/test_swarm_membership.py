@@ -226,6 +226,22 @@ def test_view_suspicion_refutation_and_death() -> None:
     assert view.expire() == [] and "d" in view
 
 
+def test_a_stall_longer_than_the_ttl_does_not_empty_the_view() -> None:
+    """A node SIGSTOPped past its peers' TTL heard nothing because it was not running, not
+    because they left: on SIGCONT it keeps them, and drops one only if it stays silent."""
+    clock = FakeClock()
+    view = SwarmView("me", default_ttl_s=6.0, clock=clock, swim=SwimConfig())
+    for peer in ("a", "b"):
+        view.apply(LoadRecord(peer, 1, 0, 1, (), 0, 0, (), 6.0, incarnation=1))
+    clock.now += 15.0
+    view.stalled(15.0)
+    assert view.expire() == [] and {"a", "b"} <= set(view.peers())
+    clock.now += 3.0
+    view.apply(LoadRecord("a", 2, 0, 1, (), 0, 0, (), 6.0, incarnation=1))  # a speaks again; b stays silent
+    clock.now += 3.5  # b's TTL, counted while we ran, is over; a's is not
+    assert view.expire() == [("b", None)] and "a" in view
+
+
 def test_a_stalled_node_takes_news_of_a_death_as_a_suspicion() -> None:
     """Right after a stall (SIGCONT), a death heard may be older than the subject's
     refutation queued behind it: the subject is only suspected, and the refutation wins."""
