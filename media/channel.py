@@ -16,7 +16,7 @@ import os
 from collections.abc import Callable
 from typing import Any
 
-from media import fbs
+from media import fbs, fbs_codec
 from media.errors import InvalidStateError, WorkerError
 
 logger = logging.getLogger("media.channel")
@@ -166,18 +166,14 @@ class Channel:
         self._write(message, what=f"notification [event:{event}]")
 
     def _write(self, message: Any, *, what: str) -> None:
-        import flatbuffers
-
-        builder = flatbuffers.Builder(1024)
-        builder.FinishSizePrefixed(message.Pack(builder))
-        data = builder.Output()
+        data = fbs_codec.encode_size_prefixed(message)
         if len(data) > MESSAGE_MAX_LEN:
             raise ValueError(f"{what} too big ({len(data)} bytes, max {MESSAGE_MAX_LEN})")
         assert self._writer is not None
         self._writer.write(data)
 
     async def _read_loop(self, reader: asyncio.StreamReader) -> None:
-        reader_cls, message_cls = fbs.root("Message.Message"), fbs.table("Message.Message")
+        message_cls = fbs.table("Message.Message")
         try:
             while True:
                 header = await reader.readexactly(4)
@@ -187,7 +183,7 @@ class Channel:
                     break
                 payload = await reader.readexactly(length)
                 try:
-                    message = message_cls.InitFromObj(reader_cls.GetRootAs(payload, 0))
+                    message = fbs_codec.decode(message_cls, payload)
                     self._dispatch(message)
                 except Exception:
                     logger.exception("worker[pid:%s] sent a message that could not be handled", self._pid)
