@@ -234,7 +234,7 @@ def _table(buf: bytearray, obj: Any) -> int:
     if rest:
         buf += bytes((8 if wide else 4) - rest)
     start = len(buf) + vtable_size
-    buf += struct.pack(f"<{max_slot + 3}H", *vtable)
+    buf += _vtable_writer(max_slot + 3)(*vtable)
     buf += bytes(at)
     _pack_u32(buf, start, vtable_size)  # soffset: table - vtable
     children = []
@@ -313,12 +313,12 @@ def _read_table(cls: Any, buf: bytes, start: int) -> Any:
     values = obj.__dict__
     values.update(p.template)
     vtable = start - _unpack_i32(buf, start)[0]
-    vtable_size = _unpack_u16(buf, vtable)[0]
+    slots = _vtable_reader(_unpack_u16(buf, vtable)[0] // 2)(buf, vtable)  # (size, table size, offset...)
+    known = len(slots) - 2
     for field in p.fields:
-        slot_at = 4 + 2 * field.slot
-        if slot_at >= vtable_size:
+        if field.slot >= known:
             continue
-        (at,) = _unpack_u16(buf, vtable + slot_at)
+        at = slots[field.slot + 2]
         if not at:
             continue
         where = start + at
@@ -350,6 +350,17 @@ def _read_table(cls: Any, buf: bytes, start: int) -> Any:
                     for i in range(count)
                 ]
     return obj
+
+
+@functools.cache
+def _vtable_writer(entries: int) -> Any:
+    return struct.Struct(f"<{entries}H").pack
+
+
+@functools.cache
+def _vtable_reader(entries: int) -> Any:
+    """One unpack for a whole vtable of `entries` uint16s (not one per field)."""
+    return struct.Struct(f"<{entries}H").unpack_from
 
 
 def _read_string(buf: bytes, target: int) -> bytes:
