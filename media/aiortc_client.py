@@ -85,6 +85,9 @@ class AiortcClient:
         """Tracks received, by producer id."""
         self._tracks: list[MediaStreamTrack] = []
         self._drains: set[asyncio.Task[None]] = set()
+        self._receiving = asyncio.Lock()
+        """One receive() at a time: the first creates the receive transport, and pymediasoup's
+        transport is not safe for overlapping consume() calls."""
         if listen_ip == LOOPBACK:
             gather_loopback_only()
 
@@ -149,27 +152,32 @@ class AiortcClient:
         return produced
 
     async def receive(self, producer_id: str) -> ReceivedTrack:
-        """Consume a producer of the router: server consumer paused, client ready, then resumed."""
+        """Consume a producer of the router: server consumer paused, client ready, then resumed.
+
+        Safe to call concurrently; a producer already received returns its track again."""
         assert self._device is not None, "join() first"
-        if self._recv_transport is None:
-            self._recv_server = await self._server_transport()
-            self._recv_transport = self._device.createRecvTransport(**self._client_options(self._recv_server))
-            self._wire_connect(self._recv_transport, self._recv_server)
-        consumer = await self._recv_server.consume(
-            producer_id=producer_id, rtp_capabilities=self.rtp_capabilities, paused=True
-        )
-        self.consumers[consumer.id] = consumer
-        client_consumer = await self._recv_transport.consume(
-            id=consumer.id,
-            producerId=producer_id,
-            kind=consumer.kind,
-            rtpParameters=RtpParameters.model_validate(consumer.rtp_parameters),
-        )
-        received = ReceivedTrack(kind=consumer.kind, producer_id=producer_id, consumer_id=consumer.id)
-        self.received[producer_id] = received
-        task = asyncio.create_task(self._drain(client_consumer.track, received), name=f"{self.name}-drain")
-        self._drains.add(task)
-        task.add_done_callback(self._drains.discard)
+        async with self._receiving:
+            if producer_id in self.received:
+                return self.received[producer_id]
+            if self._recv_transport is None:
+                self._recv_server = await self._server_transport()
+                self._recv_transport = self._device.createRecvTransport(**self._client_options(self._recv_server))
+                self._wire_connect(self._recv_transport, self._recv_server)
+            consumer = await self._recv_server.consume(
+                producer_id=producer_id, rtp_capabilities=self.rtp_capabilities, paused=True
+            )
+            self.consumers[consumer.id] = consumer
+            client_consumer = await self._recv_transport.consume(
+                id=consumer.id,
+                producerId=producer_id,
+                kind=consumer.kind,
+                rtpParameters=RtpParameters.model_validate(consumer.rtp_parameters),
+            )
+            received = ReceivedTrack(kind=consumer.kind, producer_id=producer_id, consumer_id=consumer.id)
+            self.received[producer_id] = received
+            task = asyncio.create_task(self._drain(client_consumer.track, received), name=f"{self.name}-drain")
+            self._drains.add(task)
+            task.add_done_callback(self._drains.discard)
         await consumer.resume()
         return received
 

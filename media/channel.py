@@ -17,7 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 from media import fbs, fbs_codec
-from media.errors import InvalidStateError, WorkerError
+from media.errors import NotFoundError, WorkerClosedError, WorkerError
 
 logger = logging.getLogger("media.channel")
 worker_logger = logging.getLogger("media.worker.log")
@@ -38,6 +38,10 @@ caller gets this clear error rather than a bare timeout."""
 
 class WorkerTypeError(WorkerError, TypeError):
     """The worker rejected a request's arguments (it answers with error "TypeError")."""
+
+
+class WorkerNotFoundError(WorkerError, NotFoundError):
+    """The worker has no object of the request's handler id (it answers with error "NotFoundError")."""
 
 
 class WorkerTimeout(WorkerError, TimeoutError):
@@ -99,7 +103,7 @@ class Channel:
         `method` and `body_type` are names from `FBS.Request.Method` / `FBS.Request.Body`.
         """
         if self._closed or self._writer is None:
-            raise InvalidStateError(f"Channel closed, cannot send request [method:{method}]")
+            raise WorkerClosedError(f"Channel closed, cannot send request [method:{method}]")
         self._next_id = self._next_id + 1 if self._next_id < 0xFFFFFFFF else 1
         request_id = self._next_id
         request = fbs.new(
@@ -154,7 +158,7 @@ class Channel:
     def notify(self, event: str, body_type: str | None = None, body: Any = None, handler_id: str = "") -> None:
         """Fire-and-forget message to the worker (e.g. PRODUCER_SEND)."""
         if self._closed or self._writer is None:
-            raise InvalidStateError(f"Channel closed, cannot send notification [event:{event}]")
+            raise WorkerClosedError(f"Channel closed, cannot send notification [event:{event}]")
         notification = fbs.new(
             "Notification.Notification",
             handlerId=handler_id,
@@ -233,7 +237,7 @@ class Channel:
             return
         error = response.error.decode() if response.error else "Error"
         reason = response.reason.decode() if response.reason else "(no reason given)"
-        cls = WorkerTypeError if error == "TypeError" else WorkerError
+        cls = {"TypeError": WorkerTypeError, "NotFoundError": WorkerNotFoundError}.get(error, WorkerError)
         future.set_exception(cls(method=method, reason=reason))
 
     def _on_log(self, line: str) -> None:
@@ -244,11 +248,11 @@ class Channel:
         for method, future in list(self._sent.values()):
             if not future.done():
                 future.set_exception(
-                    InvalidStateError(f"Channel closed, pending request aborted [method:{method}]: {why}")
+                    WorkerClosedError(f"Channel closed, pending request aborted [method:{method}]: {why}")
                 )
 
     async def close(self) -> None:
-        """Stop reading and writing; pending requests fail with InvalidStateError."""
+        """Stop reading and writing; pending requests fail with WorkerClosedError."""
         if self._closed:
             return
         self._closed = True

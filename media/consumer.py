@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from media import fbs, wire
 from media.channel import Channel
-from media.errors import InvalidStateError
+from media.errors import closed_error
 from media.events import EventEmitter
 from media.transport_child import TransportChild
 
@@ -73,7 +73,7 @@ class Consumer(TransportChild, EventEmitter):
 
     def _check_open(self) -> None:
         if self._closed:
-            raise InvalidStateError("Consumer closed")
+            raise closed_error("Consumer", worker_closed=self._channel.closed)
 
     async def dump(self) -> dict[str, Any]:
         self._check_open()

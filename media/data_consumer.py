@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from media import fbs, wire
 from media.channel import Channel
 from media.data_producer import decode_message, encode_message
-from media.errors import InvalidStateError
+from media.errors import closed_error
 from media.events import EventEmitter
 from media.transport_child import TransportChild
 
@@ -64,7 +64,7 @@ class DataConsumer(TransportChild, EventEmitter):
 
     def _check_open(self) -> None:
         if self._closed:
-            raise InvalidStateError("DataConsumer closed")
+            raise closed_error("DataConsumer", worker_closed=self._channel.closed)
 
     async def dump(self) -> dict[str, Any]:
         self._check_open()

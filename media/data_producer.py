@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from media import fbs, wire
 from media.channel import Channel
-from media.errors import InvalidStateError
+from media.errors import InvalidStateError, closed_error
 from media.events import EventEmitter
 from media.transport_child import TransportChild
 
@@ -78,7 +78,7 @@ class DataProducer(TransportChild, EventEmitter):
 
     def _check_open(self) -> None:
         if self._closed:
-            raise InvalidStateError("DataProducer closed")
+            raise closed_error("DataProducer", worker_closed=self._channel.closed)
 
     async def dump(self) -> dict[str, Any]:
         self._check_open()

@@ -17,8 +17,13 @@ Placement is one documented decision, `Policy.choose()` over `Candidate`s:
 `LeastWorkers` (the default: the back-end running the fewest of our live
 workers, the first listed on ties) or `LowestCpu` (the lowest system CPU the
 back-end reports through `media.stats.get_stats`, then fewest workers). A
-back-end that fails to start a worker is skipped for that call and the next
-candidate is tried, so one dead server does not stop placement.
+policy may also leave out back-ends that must get no worker (full ones): the
+swarm's policy (`swarm.media_node`) reads each member's gossiped load and cap.
+A back-end that fails to start a worker (a `CapacityError`, a dead server) is
+left out for that call and the policy ranks the rest again, so one dead or
+full server does not stop placement; when none is left, `CapacityError` if
+they were all full, else `InvalidStateError` naming each failure. Workers
+being started count as running, so concurrent calls spread.
 """
 
 from __future__ import annotations
@@ -32,6 +37,8 @@ from typing import Any, ClassVar, Protocol
 
 from media.errors import InvalidStateError
 from media.events import EventEmitter
+from media.vertical.pool import CapacityError
+from rope import RemoteError
 
 log = logging.getLogger("media.horizontal")
 
@@ -49,6 +56,13 @@ class Candidate:
     """Live workers this `Horizontal` runs there."""
     cpu_percent: float | None = None
     """System CPU (0-100) the back-end reports; None when the policy does not ask or it cannot say."""
+    starting: int = 0
+    """Workers this `Horizontal` is starting there now (not yet in ``workers``)."""
+
+    @property
+    def load(self) -> int:
+        """Workers there, running or starting: what spreading counts."""
+        return self.workers + self.starting
 
 
 class Policy(Protocol):
@@ -56,7 +70,7 @@ class Policy(Protocol):
     """Whether `choose()` reads `Candidate.cpu_percent` (fetched from each back-end per placement)."""
 
     def choose(self, candidates: Sequence[Candidate]) -> list[Candidate]:
-        """The candidates in the order to try them (best first)."""
+        """The candidates to try, best first; those left out get no worker (may raise `CapacityError`)."""
         ...
 
 
@@ -66,7 +80,7 @@ class LeastWorkers:
     needs_cpu: ClassVar[bool] = False
 
     def choose(self, candidates: Sequence[Candidate]) -> list[Candidate]:
-        return sorted(candidates, key=lambda c: (c.workers, c.index))
+        return sorted(candidates, key=lambda c: (c.load, c.index))
 
 
 class LowestCpu:
@@ -75,7 +89,7 @@ class LowestCpu:
     needs_cpu: ClassVar[bool] = True
 
     def choose(self, candidates: Sequence[Candidate]) -> list[Candidate]:
-        return sorted(candidates, key=lambda c: (c.cpu_percent is None, c.cpu_percent or 0.0, c.workers, c.index))
+        return sorted(candidates, key=lambda c: (c.cpu_percent is None, c.cpu_percent or 0.0, c.load, c.index))
 
 
 class Horizontal:
@@ -85,6 +99,8 @@ class Horizontal:
         self._backends: list[Any] = []
         self._workers: dict[int, list[Any]] = {}
         """id(backend) -> its live workers started through us."""
+        self._starting: dict[int, int] = {}
+        """id(backend) -> workers being started there now."""
         self.policy: Policy = policy or LeastWorkers()
         self.observer = EventEmitter()
         """"newworker" (worker), as `media.observer`."""
@@ -115,33 +131,55 @@ class Horizontal:
             raise ValueError(f"{backend!r} is already a back-end")
         self._backends.append(backend)
         self._workers[id(backend)] = []
+        self._starting[id(backend)] = 0
 
     async def remove(self, backend: Any, *, close_workers: bool = False) -> None:
         """No new workers there; its workers keep running unless ``close_workers``."""
+        workers = self._detach(backend)
+        if close_workers:
+            await asyncio.gather(*(worker.close() for worker in workers), return_exceptions=True)
+
+    def _detach(self, backend: Any) -> list[Any]:
+        """Stop placing on and tracking ``backend``; returns the workers it had."""
         if id(backend) not in self._workers:
             raise ValueError(f"{backend!r} is not a back-end")
         self._backends.remove(backend)
-        workers = self._workers.pop(id(backend))
-        if close_workers:
-            await asyncio.gather(*(worker.close() for worker in workers), return_exceptions=True)
+        self._starting.pop(id(backend), None)
+        return self._workers.pop(id(backend))
 
     async def create_worker(self, **settings: Any) -> Any:
         """A worker on the back-end the policy ranks first that can start one."""
         if not self._backends:
             raise InvalidStateError("Horizontal has no back-end to place a worker on")
+        refused: set[int] = set()
         errors: list[str] = []
-        for candidate in self.policy.choose(await self._candidates()):
+        full = True
+        while True:
+            ranked = self.policy.choose([c for c in await self._candidates() if id(c.backend) not in refused])
+            if not ranked:
+                if full:
+                    raise CapacityError(f"every back-end is full{': ' if errors else ''}{'; '.join(errors)}")
+                raise InvalidStateError(f"no back-end could start a worker: {'; '.join(errors)}")
+            backend = ranked[0].backend
+            self._starting[id(backend)] = self._starting.get(id(backend), 0) + 1
             try:
-                worker = await candidate.backend.create_worker(**settings)
+                worker = await backend.create_worker(**settings)
             except (TypeError, ValueError):
                 raise  # bad settings: every back-end would refuse them alike
             except Exception as error:
-                log.warning("back-end %r could not start a worker (%s); trying the next", candidate.backend, error)
-                errors.append(f"{candidate.backend!r}: {error}")
+                capacity = _is_capacity_error(error)
+                full = full and capacity
+                (log.info if capacity else log.warning)(
+                    "back-end %r could not start a worker (%s); trying the next", backend, error)
+                errors.append(f"{backend!r}: {error}")
+                refused.add(id(backend))
                 continue
-            self._track(candidate.backend, worker)
+            finally:
+                if id(backend) in self._starting:  # not removed meanwhile
+                    self._starting[id(backend)] -= 1
+            if id(backend) in self._workers:
+                self._track(backend, worker)
             return worker
-        raise InvalidStateError(f"no back-end could start a worker: {'; '.join(errors)}")
 
     async def get_supported_rtp_capabilities(self) -> dict[str, Any]:
         if not self._backends:
@@ -158,7 +196,7 @@ class Horizontal:
         if self.policy.needs_cpu:
             cpus = list(await asyncio.gather(*(_system_cpu(backend) for backend in self._backends)))
         return [
-            Candidate(backend, index, len(self._workers[id(backend)]), cpus[index])
+            Candidate(backend, index, len(self._workers[id(backend)]), cpus[index], self._starting[id(backend)])
             for index, backend in enumerate(self._backends)
         ]
 
@@ -171,7 +209,14 @@ class Horizontal:
                 workers.remove(worker)
 
         worker.observer.on("close", forget)
+        log.info("new worker on %r", backend)
         self.observer.emit("newworker", worker)
+
+
+def _is_capacity_error(error: Exception) -> bool:
+    """A back-end's "I run all the workers I may", raised here or on a Remote Mediasoup server."""
+    return isinstance(error, CapacityError) or (
+        isinstance(error, RemoteError) and error.remote_type == CapacityError.__name__)
 
 
 async def _system_cpu(backend: Any) -> float | None:

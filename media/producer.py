@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from media import fbs, wire
 from media.channel import Channel
-from media.errors import InvalidStateError
+from media.errors import closed_error
 from media.events import EventEmitter
 from media.transport_child import TransportChild
 
@@ -60,7 +60,7 @@ class Producer(TransportChild, EventEmitter):
 
     def _check_open(self) -> None:
         if self._closed:
-            raise InvalidStateError("Producer closed")
+            raise closed_error("Producer", worker_closed=self._channel.closed)
 
     async def dump(self) -> dict[str, Any]:
         self._check_open()

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from media import fbs, ortc, piping, wire
 from media.channel import Channel
 from media.direct_transport import DirectTransport
-from media.errors import InvalidStateError
+from media.errors import NotFoundError, closed_error
 from media.events import EventEmitter
 from media.pipe_transport import PipeTransport
 from media.piping import PipeToRouterResult
@@ -166,7 +166,7 @@ class Router(EventEmitter):
 
     def _check_open(self) -> None:
         if self._closed:
-            raise InvalidStateError("Router closed")
+            raise closed_error("Router", worker_closed=self._channel.closed)
 
     async def close(self) -> None:
         if self._closed:
@@ -250,7 +250,7 @@ class Router(EventEmitter):
             for info in listen_infos:
                 _check_listen_info(info)
         elif webrtc_server is not None and webrtc_server.closed:
-            raise InvalidStateError("WebRtcServer closed")
+            raise NotFoundError("WebRtcServer closed")
         _check_app_data(app_data)
         listen = fbs.enum("WebRtcTransport.Listen")
         options = fbs.new(
@@ -500,17 +500,17 @@ class Router(EventEmitter):
         if router is self:
             raise TypeError("cannot use this Router as destination")
         if router.closed:
-            raise InvalidStateError("destination Router closed")
+            raise NotFoundError("destination Router closed")
         options: dict[str, Any] = {
             "keep_id": keep_id, "listen_info": listen_info, "enable_rtx": enable_rtx, "enable_srtp": enable_srtp,
         }
         if data_producer_id is not None:
             data_producer = self.get_data_producer(data_producer_id)
             if data_producer is None:
-                raise KeyError(f'DataProducer with id "{data_producer_id}" not found')
+                raise NotFoundError(f'DataProducer with id "{data_producer_id}" not found')
             return await piping.pipe_data_to_router(self, data_producer, router, **options)
         assert producer_id is not None
         producer = self.get_producer(producer_id)
         if producer is None:
-            raise KeyError(f'Producer with id "{producer_id}" not found')
+            raise NotFoundError(f'Producer with id "{producer_id}" not found')
         return await piping.pipe_to_router(self, producer, router, **options)

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from media import fbs
 from media.channel import Channel
-from media.errors import InvalidStateError
+from media.errors import NotFoundError, closed_error
 from media.events import EventEmitter
 from media.pausable import Pausable
 
@@ -43,7 +43,7 @@ class RtpObserver(Pausable, EventEmitter):
 
     def _check_open(self) -> None:
         if self._closed:
-            raise InvalidStateError(f"{type(self).__name__} closed")
+            raise closed_error(type(self).__name__, worker_closed=self._channel.closed)
 
     async def close(self) -> None:
         if self._closed:
@@ -88,7 +88,7 @@ class RtpObserver(Pausable, EventEmitter):
     def _producer(self, producer_id: str) -> Producer:
         producer = self._router.get_producer(producer_id)
         if producer is None:
-            raise KeyError(f'Producer with id "{producer_id}" not found')
+            raise NotFoundError(f'Producer with id "{producer_id}" not found')
         return producer
 
     def _on_notification(self, event: int, body: Any) -> None:

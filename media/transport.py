@@ -14,7 +14,7 @@ from media.channel import Channel
 from media.consumer import Consumer
 from media.data_consumer import DataConsumer
 from media.data_producer import DataProducer
-from media.errors import InvalidStateError
+from media.errors import NotFoundError, closed_error
 from media.events import EventEmitter
 from media.producer import Producer
 
@@ -103,7 +103,7 @@ class Transport(EventEmitter):
 
     def _check_open(self) -> None:
         if self._closed:
-            raise InvalidStateError(f"{type(self).__name__} closed")
+            raise closed_error(type(self).__name__, worker_closed=self._channel.closed)
 
     def _on_notification(self, event: int, body: Any) -> None:
         """Notifications every transport kind gets; subclasses handle theirs first."""
@@ -322,7 +322,7 @@ class Transport(EventEmitter):
     def _get_producer(self, producer_id: str) -> Producer:
         producer = self._router.get_producer(producer_id)
         if producer is None:
-            raise KeyError(f'Producer with id "{producer_id}" not found')
+            raise NotFoundError(f'Producer with id "{producer_id}" not found')
         return producer
 
     async def _create_consumer(
@@ -444,7 +444,7 @@ class Transport(EventEmitter):
             raise TypeError("if given, app_data must be a dict")
         data_producer = self._router.get_data_producer(data_producer_id)
         if data_producer is None:
-            raise KeyError(f'DataProducer with id "{data_producer_id}" not found')
+            raise NotFoundError(f'DataProducer with id "{data_producer_id}" not found')
         sctp_stream_parameters = None
         stream_id = None
         if self.DATA_TYPE == "sctp":

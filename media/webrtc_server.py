@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from media import fbs
 from media.channel import Channel
-from media.errors import InvalidStateError
+from media.errors import closed_error
 from media.events import EventEmitter
 
 if TYPE_CHECKING:
@@ -64,7 +64,7 @@ class WebRtcServer(EventEmitter):
 
     async def dump(self) -> dict[str, Any]:
         if self._closed:
-            raise InvalidStateError("WebRtcServer closed")
+            raise closed_error("WebRtcServer", worker_closed=self._channel.closed)
         return fbs.to_plain(await self._channel.request("WEBRTCSERVER_DUMP", handler_id=self._id))
 
     def _handle_transport(self, transport: WebRtcTransport) -> None:

@@ -1,7 +1,10 @@
 """A mediasoup worker process: one C++ `mediasoup-worker`, one CPU core, one Channel.
 
 Events: "died" (the process exited without `close()`; every object on it is
-closed first), "subprocessclose". Observer: "close", "newrouter".
+closed first), then "subprocessclose" (the process is gone: after "died", or
+once a `close()`d worker's process has exited; `subprocess_closed` says so).
+Observer: "close", "newrouter". Calls on a closed worker, and on its objects,
+raise `WorkerClosedError` (mediasoup 3.27's).
 
 A worker that leaves requests unanswered for ``request_timeout`` (default
 `media.channel.REQUEST_TIMEOUT_S`, 5 s; e.g. it was SIGSTOPped) is stalled:
@@ -26,7 +29,7 @@ import psutil
 
 from media import fbs, ortc, wire
 from media.channel import REQUEST_TIMEOUT_S, Channel
-from media.errors import InvalidStateError
+from media.errors import WorkerClosedError
 from media.events import EventEmitter
 from media.router import Router
 from media.webrtc_server import WebRtcServer
@@ -139,6 +142,7 @@ class Worker(EventEmitter):
         self._channel = channel
         self._closed = False
         self._died = False
+        self._subprocess_closed = False
         self._routers: set[Router] = set()
         self._webrtc_servers: set[WebRtcServer] = set()
         self.app_data: dict[str, Any] = app_data if app_data is not None else {}
@@ -187,8 +191,8 @@ class Worker(EventEmitter):
             self._process.kill()  # a stopped process dies too; its exit then reports "died"
 
     def _on_exit(self) -> None:
-        self.emit("subprocessclose")
         if self._closed:
+            self._emit_subprocess_closed()
             return
         code = self._process.returncode
         logger.error("worker process died unexpectedly [pid:%s, code:%s]", self.pid, code)
@@ -204,7 +208,13 @@ class Worker(EventEmitter):
         else:
             error = RuntimeError(f"worker died [pid:{self.pid}, code:{code}]")
         self.emit("died", error)
+        self._emit_subprocess_closed()
         self.observer.emit("close")
+
+    def _emit_subprocess_closed(self) -> None:
+        if not self._subprocess_closed:
+            self._subprocess_closed = True
+            self.emit("subprocessclose")
 
     @property
     def pid(self) -> int:
@@ -219,6 +229,11 @@ class Worker(EventEmitter):
         return self._died
 
     @property
+    def subprocess_closed(self) -> bool:
+        """Whether the worker process has exited (and "subprocessclose" was emitted)."""
+        return self._subprocess_closed
+
+    @property
     def routers(self) -> frozenset[Router]:
         return frozenset(self._routers)
 
@@ -228,15 +243,17 @@ class Worker(EventEmitter):
 
     def _check_open(self) -> None:
         if self._closed:
-            raise InvalidStateError("Worker closed")
+            raise WorkerClosedError("Worker closed")
 
     async def close(self) -> None:
-        """Stop the process; every router (and what it holds) is closed with its events."""
+        """Stop the process; every router (and what it holds) is closed with its events, then
+        "subprocessclose" (the process has exited when this returns), then observer "close"."""
         if self._closed:
             return
         self._closed = True
         await self._shutdown()
         self._close_children()
+        self._emit_subprocess_closed()
         self.observer.emit("close")
 
     def _close_children(self) -> None:

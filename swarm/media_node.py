@@ -33,18 +33,19 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import psutil
 
+from media.horizontal import Candidate, Horizontal
 from media.remote.client import RemoteMediasoup, connect_libp2p
 from media.remote.server import MediasoupServer
 from media.remote.sessions import SESSION_GRACE_S
 from media.stats import count_worker, transport_stats
 from media.vertical import Capacity, CapacityError, Vertical
-from rope import RemoteError, RopeError, members_only
+from rope import members_only
 from rope.client import ReconnectPolicy
 from rope.libp2p import serve_libp2p
 from swarm.node import SwarmNode
@@ -147,25 +148,6 @@ CPU_TIE_PERCENT = 10.0
 """CPU readings closer than this count as equal (they are sampled over different windows)."""
 
 
-@dataclass
-class _Candidate:
-    peer_id: str
-    workers: int
-    cpu_percent: float
-    max_workers: int
-    is_self: bool = field(default=False)
-
-
-def _best(candidates: list[_Candidate]) -> _Candidate:
-    """Fewest workers first (the vertical layer fills a worker before asking for another, so this
-    spreads load), then the lowest CPU; within `CPU_TIE_PERCENT` of it, this node (no hop) first."""
-    fewest = min(c.workers for c in candidates)
-    tier = [c for c in candidates if c.workers == fewest]
-    lowest = min(c.cpu_percent for c in tier)
-    near = [c for c in tier if c.cpu_percent <= lowest + CPU_TIE_PERCENT]
-    return min(near, key=lambda c: (not c.is_self, c.cpu_percent))
-
-
 def media_peers(view: SwarmView | None) -> dict[str, int]:
     """Members that announced they serve media, with the worker cap each announced."""
     found: dict[str, int] = {}
@@ -179,38 +161,177 @@ def media_peers(view: SwarmView | None) -> dict[str, int]:
     return found
 
 
-class SwarmMediasoup:
-    """mediasoup's `create_worker()` over the whole swarm: each worker goes to the least loaded media member.
+class MediaPeer:
+    """One media member as a back-end: our member session with it (Remote Mediasoup over libp2p), opened
+    on first use and again after it ended, shared by placement and by the rooms piping from it."""
 
-    Candidates are this node and the members announcing ``media:<peer id>``;
-    each takes at most the workers it announced (its ``--workers``): a hard cap,
-    also enforced by the node itself (`LocalWorkers`). When every candidate is
-    full, `CapacityError` says so.
+    def __init__(self, node: SwarmNode, peer_id: str) -> None:
+        self._node = node
+        self.peer_id = peer_id
+        self._remote: RemoteMediasoup | None = None
+        self._connecting: asyncio.Future[RemoteMediasoup] | None = None
+
+    def __repr__(self) -> str:
+        return f"<media peer {self.peer_id}>"
+
+    @property
+    def remote(self) -> RemoteMediasoup | None:
+        """The open session, if any."""
+        return self._remote
+
+    async def session(self) -> RemoteMediasoup:
+        if self._remote is not None:
+            return self._remote
+        if self._connecting is not None:
+            return await asyncio.shield(self._connecting)
+        pending = self._connecting = asyncio.get_running_loop().create_future()
+        try:
+            remote = await connect_libp2p(self._node.host, self.peer_id, reconnect=PEER_RECONNECT)
+        except BaseException as error:
+            pending.set_exception(error)
+            pending.exception()
+            raise
+        finally:
+            self._connecting = None
+        self._remote = remote
+        remote.client.on("close", lambda: self._ended(remote))
+        pending.set_result(remote)
+        return remote
+
+    def _ended(self, remote: RemoteMediasoup) -> None:
+        if self._remote is remote:
+            self._remote = None
+
+    async def create_worker(self, **settings: Any) -> Any:
+        return await (await self.session()).create_worker(**settings)
+
+    async def lost(self) -> None:
+        """The view dropped this peer: its workers die for us now, not when TCP notices."""
+        remote, self._remote = self._remote, None
+        if remote is not None:
+            # Ending the ROPE session (not RemoteMediasoup.close(), which means "we
+            # stop using it") reads as losing the server: its workers emit "died".
+            await remote.client.close()
+            await remote.client.connection.close()
+
+    async def close(self) -> None:
+        remote, self._remote = self._remote, None
+        if remote is not None:
+            await remote.close()
+
+
+@dataclass(frozen=True)
+class NodeLoad:
+    """A placement candidate as the swarm sees it."""
+
+    peer_id: str
+    workers: int
+    """Its workers: as its gossiped load report shows them, or as many as we run there if more,
+    plus those we are starting there (this node's own: exact)."""
+    cpu_percent: float
+    max_workers: int
+    is_self: bool = False
+    candidate: Candidate | None = field(default=None, compare=False, repr=False)
+
+
+class GossipedLoad:
+    """The swarm's placement policy: each member's load and cap as the view tells them.
+
+    A candidate is this node (its own workers and CPU, exact) or a member announcing
+    ``media:<peer id>`` with a load record (a monitor never is one), at most the workers
+    it announced (its ``--workers``): a full one is left out, and when every one is
+    full `CapacityError` says so. Fewest workers first (the vertical layer fills a
+    worker before asking for another, so this spreads load), then the lowest CPU;
+    within `CPU_TIE_PERCENT` of it, this node (no hop) first.
     """
+
+    needs_cpu: ClassVar[bool] = False
 
     def __init__(self, node: SwarmNode, local: LocalWorkers) -> None:
         self._node = node
         self._local = local
         self._cpu = _CpuMeter()
-        self._remotes: dict[str, RemoteMediasoup] = {}
-        self._connecting: dict[str, asyncio.Future[RemoteMediasoup]] = {}
-        self._pending: dict[str, int] = {}
-        """Workers we are starting on a peer (or here) that no report shows yet."""
-        self.on_local_worker: Callable[[Any], object] = lambda _worker: None
-        """Told of every worker started here for our own rooms."""
 
-    def candidates(self) -> list[_Candidate]:
-        me = self._node.peer_id
-        found = [_Candidate(me, len(self._local.workers) + self._pending.get(me, 0), self._cpu.percent(),
-                            self._local.capacity.max_workers, is_self=True)]
+    def loads(self, candidates: Sequence[Candidate]) -> list[NodeLoad]:
         view = self._node.view
-        for peer_id, cap in media_peers(view).items():
-            record = view.load(peer_id) if view is not None else None
-            if record is None or "monitor" in record.roles:  # a monitor never hosts workers
+        caps = media_peers(view)
+        found = []
+        for candidate in candidates:
+            backend = candidate.backend
+            if backend is self._local:
+                found.append(NodeLoad(self._node.peer_id, len(self._local.workers) + candidate.starting,
+                                      self._cpu.percent(), self._local.capacity.max_workers, True, candidate))
                 continue
-            shown = len(record.workers)
-            ours = len(self._remote_workers(peer_id))
-            found.append(_Candidate(peer_id, max(shown, ours) + self._pending.get(peer_id, 0), record.cpu_percent, cap))
+            peer_id = getattr(backend, "peer_id", None)
+            record = view.load(peer_id) if view is not None and peer_id is not None else None
+            if peer_id not in caps or record is None or "monitor" in record.roles:
+                continue
+            workers = max(len(record.workers), candidate.workers) + candidate.starting
+            found.append(NodeLoad(peer_id, workers, record.cpu_percent, caps[peer_id], False, candidate))
+        return found
+
+    def choose(self, candidates: Sequence[Candidate]) -> list[Candidate]:
+        loads = self.loads(candidates)
+        with_room = [load for load in loads if load.workers < load.max_workers]
+        if not with_room:
+            total = sum(load.max_workers for load in loads)
+            raise CapacityError(f"the swarm is full: {len(loads)} media node(s) run their maximum of "
+                                f"{total} worker(s) in all")
+        best = _best(with_room)
+        rest = sorted((load for load in with_room if load is not best),
+                      key=lambda load: (load.workers, load.cpu_percent))
+        return [load.candidate for load in (best, *rest) if load.candidate is not None]
+
+
+def _best(loads: list[NodeLoad]) -> NodeLoad:
+    fewest = min(load.workers for load in loads)
+    tier = [load for load in loads if load.workers == fewest]
+    lowest = min(load.cpu_percent for load in tier)
+    near = [load for load in tier if load.cpu_percent <= lowest + CPU_TIE_PERCENT]
+    return min(near, key=lambda load: (not load.is_self, load.cpu_percent))
+
+
+class SwarmMediasoup(Horizontal):
+    """mediasoup's `create_worker()` over the whole swarm: `media.horizontal.Horizontal` whose back-ends
+    are this node's workers and one `MediaPeer` per media member of the view, placed by `GossipedLoad`.
+
+    The back-ends follow the view at each placement (a member announcing media joins, one gone
+    leaves); a peer dropped by the view has its workers die (`peer_gone`)."""
+
+    def __init__(self, node: SwarmNode, local: LocalWorkers) -> None:
+        self.gossiped = GossipedLoad(node, local)
+        super().__init__([local], self.gossiped)
+        self._node = node
+        self._local = local
+        self._peers: dict[str, MediaPeer] = {}
+        """Every member we have a session with (or may): candidates and the rooms' piping sources."""
+
+    def candidates(self) -> list[NodeLoad]:
+        """Where a worker could go now, and how loaded each place looks (full ones included)."""
+        self._follow_view()
+        return self.gossiped.loads([
+            Candidate(backend, index, len(self.workers_of(backend))) for index, backend in enumerate(self.backends)
+        ])
+
+    async def _candidates(self) -> list[Candidate]:
+        self._follow_view()
+        return await super()._candidates()
+
+    def _follow_view(self) -> None:
+        placeable = media_peers(self._node.view)
+        for backend in self.backends:
+            if isinstance(backend, MediaPeer) and backend.peer_id not in placeable:
+                self._detach(backend)  # no longer serves media: no new workers there, the old ones run on
+        for peer_id in placeable:
+            if peer_id != self._node.peer_id:
+                peer = self.peer(peer_id)
+                if peer not in self.backends:
+                    self.add(peer)
+
+    def peer(self, peer_id: str) -> MediaPeer:
+        found = self._peers.get(peer_id)
+        if found is None:
+            found = self._peers[peer_id] = MediaPeer(self._node, peer_id)
         return found
 
     def peer_of(self, obj: Any) -> str | None:
@@ -219,90 +340,29 @@ class SwarmMediasoup:
         if obj in self._local.workers:
             return self._node.peer_id
         owner = getattr(obj, "_mediasoup", None)
-        for peer_id, remote in self._remotes.items():
-            if remote is owner:
+        for peer_id, peer in self._peers.items():
+            if owner is not None and peer.remote is owner:
                 return peer_id
         return None
 
-    def _remote_workers(self, peer_id: str) -> list[Any]:
-        remote = self._remotes.get(peer_id)
-        return remote.workers if remote is not None else []
-
-    def choose(self, excluded: frozenset[str] = frozenset()) -> str:
-        """The least loaded candidate with room; `CapacityError` when there is none."""
-        candidates = [c for c in self.candidates() if c.peer_id not in excluded]
-        with_room = [c for c in candidates if c.workers < c.max_workers]
-        if not with_room:
-            total = sum(c.max_workers for c in candidates)
-            raise CapacityError(f"the swarm is full: {len(candidates)} media node(s) run their maximum of "
-                                f"{total} worker(s) in all")
-        return _best(with_room).peer_id
-
-    async def create_worker(self, **settings: Any) -> Any:
-        refused: set[str] = set()
-        while True:
-            peer_id = self.choose(frozenset(refused))
-            self._pending[peer_id] = self._pending.get(peer_id, 0) + 1
-            try:
-                if peer_id == self._node.peer_id:
-                    worker = await self._local.create_worker(**settings)
-                    self.on_local_worker(worker)
-                else:
-                    worker = await (await self.remote(peer_id)).create_worker(**settings)
-            except CapacityError:
-                refused.add(peer_id)  # filled meanwhile (another entry was quicker): try the next
-                continue
-            except RemoteError as error:
-                if error.remote_type != CapacityError.__name__:
-                    raise
-                refused.add(peer_id)
-                continue
-            except (ConnectionError, RopeError) as error:
-                # Unreachable (dead, and not out of the view yet): no candidate for this worker.
-                log.info("cannot start a worker on %s: %s; trying the next candidate", peer_id, error)
-                refused.add(peer_id)
-                continue
-            finally:
-                self._pending[peer_id] -= 1
-            log.info("new worker on %s", "this node" if peer_id == self._node.peer_id else peer_id)
-            return worker
-
     async def remote(self, peer_id: str) -> RemoteMediasoup:
         """Our member session with ``peer_id`` (one per peer, opened on first use)."""
-        remote = self._remotes.get(peer_id)
-        if remote is not None:
-            return remote
-        pending = self._connecting.get(peer_id)
-        if pending is not None:
-            return await pending
-        pending = asyncio.get_running_loop().create_future()
-        self._connecting[peer_id] = pending
-        try:
-            remote = await connect_libp2p(self._node.host, peer_id, reconnect=PEER_RECONNECT)
-        except BaseException as error:
-            pending.set_exception(error)
-            pending.exception()
-            raise
-        finally:
-            self._connecting.pop(peer_id, None)
-        self._remotes[peer_id] = remote
-        remote.client.on("close", lambda: self._remotes.pop(peer_id, None))
-        pending.set_result(remote)
-        return remote
+        return await self.peer(peer_id).session()
 
     async def peer_gone(self, peer_id: str) -> None:
         """The view dropped this peer: its workers die for us now, not when TCP notices."""
-        remote = self._remotes.pop(peer_id, None)
-        if remote is not None:
-            # Ending the ROPE session (not RemoteMediasoup.close(), which means "we
-            # stop using it") reads as losing the server: its workers emit "died".
-            await remote.client.close()
-            await remote.client.connection.close()
+        peer = self._peers.pop(peer_id, None)
+        if peer is not None:
+            await peer.lost()
+            if peer in self.backends:
+                await self.remove(peer)
 
     async def close(self) -> None:
-        for remote in list(self._remotes.values()):
-            await remote.close()
-        self._remotes.clear()
+        """Our sessions end (what we made on peers closes there after their grace); local workers stay
+        the node's (`LocalWorkers.close`)."""
+        for peer in list(self._peers.values()):
+            await peer.close()
+        self._peers.clear()
 
 
 class MediaNode:
@@ -319,7 +379,7 @@ class MediaNode:
         """Workers for members: what an entry made here is closed when the entry is gone past the grace.
         It also exposes this node's own workers (owned by nobody there), so that other entries can pipe
         producers of our rooms out of them."""
-        self.mediasoup.on_local_worker = lambda worker: self.member_server.mirror(worker, self.member_server.root)
+        self.mediasoup.observer.on("newworker", self._new_worker)
         self.room_replicas = Rooms(node, self.mediasoup, self.member_server)
         self.vertical = Vertical(self.mediasoup, Capacity(
             max_workers=1_000_000,  # the swarm bounds it: each node takes at most capacity.max_workers
@@ -330,6 +390,12 @@ class MediaNode:
         """Vertical routers entered through this node, by id (the first replica of each room here)."""
         self._tasks: set[asyncio.Task[None]] = set()
         self._entry_servers: list[MediasoupServer] = []
+
+    def _new_worker(self, worker: Any) -> None:
+        """A worker placed for our own rooms: one started here is exposed to the members too, so that
+        other entries can pipe producers of our rooms out of it."""
+        if worker in self.local.workers:
+            self.member_server.mirror(worker, self.member_server.root)
 
     async def start(self) -> None:
         serve_libp2p(self.member_server.rope, self.node.host)

@@ -64,8 +64,6 @@ class _Client:
     producer_of: dict[str, str] = field(default_factory=dict)
     """Producer id -> the client that sent it (every client's, for labels)."""
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
-    consuming: asyncio.Lock = field(default_factory=asyncio.Lock)
-    """One consume at a time: `AiortcClient.receive` sets up its receive transport on first use."""
 
     @property
     def own(self) -> set[str]:
@@ -136,9 +134,7 @@ class _Room:
 
         async def consume() -> None:
             try:
-                async with client.consuming:
-                    if producer_id not in client.rtc.received:
-                        await client.rtc.receive(producer_id)
+                await client.rtc.receive(producer_id)
             except Exception as error:  # the producer left meanwhile, or its node died: the room goes on
                 _progress(f"{client.name} could not consume {producer_id[:8]}: {error}")
 

@@ -25,6 +25,14 @@ CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 WIDTH, HEIGHT = 1400, 1100
 
 
+WEBRTC_FLAGS = (
+    "--use-fake-device-for-media-stream",  # a synthetic camera (640x480, 20 fps) and microphone
+    "--use-fake-ui-for-media-stream",  # getUserMedia() granted without a prompt
+    "--allow-loopback-in-peer-connection",  # 127.0.0.1 ICE candidates, which Chromium drops otherwise
+)
+"""For pages that use WebRTC with the fake devices, on loopback only."""
+
+
 class BrowserError(RuntimeError):
     pass
 
@@ -107,14 +115,16 @@ class Page:
 
 
 @contextlib.asynccontextmanager
-async def chromium_page(profile_dir: Path) -> AsyncIterator[Page]:
-    """A headless Chromium with a fresh profile, and one tab in it; everything is gone afterwards."""
+async def chromium_page(profile_dir: Path, *, flags: tuple[str, ...] = ()) -> AsyncIterator[Page]:
+    """A headless Chromium with a fresh profile, and one tab in it; everything is gone afterwards.
+
+    ``flags``: more command-line switches (e.g. `WEBRTC_FLAGS`)."""
     if not os.access(CHROMIUM, os.X_OK):
         raise BrowserError(f"no Chromium at {CHROMIUM}: run scripts/setup (it installs Debian's chromium)")
     process = await asyncio.create_subprocess_exec(
         CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
         "--remote-debugging-address=127.0.0.1", "--remote-debugging-port=0", f"--user-data-dir={profile_dir}",
-        f"--window-size={WIDTH},{HEIGHT}", "about:blank",
+        f"--window-size={WIDTH},{HEIGHT}", *flags, "about:blank",
         stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE, start_new_session=True,
     )
     try:

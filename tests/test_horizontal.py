@@ -22,7 +22,7 @@ from media.errors import InvalidStateError
 from media.horizontal import Candidate, Horizontal, LeastWorkers, LowestCpu
 from media.rtp_traffic import OPUS_RTP_PARAMETERS, RtpSource, sink_consumer
 from media.stats import get_stats
-from media.vertical import Capacity, Vertical
+from media.vertical import Capacity, CapacityError, Vertical
 from swarm.loopback import loopback
 
 LOOPBACK = {"protocol": "udp", "ip": "127.0.0.1"}
@@ -123,6 +123,32 @@ async def _server_and_client() -> tuple[Any, Any]:
             await server.close()
 
     return Stop(), client
+
+
+async def test_workers_started_at_once_spread_too() -> None:
+    async with servers(2) as pairs:
+        clients = [client for _, client in pairs]
+        horizontal = Horizontal(clients)
+        workers = await asyncio.gather(*(horizontal.create_worker() for _ in range(4)))  # none placed yet
+        assert sorted(_server_of(w, clients) for w in workers) == [0, 0, 1, 1]
+        await horizontal.close()
+
+
+async def test_a_full_server_refuses_placement_moves_on_and_all_full_is_a_capacity_error() -> None:
+    from swarm.media_node import LocalWorkers  # a back-end with a hard cap, served as any other
+
+    caps = [LocalWorkers(media, Capacity(max_workers=1)), LocalWorkers(media, Capacity(max_workers=2))]
+    async with loopback(caps[0]) as (_, small), loopback(caps[1], "libp2p") as (_, large):
+        horizontal = Horizontal([small, large])
+        await horizontal.create_worker()
+        await horizontal.create_worker()
+        # LeastWorkers ranks the small server first (one each, listed first); it is full and says so
+        # over the wire: the large one takes the worker.
+        assert (await horizontal.create_worker()) in large.workers
+        with pytest.raises(CapacityError, match="every back-end is full"):
+            await horizontal.create_worker()
+        assert [len(c.workers) for c in caps] == [1, 2]  # the node lives on, nothing started past a cap
+        await horizontal.close()
 
 
 async def test_no_backend_is_a_clear_error() -> None:

@@ -14,7 +14,10 @@ async def test_frames_arrive_at_the_right_resolution_and_pause_stops_them(router
         await bob.join()
         producers = await alice.send(video=True, audio=True, width=320, height=240)
         assert sorted(p.kind for p in producers) == ["audio", "video"]
-        tracks = {t.kind: t for t in [await bob.receive(p.id) for p in producers]}
+        # Both at once, as an application reacting to two "newproducer" events would, plus a repeat.
+        received = await asyncio.gather(*(bob.receive(p.id) for p in [*producers, producers[0]]))
+        tracks = {t.kind: t for t in received}
+        assert received[2] is received[0] and len(bob.consumers) == 2
 
         await tracks["video"].wait_for_frames(10)
         await tracks["audio"].wait_for_frames(25)

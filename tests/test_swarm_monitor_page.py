@@ -30,12 +30,11 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from media.codecs import DEFAULT_MEDIA_CODECS
 from media.remote.client import connect_websocket
-from media.rtp_traffic import OPUS_RTP_PARAMETERS, RtpSink, RtpSource
+from media.rtp_traffic import opus_producer, sink_consumer
 from swarm.membership import SwarmAuthority, load_or_create_identity, peer_id_of
 from swarm.node import NodeOptions
 from tests.browser import chromium_page
 
-LOOPBACK = {"protocol": "udp", "ip": "127.0.0.1"}
 APP_TOKEN = "application-server-secret"
 PAGE_TOKEN = "monitor-page-token-0123456789"
 LOAD_INTERVAL_S = NodeOptions().load_interval_s
@@ -171,22 +170,17 @@ async def test_the_page_shows_members_a_room_across_two_nodes_its_pipe_and_a_nod
             await page.wait_for("!!document.querySelector('#members')")
             await wait_dom(lambda d: nodes <= set(d["nodes"]) and monitor.peer_id in d["nodes"], 60)
 
-            app = await connect_websocket(m["entry"], token=APP_TOKEN)
-            sinks: list[RtpSink] = []
-            source = None
-            try:
+            async with contextlib.AsyncExitStack() as stack:
+                app = await connect_websocket(m["entry"], token=APP_TOKEN)
+                stack.push_async_callback(app.close)
                 worker = await app.create_worker()
                 router = await worker.create_router(media_codecs=DEFAULT_MEDIA_CODECS)
-                ingress = await router.create_plain_transport(listen_info=LOOPBACK, rtcp_mux=True, comedia=True)
-                producer = await ingress.produce(kind="audio", rtp_parameters=OPUS_RTP_PARAMETERS)
+                producer = await stack.enter_async_context(opus_producer(router))
+                sinks = []
                 for _ in range(3):  # two fit on A's one worker; the third needs a worker on a peer
-                    sink = await RtpSink.open()
+                    sink, _consumer = await sink_consumer(router, producer.id)
+                    stack.callback(sink.close)
                     sinks.append(sink)
-                    egress = await router.create_plain_transport(listen_info=LOOPBACK, rtcp_mux=True)
-                    await egress.connect(ip="127.0.0.1", port=sink.port)
-                    await egress.consume(producer_id=producer.id, rtp_capabilities=router.rtp_capabilities)
-                source = RtpSource("127.0.0.1", ingress.tuple["localPort"])
-                source.start()
                 for sink in sinks:
                     await sink.wait_for_packets(10)
 
@@ -227,12 +221,6 @@ async def test_the_page_shows_members_a_room_across_two_nodes_its_pipe_and_a_nod
                                DETECTION_BOUND_S + SLACK_S)
                 seen = await dom()
                 assert set(seen["nodes"]) == (nodes - {victim.peer_id}) | {monitor.peer_id}
-            finally:
-                if source is not None:
-                    await source.close()
-                for sink in sinks:
-                    sink.close()
-                await app.close()
         except BaseException:
             shot = await page.screenshot(tmp_path / "monitor-page.png")
             print(f"screenshot of the page: {shot}")

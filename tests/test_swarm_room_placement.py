@@ -16,7 +16,7 @@ from typing import Any
 
 from media.codecs import DEFAULT_MEDIA_CODECS
 from media.remote.client import connect_websocket
-from media.rtp_traffic import OPUS_RTP_PARAMETERS, RtpSink, RtpSource
+from media.rtp_traffic import opus_producer, sink_consumer
 from rope import RemoteError
 from swarm.local_swarm import LocalSwarm
 from swarm.media_node import media_peers
@@ -60,23 +60,19 @@ async def test_a_monitor_never_gets_a_worker_and_workers_is_a_hard_cap(tmp_path:
 
             watcher = asyncio.get_running_loop().create_task(watch())
             assert nodes[0].entry_url is not None
-            app = await connect_websocket(nodes[0].entry_url, token=swarm.token)
-            sinks: list[RtpSink] = []
-            source = None
-            try:
+            async with contextlib.AsyncExitStack() as stack:
+                stack.callback(watcher.cancel)
+                app = await connect_websocket(nodes[0].entry_url, token=swarm.token)
+                stack.push_async_callback(app.close)
                 worker = await app.create_worker()
                 router = await worker.create_router(media_codecs=DEFAULT_MEDIA_CODECS)
-                ingress = await router.create_plain_transport(listen_info=LOOPBACK, rtcp_mux=True, comedia=True)
-                producer = await ingress.produce(kind="audio", rtp_parameters=OPUS_RTP_PARAMETERS)
-                source = RtpSource("127.0.0.1", ingress.tuple["localPort"])
-                source.start()
+                producer = await stack.enter_async_context(opus_producer(router))
                 # 2 consumers per worker, pipe consumers included: 7 consumers fill the 3 workers and more.
+                sinks = []
                 for _ in range(7):
-                    sink = await RtpSink.open()
+                    sink, _consumer = await sink_consumer(router, producer.id)
+                    stack.callback(sink.close)
                     sinks.append(sink)
-                    transport = await router.create_plain_transport(listen_info=LOOPBACK, rtcp_mux=True)
-                    await transport.connect(ip="127.0.0.1", port=sink.port)
-                    await transport.consume(producer_id=producer.id, rtp_capabilities=router.rtp_capabilities)
                 for sink in sinks:
                     await sink.wait_for_packets(20)
                 media_nodes = {n.peer_id for n in nodes}
@@ -94,13 +90,6 @@ async def test_a_monitor_never_gets_a_worker_and_workers_is_a_hard_cap(tmp_path:
                 before = [sink.packets for sink in sinks]
                 for sink, count in zip(sinks, before, strict=True):
                     await sink.wait_for_packets(count + 10)
-            finally:
-                watcher.cancel()
-                if source is not None:
-                    await source.close()
-                for sink in sinks:
-                    sink.close()
-                await app.close()
             assert monitor_id not in media_peers(view)
             assert most_workers.get(monitor_id, 0) == 0
             assert all(most_workers.get(p, 0) <= 1 for p in most_workers), most_workers

@@ -44,11 +44,30 @@ import media.webrtc_server as _webrtc_server
 import media.webrtc_transport as _webrtc
 import media.worker as _worker
 from media import ortc, piping
-from media.channel import WorkerTimeout, WorkerTypeError
-from media.errors import InvalidStateError, UnsupportedError, WorkerError
+from media.channel import WorkerNotFoundError, WorkerTimeout, WorkerTypeError
+from media.errors import (
+    InvalidStateError,
+    NotFoundError,
+    UnsupportedError,
+    WorkerClosedError,
+    WorkerError,
+    closed_error,
+)
 from media.events import EventEmitter
 from media.piping import PipeToRouterResult
-from media.remote.spec import OBSERVER_PREFIX, OBSERVER_REPEATS, ROOT_ID, SPECS, TypeSpec, pack, unpack_bytes
+from media.remote.spec import (
+    OBSERVER_PREFIX,
+    OBSERVER_REPEATS,
+    ROOT_ID,
+    SPECS,
+    RealRouter,
+    RealWorker,
+    TypeSpec,
+    pack,
+    real_from_wire,
+    unpack_bytes,
+)
+from media.vertical.pool import Capacity
 from rope import ClientClosed, ConnectionLost, RemoteError, RemoteObject, RopeClient, RopeError, UnknownObject
 
 log = logging.getLogger("media.remote.client")
@@ -56,10 +75,13 @@ log = logging.getLogger("media.remote.client")
 _LOCAL_ERRORS: dict[str, type[Exception]] = {
     "InvalidStateError": InvalidStateError,
     "UnsupportedError": UnsupportedError,
+    "NotFoundError": NotFoundError,
+    "WorkerClosedError": WorkerClosedError,
 }
 
 _WORKER_ERRORS: dict[str, type[WorkerError]] = {
     "WorkerError": WorkerError, "WorkerTypeError": WorkerTypeError, "WorkerTimeout": WorkerTimeout,
+    "WorkerNotFoundError": WorkerNotFoundError,
 }
 
 
@@ -98,6 +120,16 @@ def _remote(name: str, template: Callable[..., Any]) -> Any:
 
 def _state(name: str) -> Any:
     return property(lambda self: self._proxy.state.get(name), doc=f"Mirrored ``{name}``.")
+
+
+def _real_state(name: str) -> Any:
+    """A vertical object's property (real routers/workers as `RealRouter`/`RealWorker`); None on others."""
+    return property(lambda self: real_from_wire(self._proxy.state.get(name)),
+                    doc=f"Mirrored ``{name}`` of a vertical object (`media.vertical`); None for others.")
+
+
+def _capacity(value: Any) -> Capacity | None:
+    return Capacity(**value) if isinstance(value, dict) else None
 
 
 class RemoteBase(EventEmitter):
@@ -143,7 +175,14 @@ class RemoteBase(EventEmitter):
 
     def _check_open(self) -> None:
         if self._closed:
-            raise InvalidStateError(f"{self.TYPE} closed")
+            raise self._closed_error()
+
+    def _closed_error(self) -> InvalidStateError:
+        """As the local object raises it: `WorkerClosedError` once its worker is closed, else `NotFoundError`."""
+        node: RemoteBase | None = self
+        while node is not None and not isinstance(node, Worker):
+            node = node._parent
+        return closed_error(self.TYPE, worker_closed=node is None or node.closed)
 
     async def _call(self, method: str, *args: Any, **kwargs: Any) -> Any:
         self._check_open()
@@ -156,7 +195,7 @@ class RemoteBase(EventEmitter):
         except RemoteError as error:
             raise _local_error(error) from None
         except UnknownObject:
-            raise InvalidStateError(f"{self.TYPE} closed") from None
+            raise self._closed_error() from None
         return self._mediasoup._decode(result)
 
     def _fire(self, method: str, *args: Any) -> None:
@@ -257,12 +296,25 @@ class Worker(RemoteBase):
     _died = False
 
     @property
+    def subprocess_closed(self) -> bool:
+        """Mirrored: whether the server's worker process has exited."""
+        return bool(self._proxy.state.get("subprocess_closed"))
+
+    @property
     def routers(self) -> frozenset[Router]:
         return frozenset(self._children_of(Router).values())
 
     @property
     def webrtc_servers(self) -> frozenset[WebRtcServer]:
         return frozenset(self._children_of(WebRtcServer).values())
+
+    real_workers = _real_state("real_workers")
+    """A vertical worker's real workers now (`RealWorker`s); None for a plain worker."""
+
+    @property
+    def capacity(self) -> Capacity | None:
+        """A vertical worker's `Capacity`; None for a plain worker."""
+        return _capacity(self._proxy.state.get("capacity"))
 
     dump = _remote("dump", _worker.Worker.dump)
     get_resource_usage = _remote("get_resource_usage", _worker.Worker.get_resource_usage)
@@ -309,10 +361,50 @@ class Router(RemoteBase):
     def __init__(self, mediasoup: RemoteMediasoup, proxy: RemoteObject, parent: RemoteBase | None) -> None:
         super().__init__(mediasoup, proxy, parent)
         self._pipe_pairs: dict[str, piping.PairFuture] = {}
+        self._updated_rtp_capabilities: dict[str, Any] | None = None
+        proxy.observer.on("statechange", self._on_state_change)
 
-    rtp_capabilities = _state("rtp_capabilities")
+    @property
+    def rtp_capabilities(self) -> Any:
+        """Mirrored; after `update_media_codecs()`, this client's until the server's state reflects a change."""
+        if self._updated_rtp_capabilities is not None:
+            return self._updated_rtp_capabilities
+        return self._proxy.state.get("rtp_capabilities")
+
+    def _on_state_change(self, changes: dict[str, Any]) -> None:
+        if "rtp_capabilities" in changes:
+            self._updated_rtp_capabilities = None
+
+    def update_media_codecs(self, media_codecs: list[dict[str, Any]]) -> None:
+        """As the local router's, synchronous: validated and applied here (the same `ortc`), and sent to the
+        server's router in call order, so this client's later calls find it applied."""
+        self._updated_rtp_capabilities = ortc.generate_router_rtp_capabilities(ortc.clone(media_codecs))
+        if not self._closed:
+            self._fire("update_media_codecs", media_codecs)
     room_producers = _state("room_producers")
     """A swarm room's producers, whichever entry they came through (None for a plain router)."""
+    real_routers = _real_state("real_routers")
+    """A vertical router's real routers now (`RealRouter`s: ``id``, ``worker.pid``); None for a plain router."""
+    pipe_count = _state("pipe_count")
+    """A vertical router's pipes (producer x real router) alive now; None for a plain router."""
+    homes = _real_state("homes")
+    """A vertical router's producer id -> the `RealRouter` its media enters; None for a plain router."""
+
+    def home_router(self, producer_id: str) -> RealRouter:
+        """The real router our producer's media enters (KeyError for an unknown one), as locally."""
+        home = (self.homes or {}).get(producer_id)
+        if home is None:
+            raise KeyError(f'Producer with id "{producer_id}" not found')
+        return home
+
+    def _on_remote_event(self, event: str, *args: Any) -> None:
+        """A vertical router's own observer events ("newpipe", "pipeclose", "produceradd") carry
+        `RealRouter`s where the local ones carry real routers."""
+        name = event.removeprefix(OBSERVER_PREFIX)
+        if event.startswith(OBSERVER_PREFIX) and name in self._spec.vertical_events:
+            self.observer.emit(name, *(real_from_wire(self._mediasoup._decode(arg)) for arg in args))
+            return
+        super()._on_remote_event(event, *args)
 
     @property
     def worker(self) -> Worker:
@@ -375,10 +467,10 @@ class Router(RemoteBase):
         if router is self:
             raise TypeError("cannot use this Router as destination")
         if router.closed:
-            raise InvalidStateError("destination Router closed")
+            raise NotFoundError("destination Router closed")
         producer = self.get_producer(producer_id)
         if producer is None:
-            raise KeyError(f'Producer with id "{producer_id}" not found')
+            raise NotFoundError(f'Producer with id "{producer_id}" not found')
         options: dict[str, Any] = {"keep_id": keep_id, "enable_rtx": enable_rtx, "enable_srtp": enable_srtp}
         if listen_info is not None:
             options["listen_info"] = listen_info
@@ -401,6 +493,9 @@ class Transport(RemoteBase):
     def router(self) -> Router:
         assert isinstance(self._parent, Router)
         return self._parent
+
+    real_router = _real_state("real_router")
+    """The `RealRouter` a vertical router's transport lives on; None for a plain router's."""
 
     @property
     def producers(self) -> dict[str, Producer]:
@@ -636,6 +731,11 @@ class RemoteMediasoup:
         return self._root.state.get("version")
 
     @property
+    def capacity(self) -> Capacity | None:
+        """A vertical server's `Capacity` (`media.vertical.Vertical.capacity`); None for a plain one."""
+        return _capacity(self._root.state.get("capacity"))
+
+    @property
     def workers(self) -> list[Worker]:
         return [obj for obj in self._objects.values() if isinstance(obj, Worker) and not obj.closed]
 
@@ -650,12 +750,16 @@ class RemoteMediasoup:
         dtls_private_key_file: str | None = None,
         libwebrtc_field_trials: str | None = None,
         app_data: dict[str, Any] | None = None,
+        capacity: Capacity | None = None,
     ) -> Worker:
-        """Start a worker on the server (the settings apply there, file paths included)."""
+        """Start a worker on the server (the settings apply there, file paths included). ``capacity``: a
+        vertical server's worker's own, tighter than the server's (`media.vertical.Vertical.create_worker`)."""
+        if capacity is not None and not isinstance(capacity, Capacity):
+            raise TypeError(f"capacity must be a Capacity, not {type(capacity).__name__}")
         settings = {
             "log_level": log_level, "log_tags": log_tags, "rtc_min_port": rtc_min_port, "rtc_max_port": rtc_max_port,
             "dtls_certificate_file": dtls_certificate_file, "dtls_private_key_file": dtls_private_key_file,
-            "libwebrtc_field_trials": libwebrtc_field_trials, "app_data": app_data,
+            "libwebrtc_field_trials": libwebrtc_field_trials, "app_data": app_data, "capacity": capacity,
         }
         return await self._root_call(
             "create_worker", **{name: value for name, value in settings.items() if value is not None}
@@ -776,6 +880,8 @@ __all__ = [
     "PipeTransport",
     "PlainTransport",
     "Producer",
+    "RealRouter",
+    "RealWorker",
     "RemoteMediasoup",
     "RopeError",
     "Router",

@@ -40,6 +40,7 @@ from media.remote.spec import (
     OBSERVER_PREFIX,
     ROOT_ID,
     SPECS,
+    describe_real,
     family,
     pack,
     type_name,
@@ -85,7 +86,7 @@ class MediasoupServer:
         self.root = self.rope.register(RopeObject(
             "Mediasoup",
             id=ROOT_ID,
-            state={"version": _version(backend)},
+            state={"version": _version(backend), "capacity": _capacity(backend)},
             methods={"create_worker": self._create_worker, "get_stats": self._get_stats,
                      "get_supported_rtp_capabilities": self._supported_rtp_capabilities},
         ))
@@ -96,7 +97,12 @@ class MediasoupServer:
         return len(self._mirrors)
 
     async def _create_worker(self, **settings: Any) -> MediaObject:
-        worker = await _guard(self.backend.create_worker, (), unpack_bytes(settings))
+        settings = unpack_bytes(settings)
+        if isinstance(settings.get("capacity"), dict):  # a vertical worker's own (`Vertical.create_worker`)
+            from media.vertical import Capacity
+
+            settings["capacity"] = Capacity(**settings["capacity"])
+        worker = await _guard(self.backend.create_worker, (), settings)
         self._workers.append(worker)
         worker.observer.on("close", partial(self._forget_worker, worker))
         try:
@@ -213,6 +219,15 @@ class MediasoupServer:
         await self.rope.close()
 
 
+def _capacity(backend: Any) -> Any:
+    """A vertical back-end's `Capacity` (a proxy's: its upstream's), as a dict; None for others."""
+    try:
+        capacity = getattr(backend, "capacity", None)
+    except Exception:
+        return None
+    return pack(capacity) if dataclasses.is_dataclass(capacity) and not isinstance(capacity, type) else None
+
+
 def _version(backend: Any) -> str | None:
     try:
         version = getattr(backend, "version", None)
@@ -264,13 +279,16 @@ class MediaObject(RopeObject):
             for method in self.spec.methods
             if callable(getattr(target, method, None))
         }
+        observer_events = (*FORWARDED_OBSERVER_EVENTS, *self.spec.vertical_events)
         super().__init__(name, state=self._read_state(), methods=methods,
-                         events=(*self.spec.events, *(OBSERVER_PREFIX + e for e in FORWARDED_OBSERVER_EVENTS)),
+                         events=(*self.spec.events, *(OBSERVER_PREFIX + e for e in observer_events)),
                          parent=parent)
         for event in self.spec.events:
             self._listen(target, event, partial(self._forward, event))
         for event in FORWARDED_OBSERVER_EVENTS:
             self._listen(target.observer, event, partial(self._forward, OBSERVER_PREFIX + event))
+        for event in self.spec.vertical_events:
+            self._listen(target.observer, event, partial(self._forward_vertical, OBSERVER_PREFIX + event))
         self._listen(target.observer, "close", self.target_closed)
         for event in CHILD_EVENTS.get(family(name), ()):
             self._listen(target.observer, event, self._adopt)
@@ -291,11 +309,20 @@ class MediaObject(RopeObject):
             except Exception as error:  # a property that cannot be read now is reported, not fatal
                 log.debug("%s.%s unreadable: %r", self.type, prop, error)
                 state[prop] = None
+        for prop in self.spec.vertical_state:
+            try:
+                if hasattr(self.target, prop):
+                    state[prop] = describe_real(getattr(self.target, prop))
+            except Exception as error:
+                log.debug("%s.%s unreadable: %r", self.type, prop, error)
+                state[prop] = None
         return state
 
     def refresh(self) -> None:
         """Send clients whatever changed in the object's properties."""
         self.update_state(**self._read_state())
+        if self.type == "Router" and isinstance(self.parent, MediaObject) and "real_workers" in self.parent.state:
+            self.parent.refresh()  # a vertical router's real routers changed: so may its worker's real workers
 
     async def _call(self, method: str, *args: Any, **kwargs: Any) -> Any:
         self.glue.sessions.touch()
@@ -313,6 +340,12 @@ class MediaObject(RopeObject):
             log.debug("event %s of %s not forwarded: %s", event, self.type, error)
             return
         self.emit(event, *wire_args)
+
+    def _forward_vertical(self, event: str, *args: Any) -> None:
+        """A vertical router's own event: exposed objects (a producer) as references, real routers described."""
+        self.refresh()
+        self.emit(event, *(self.glue.to_wire(arg) if isinstance(arg, str) or self.glue.find(arg) is not None
+                           else describe_real(arg) for arg in args))
 
     def _adopt(self, child: Any) -> None:
         self.glue.mirror(child, self)

@@ -43,6 +43,11 @@ class TypeSpec:
     """Events after which the object is closed (emitted by mediasoup just before its observer "close")."""
     parent_close_event: str = ""
     """What the object emits when its parent goes (a cascade the client runs itself when the server is lost)."""
+    vertical_state: tuple[str, ...] = ()
+    """Properties only a vertical object (`media.vertical`) has, sent when the object has them: its real
+    routers and workers travel as `RealRouter`/`RealWorker` descriptions (they are not exposed objects)."""
+    vertical_events: tuple[str, ...] = ()
+    """A vertical object's own observer events, forwarded as ``observer:<name>`` (real routers described)."""
 
 
 _TRANSPORT_STATE = ("id", "closed", "type", "sctp_parameters", "sctp_state", "sctp_negotiated_capabilities", "app_data")
@@ -50,7 +55,8 @@ _TRANSPORT_METHODS = ("close", "dump", "get_stats", "connect", "set_max_incoming
                       "set_min_outgoing_bitrate", "enable_trace_event", "produce", "consume", "produce_data",
                       "consume_data")
 _TRANSPORT_EVENTS = ("routerclose", "listenserverclose", "sctpstatechange", "trace")
-_TRANSPORT = {"closing_events": ("routerclose", "listenserverclose"), "parent_close_event": "routerclose"}
+_TRANSPORT = {"closing_events": ("routerclose", "listenserverclose"), "parent_close_event": "routerclose",
+              "vertical_state": ("real_router",)}
 _RTP_OBSERVER = TypeSpec(
     state=("id", "closed", "paused", "app_data"),
     methods=("close", "pause", "resume", "add_producer", "remove_producer"),
@@ -61,11 +67,12 @@ _RTP_OBSERVER = TypeSpec(
 
 SPECS: dict[str, TypeSpec] = {
     "Worker": TypeSpec(
-        state=("pid", "closed", "died", "app_data"),
+        state=("pid", "closed", "died", "subprocess_closed", "app_data"),
         methods=("close", "dump", "get_resource_usage", "update_settings", "create_webrtc_server", "create_router"),
         events=("died", "subprocessclose"),
         closing_events=("died",),
         parent_close_event="died",
+        vertical_state=("capacity", "real_workers"),
     ),
     "WebRtcServer": TypeSpec(
         state=("id", "closed", "app_data"),
@@ -80,10 +87,12 @@ SPECS: dict[str, TypeSpec] = {
         state=("id", "closed", "rtp_capabilities", "room_producers", "app_data"),
         methods=("close", "dump", "create_webrtc_transport", "create_plain_transport", "create_pipe_transport",
                  "create_direct_transport", "create_audio_level_observer", "create_active_speaker_observer",
-                 "pipe_to_router"),
+                 "pipe_to_router", "update_media_codecs"),
         events=("workerclose", "newproducer", "producerclose"),
         closing_events=("workerclose",),
         parent_close_event="workerclose",
+        vertical_state=("real_routers", "pipe_count", "homes"),
+        vertical_events=("newpipe", "pipeclose", "produceradd"),
     ),
     "WebRtcTransport": TypeSpec(
         state=(*_TRANSPORT_STATE, "ice_role", "ice_parameters", "ice_candidates", "ice_state", "ice_selected_tuple",
@@ -156,6 +165,49 @@ CHILD_EVENTS: dict[str, tuple[str, ...]] = {
     "Transport": ("newproducer", "newconsumer", "newdataproducer", "newdataconsumer"),
 }
 """Observer events announcing a new child, by parent kind (every transport type is "Transport")."""
+
+
+@dataclass(frozen=True)
+class RealWorker:
+    """A real worker behind a vertical one, as a client of a vertical server sees it."""
+
+    pid: int
+
+
+@dataclass(frozen=True)
+class RealRouter:
+    """A real router behind a vertical router, as a client sees it (like a local one: ``id``, ``worker.pid``)."""
+
+    id: str
+    worker: RealWorker
+
+
+def describe_real(value: Any) -> Any:
+    """A vertical property or event argument for the wire: real routers and workers (local, remote or
+    already described) become ``{"id", "worker": {"pid"}}`` / ``{"pid"}``; anything else as `pack`."""
+    if isinstance(value, dict):
+        return {str(key): describe_real(item) for key, item in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [describe_real(item) for item in value]
+    worker = getattr(value, "worker", None)
+    if worker is not None and isinstance(getattr(value, "id", None), str):
+        return {"id": value.id, "worker": {"pid": worker.pid}}
+    if isinstance(getattr(value, "pid", None), int) and hasattr(value, "observer"):
+        return {"pid": value.pid}
+    return pack(value)
+
+
+def real_from_wire(value: Any) -> Any:
+    """Undo `describe_real` for the client: `RealRouter`/`RealWorker` again (other values untouched)."""
+    if isinstance(value, list):
+        return [real_from_wire(item) for item in value]
+    if isinstance(value, dict):
+        if set(value) == {"id", "worker"} and isinstance(value["worker"], dict):
+            return RealRouter(str(value["id"]), RealWorker(int(value["worker"]["pid"])))
+        if set(value) == {"pid"}:
+            return RealWorker(int(value["pid"]))
+        return {key: real_from_wire(item) for key, item in value.items()}
+    return value
 
 
 def type_name(obj: Any) -> str | None:

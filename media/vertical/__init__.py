@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from media.errors import InvalidStateError
+from media.errors import WorkerClosedError
 from media.events import EventEmitter
 from media.vertical.pool import Capacity, CapacityError, WorkerPool, codecs_key
 from media.vertical.router import ForeignProducer, ForeignProducers, VerticalRouter
@@ -44,11 +44,16 @@ class VerticalWorker(EventEmitter):
     def real_workers(self) -> list[Any]:
         return self._pool.workers
 
+    @property
+    def capacity(self) -> Capacity:
+        """When its real workers take no more (the Vertical's, or the tighter one it was created with)."""
+        return self._pool.capacity
+
     async def create_router(
         self, *, media_codecs: list[dict[str, Any]] | None = None, app_data: dict[str, Any] | None = None
     ) -> VerticalRouter:
         if self._closed:
-            raise InvalidStateError("Worker closed")
+            raise WorkerClosedError("Worker closed")
         if media_codecs is not None and not isinstance(media_codecs, list):
             raise TypeError("if given, media_codecs must be a list")
         if app_data is not None and not isinstance(app_data, dict):
@@ -93,7 +98,18 @@ class Vertical:
         self.capacity = capacity or Capacity()
         self._router_id = router_id
 
-    async def create_worker(self, *, app_data: dict[str, Any] | None = None, **settings: Any) -> VerticalWorker:
-        """Settings apply to every real worker the pool starts."""
-        pool = WorkerPool(self._backend.create_worker, self.capacity, settings)
+    async def create_worker(self, *, app_data: dict[str, Any] | None = None, capacity: Capacity | None = None,
+                            **settings: Any) -> VerticalWorker:
+        """Settings apply to every real worker the pool starts. ``capacity``: this worker's own, at most the
+        Vertical's in each figure (an operator's limits hold for the applications of a server)."""
+        if capacity is None:
+            capacity = self.capacity
+        elif not isinstance(capacity, Capacity):
+            raise TypeError(f"capacity must be a Capacity, not {type(capacity).__name__}")
+        elif (capacity.max_workers > self.capacity.max_workers
+              or capacity.max_consumers_per_worker > self.capacity.max_consumers_per_worker
+              or capacity.watermark_cpu > self.capacity.watermark_cpu):
+            raise ValueError(f"a worker's capacity can only be tighter than this back-end's {self.capacity}, "
+                             f"not {capacity}")
+        pool = WorkerPool(self._backend.create_worker, capacity, settings)
         return VerticalWorker(pool, app_data, self._router_id)

@@ -24,14 +24,18 @@ id) tell each change.
 from __future__ import annotations
 
 import asyncio
+import functools
+import inspect
 import logging
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from media import ortc
-from media.errors import InvalidStateError
+from media.errors import NotFoundError, WorkerClosedError, closed_error
 from media.events import EventEmitter
+from media.vertical.pool import codecs_key
 from media.vertical.rtp_observer import VerticalRtpObserver
 from media.vertical.transport import VerticalTransport
 
@@ -94,6 +98,7 @@ class VerticalRouter(EventEmitter):
         self._media_codecs = media_codecs
         self._rtp_capabilities = ortc.generate_router_rtp_capabilities(ortc.clone(media_codecs or []))
         self._closed = False
+        self._worker_closed = False
         self._real_routers: list[Any] = []
         self._transports: dict[str, VerticalTransport] = {}
         self._homes: dict[str, tuple[Any, Any]] = {}
@@ -110,6 +115,14 @@ class VerticalRouter(EventEmitter):
     closed = property(lambda self: self._closed)
     rtp_capabilities = property(lambda self: self._rtp_capabilities)
 
+    def update_media_codecs(self, media_codecs: list[dict[str, Any]]) -> None:
+        """mediasoup 3.27's updateMediaCodecs(): new RTP capabilities for what is created from now on.
+        Real routers placed from now on have these codecs; those placed already keep theirs (and what
+        they carry), as a single router's existing producers and consumers do."""
+        self._rtp_capabilities = ortc.generate_router_rtp_capabilities(ortc.clone(media_codecs))
+        self._media_codecs = media_codecs
+        self._key = codecs_key(media_codecs)
+
     @property
     def real_routers(self) -> list[Any]:
         """The real routers this vertical router currently uses (for monitoring and tests)."""
@@ -122,6 +135,11 @@ class VerticalRouter(EventEmitter):
     @property
     def producers(self) -> dict[str, Any]:
         return {producer_id: producer for producer_id, (producer, _) in self._homes.items()}
+
+    @property
+    def homes(self) -> dict[str, Any]:
+        """Producer id -> the real router its media enters, for our producers (see `home_router`)."""
+        return {producer_id: home for producer_id, (_, home) in self._homes.items()}
 
     def get_producer(self, producer_id: str) -> Any:
         """Ours (the real producer), else a foreign one (`ForeignProducer`), else None."""
@@ -168,7 +186,27 @@ class VerticalRouter(EventEmitter):
 
     def _check_open(self) -> None:
         if self._closed:
-            raise InvalidStateError("Router closed")
+            raise closed_error("Router", worker_closed=self._worker_closed)
+
+    def as_one_router(self, attribute: Any) -> Any:
+        """A real object's attribute as its caller should see it: its async methods raise as on one
+        router. The pool closes a real worker once it is idle, so a real object of a closed vertical
+        router may be on a closed worker while this router's (vertical) worker lives: that is mediasoup's
+        `NotFoundError` (the object is gone), not `WorkerClosedError`."""
+        if not inspect.iscoroutinefunction(attribute):
+            return attribute
+        method: Callable[..., Any] = attribute
+
+        @functools.wraps(method)
+        async def call(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return await method(*args, **kwargs)
+            except WorkerClosedError as error:
+                if self._worker_closed:
+                    raise
+                raise NotFoundError(f"{type(getattr(method, '__self__', None)).__name__} closed") from error
+
+        return call
 
     # --- transports ------------------------------------------------------------
 
@@ -271,10 +309,10 @@ class VerticalRouter(EventEmitter):
         return ortc.can_consume_with(producer.consumable_rtp_parameters, rtp_capabilities)
 
     def home_router(self, producer_id: str) -> Any:
-        """The real router our producer's media enters (KeyError for a foreign or unknown one)."""
+        """The real router our producer's media enters (NotFoundError, a KeyError, for a foreign or unknown one)."""
         home = self._homes.get(producer_id)
         if home is None:
-            raise KeyError(f'Producer with id "{producer_id}" not found')
+            raise NotFoundError(f'Producer with id "{producer_id}" not found')
         return home[1]
 
     async def _acquire_pipe(self, producer_id: str, target: Any) -> None:
@@ -291,7 +329,7 @@ class VerticalRouter(EventEmitter):
             try:
                 if home is None:
                     if self._foreign_source is None:
-                        raise KeyError(f'Producer with id "{producer_id}" not found')
+                        raise NotFoundError(f'Producer with id "{producer_id}" not found')
                     pipe_producer = await self._foreign_source.pipe(producer_id, target)
                 else:
                     pipe_producer = (await home.pipe_to_router(producer_id=producer_id, router=target)).pipe_producer
@@ -332,7 +370,7 @@ class VerticalRouter(EventEmitter):
         self._check_open()
         producer = self.get_producer(producer_id)
         if producer is None:
-            raise KeyError(f'Producer with id "{producer_id}" not found')
+            raise NotFoundError(f'Producer with id "{producer_id}" not found')
         if router is self:
             raise TypeError("cannot use this Router as destination")
         if isinstance(router, VerticalRouter) and router._pool is self._pool:
@@ -353,6 +391,7 @@ class VerticalRouter(EventEmitter):
         """Its (vertical) worker closed: as on one worker, "workerclose" then observer "close"."""
         if self._closed:
             return
+        self._worker_closed = True
         await self._close_children()
         self.emit("@close")
         self.emit("workerclose")

@@ -33,7 +33,7 @@ class VerticalRtpObserver(EventEmitter):
         inner.on("routerclose", lambda: self.emit("routerclose"))
 
     def __getattr__(self, name: str) -> Any:
-        return getattr(self._inner, name)
+        return self._router.as_one_router(getattr(self._inner, name))
 
     @property
     def app_data(self) -> dict[str, Any]:

@@ -21,7 +21,7 @@ class VerticalTransport:
         self._vertical_router = router
 
     def __getattr__(self, name: str) -> Any:
-        return getattr(self._inner, name)
+        return self._vertical_router.as_one_router(getattr(self._inner, name))
 
     def __repr__(self) -> str:
         return f"<VerticalTransport {self._inner.id} on real router {self._inner.router.id}>"

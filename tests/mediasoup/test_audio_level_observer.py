@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from media.errors import NotFoundError, WorkerClosedError
 from tests.mediasoup.conftest import Calls, once
 
 MEDIA_CODECS: list[dict[str, Any]] = [
@@ -65,6 +66,8 @@ async def test_close_succeeds(router: Any) -> None:
     await rtp_observer.close()
     assert rtp_observer.closed
     assert len((await router.dump())["rtpObserverIds"]) == 0
+    with pytest.raises(NotFoundError):
+        await rtp_observer.pause()
 
 
 async def test_emits_routerclose_if_router_closed(router: Any) -> None:
@@ -74,6 +77,8 @@ async def test_emits_routerclose_if_router_closed(router: Any) -> None:
     await router.close()
     await router_close
     assert rtp_observer.closed
+    with pytest.raises(NotFoundError):
+        await rtp_observer.pause()
 
 
 async def test_emits_routerclose_if_worker_closed(router: Any, backend_worker: Any) -> None:
@@ -83,3 +88,5 @@ async def test_emits_routerclose_if_worker_closed(router: Any, backend_worker: A
     await backend_worker.close()
     await router_close
     assert rtp_observer.closed
+    with pytest.raises(WorkerClosedError):
+        await rtp_observer.pause()

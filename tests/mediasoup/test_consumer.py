@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from media import fbs
-from media.errors import UnsupportedError
+from media.errors import NotFoundError, UnsupportedError
 from tests.conftest import REMOTE_BACKENDS
 from tests.mediasoup.conftest import AT_LEAST_3_27, Calls, once, router_dump, skip_backends, wait_for
 
@@ -322,8 +322,8 @@ async def test_transport_consume_with_incompatible_rtp_capabilities_raises_unsup
 
 
 async def test_transport_consume_with_unknown_producer_id_fails(ctx: Ctx) -> None:
-    """From 3.27.1's test-Consumer.js (NotFoundError there; the media layer's is a KeyError)."""
-    with pytest.raises(KeyError):
+    """From 3.27.1's test-Consumer.js (NotFoundError, still a KeyError as before 3.27 named it)."""
+    with pytest.raises(NotFoundError):
         await ctx.transport2.consume(producer_id="12345678", rtp_capabilities=CONSUMER_DEVICE_CAPABILITIES)
 
 
@@ -677,6 +677,8 @@ async def test_consumer_close_succeeds(ctx: Ctx) -> None:
     await audio.close()
     assert on_close.count == 1
     assert audio.closed is True
+    with pytest.raises(NotFoundError):
+        await audio.dump()
     dump = await router_dump(ctx.transport2)
     assert {"key": ctx.audio_producer.id, "values": []} in dump["mapProducerIdConsumerIds"]
     assert {"key": ctx.video_producer.id, "values": [video.id]} in dump["mapProducerIdConsumerIds"]
@@ -695,7 +697,7 @@ async def test_consumer_methods_raise_if_closed(ctx: Ctx) -> None:
         lambda: audio.set_priority(2), audio.request_key_frame,
     )
     for call in calls:
-        with pytest.raises(Exception):  # noqa: B017 - upstream: rejects with Error
+        with pytest.raises(NotFoundError):
             await call()
 
 
@@ -709,6 +711,8 @@ async def test_consumer_emits_producerclose_if_producer_closed(ctx: Ctx) -> None
     await producer_close
     assert on_close.count == 1
     assert audio.closed is True
+    with pytest.raises(NotFoundError):
+        await audio.dump()
 
 
 async def test_consumer_emits_transportclose_if_transport_closed(ctx: Ctx) -> None:
@@ -721,6 +725,8 @@ async def test_consumer_emits_transportclose_if_transport_closed(ctx: Ctx) -> No
     await transport_close
     assert on_close.count == 1
     assert video.closed is True
+    with pytest.raises(NotFoundError):
+        await video.dump()
     dump = await router_dump(ctx.transport1)
     assert {"key": ctx.audio_producer.id, "values": []} in dump["mapProducerIdConsumerIds"]
     assert {"key": ctx.video_producer.id, "values": []} in dump["mapProducerIdConsumerIds"]

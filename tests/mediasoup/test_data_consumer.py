@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from media.errors import NotFoundError
 from tests.mediasoup.conftest import AT_LEAST_3_27, Calls, once, router_dump, wait_for
 
 SUBCHANNELS = [0, 1, 1, 1, 2, 65535, 65536, 65537, 100]
@@ -82,9 +83,9 @@ async def test_data_consumer_dump_succeeds(ctx: Any) -> None:
 
 
 async def test_consume_data_with_unknown_data_producer_id_fails(ctx: Any) -> None:
-    """From 3.27.1's test-DataConsumer.js (NotFoundError there; the media layer's is a KeyError)."""
+    """From 3.27.1's test-DataConsumer.js (NotFoundError, still a KeyError as before 3.27 named it)."""
     _router, transport2, _direct, _data_producer = ctx
-    with pytest.raises(KeyError):
+    with pytest.raises(NotFoundError):
         await transport2.consume_data(data_producer_id="12345678")
 
 
@@ -270,6 +271,8 @@ async def test_data_consumer_close_succeeds(ctx: Any) -> None:
     await data_consumer.close()
     assert on_close.count == 1
     assert data_consumer.closed
+    with pytest.raises(NotFoundError):
+        await data_consumer.dump()
     dump = await router_dump(transport2)
     assert {"key": data_producer.id, "values": []} in dump["mapDataProducerIdDataConsumerIds"]
     assert dump["mapDataConsumerIdDataProducerId"] == []
@@ -283,7 +286,7 @@ async def test_data_consumer_methods_raise_if_closed(ctx: Any) -> None:
     data_consumer = await transport2.consume_data(data_producer_id=data_producer.id)
     await data_consumer.close()
     for method in (data_consumer.dump, data_consumer.get_stats):
-        with pytest.raises(Exception):  # noqa: B017 - upstream: rejects with Error
+        with pytest.raises(NotFoundError):
             await method()
 
 
@@ -298,6 +301,8 @@ async def test_data_consumer_emits_dataproducerclose_if_data_producer_closed(ctx
     await producer_close
     assert on_close.count == 1
     assert data_consumer.closed
+    with pytest.raises(NotFoundError):
+        await data_consumer.dump()
 
 
 async def test_data_consumer_emits_transportclose_if_transport_closed(ctx: Any) -> None:
@@ -311,6 +316,8 @@ async def test_data_consumer_emits_transportclose_if_transport_closed(ctx: Any) 
     await transport_close
     assert on_close.count == 1
     assert data_consumer.closed
+    with pytest.raises(NotFoundError):
+        await data_consumer.dump()
     dump = await router_dump(transport2)
     assert dump["mapDataConsumerIdDataProducerId"] == []
     assert all(entry["values"] == [] for entry in dump["mapDataProducerIdDataConsumerIds"])

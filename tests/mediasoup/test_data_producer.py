@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from media.errors import NotFoundError
 from tests.mediasoup.conftest import Calls, once, router_dump
 
 OPTIONS1: dict[str, Any] = {
@@ -185,6 +186,8 @@ async def test_data_producer_close_succeeds(ctx: Any) -> None:
     await data_producer.close()
     assert on_close.count == 1
     assert data_producer.closed
+    with pytest.raises(NotFoundError):
+        await data_producer.dump()
     dump = await router_dump(transport1)
     assert not dump["mapDataProducerIdDataConsumerIds"]
     assert not dump["mapDataConsumerIdDataProducerId"]
@@ -198,7 +201,7 @@ async def test_data_producer_methods_raise_if_closed(ctx: Any) -> None:
     data_producer = await transport1.produce_data(**copy.deepcopy(OPTIONS1))
     await data_producer.close()
     for method in (data_producer.dump, data_producer.get_stats):
-        with pytest.raises(Exception):  # noqa: B017 - upstream: rejects with Error
+        with pytest.raises(NotFoundError):
             await method()
 
 
@@ -213,3 +216,5 @@ async def test_data_producer_emits_transportclose_if_transport_closed(ctx: Any) 
     await transport_close
     assert on_close.count == 1
     assert data_producer.closed
+    with pytest.raises(NotFoundError):
+        await data_producer.dump()

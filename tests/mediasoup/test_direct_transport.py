@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from media.errors import NotFoundError, WorkerClosedError
 from tests.mediasoup.conftest import Calls, once, router_dump, wait_for
 
 
@@ -157,7 +158,7 @@ async def test_direct_transport_methods_raise_if_closed(router: Any) -> None:
     assert on_close.count == 1
     assert transport.closed
     for method in (transport.dump, transport.get_stats):
-        with pytest.raises(Exception):  # noqa: B017 - upstream: rejects with Error
+        with pytest.raises(NotFoundError):
             await method()
 
 
@@ -171,6 +172,8 @@ async def test_direct_transport_emits_routerclose_if_router_closed(router: Any) 
     await router_close
     assert on_close.count == 1
     assert transport.closed
+    with pytest.raises(NotFoundError):
+        await transport.get_stats()
 
 
 async def test_direct_transport_emits_routerclose_if_worker_closed(router: Any, backend_worker: Any) -> None:
@@ -183,3 +186,5 @@ async def test_direct_transport_emits_routerclose_if_worker_closed(router: Any, 
     await router_close
     assert on_close.count == 1
     assert transport.closed
+    with pytest.raises(WorkerClosedError):
+        await transport.get_stats()

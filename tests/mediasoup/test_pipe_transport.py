@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 import media
-from media.errors import InvalidStateError
+from media.errors import NotFoundError
 from media.pipe_transport import PipeTransport
 from tests.mediasoup.conftest import AT_LEAST_3_27, once, wait_for
 
@@ -379,6 +379,8 @@ async def test_producer_close_is_transmitted_to_pipe_consumer(ctx: Ctx) -> None:
         await producer_close
     producer_close.cancel()
     assert consumer.closed is True
+    with pytest.raises(NotFoundError):
+        await consumer.dump()
 
 
 async def test_pipe_to_router_with_keep_id_fails_if_both_routers_belong_to_the_same_worker(ctx: Ctx) -> None:
@@ -413,15 +415,14 @@ async def test_pipe_to_router_gives_abs_capture_time_to_the_pipe_consumer_if_the
 
 
 async def test_pipe_to_router_with_unknown_router_producer_or_data_producer_fails(ctx: Ctx) -> None:
-    """From 3.27.1's test-PipeTransport.js (NotFoundError there; here a closed destination is an
-    InvalidStateError and an unknown id a KeyError, as for consume())."""
+    """From 3.27.1's test-PipeTransport.js."""
     router3 = await ctx.worker1.create_router(media_codecs=MEDIA_CODECS)
     await router3.close()
-    with pytest.raises(InvalidStateError):
+    with pytest.raises(NotFoundError):
         await ctx.router1.pipe_to_router(router=router3, producer_id=ctx.video_producer.id)
-    with pytest.raises(KeyError):
+    with pytest.raises(NotFoundError):
         await ctx.router1.pipe_to_router(router=ctx.router2, producer_id="12345678")
-    with pytest.raises(KeyError):
+    with pytest.raises(NotFoundError):
         await ctx.router1.pipe_to_router(router=ctx.router2, data_producer_id="12345678")
 
 
@@ -545,6 +546,8 @@ async def test_data_producer_close_is_transmitted_to_pipe_data_consumer(ctx: Ctx
         await producer_close
     producer_close.cancel()
     assert data_consumer.closed is True
+    with pytest.raises(NotFoundError):
+        await data_consumer.dump()
 
 
 async def test_pipe_to_router_called_twice_generates_a_single_pipe_transport_pair(ctx: Ctx) -> None:

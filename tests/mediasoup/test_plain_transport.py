@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from media.errors import InvalidStateError
+from media.errors import InvalidStateError, NotFoundError, WorkerClosedError
 from tests.mediasoup.conftest import AT_LEAST_3_27, Calls, once, router_dump
 from tests.mediasoup.test_webrtc_transport import MEDIA_CODECS
 
@@ -266,7 +266,7 @@ async def test_plain_transport_methods_raise_if_closed(router: Any) -> None:
     assert on_close.count == 1
     assert transport.closed is True
     for call in (transport.dump, transport.get_stats, transport.connect):
-        with pytest.raises(Exception):  # noqa: B017 - upstream: rejects with Error
+        with pytest.raises(NotFoundError):
             await call()
 
 
@@ -286,6 +286,8 @@ async def test_plain_transport_emits_routerclose_if_router_closed(router: Any) -
     await router_close
     assert on_close.count == 1
     assert transport.closed is True
+    with pytest.raises(NotFoundError):
+        await transport.dump()
 
 
 async def test_plain_transport_emits_routerclose_if_worker_closed(backend_worker: Any, router: Any) -> None:
@@ -298,3 +300,5 @@ async def test_plain_transport_emits_routerclose_if_worker_closed(backend_worker
     await router_close
     assert on_close.count == 1
     assert transport.closed is True
+    with pytest.raises(WorkerClosedError):
+        await transport.dump()

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from media import fbs
-from media.errors import UnsupportedError
+from media.errors import NotFoundError, UnsupportedError
 from tests.mediasoup.conftest import AT_LEAST_3_27, Calls, once, router_dump
 
 MEDIA_CODECS: list[dict[str, Any]] = [
@@ -465,6 +465,8 @@ async def test_producer_close_succeeds(ctx: Any) -> None:
     await audio.close()
     assert on_close.count == 1
     assert audio.closed
+    with pytest.raises(NotFoundError):
+        await audio.dump()
     dump = await router_dump(transport1)
     assert dump["mapProducerIdConsumerIds"] == []
     assert dump["mapConsumerIdProducerId"] == []
@@ -479,7 +481,7 @@ async def test_producer_methods_raise_if_closed(ctx: Any) -> None:
     audio = await transport1.produce(**audio_options())
     await audio.close()
     for method in (audio.dump, audio.get_stats, audio.pause, audio.resume):
-        with pytest.raises(Exception):  # noqa: B017 - upstream: rejects with Error
+        with pytest.raises(NotFoundError):
             await method()
 
 
@@ -494,3 +496,5 @@ async def test_producer_emits_transportclose_if_transport_closed(ctx: Any) -> No
     await transport_close
     assert on_close.count == 1
     assert video.closed
+    with pytest.raises(NotFoundError):
+        await video.dump()

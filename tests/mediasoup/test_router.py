@@ -7,7 +7,8 @@ from typing import Any
 import pytest
 
 import media
-from media.errors import InvalidStateError, UnsupportedError
+from media.errors import NotFoundError, UnsupportedError, WorkerClosedError
+from media.rtp_traffic import OPUS_RTP_PARAMETERS
 from tests.mediasoup.conftest import Calls
 
 MEDIA_CODECS: list[dict[str, Any]] = [
@@ -80,18 +81,27 @@ async def test_create_router_with_unsupported_codecs_raises_unsupported_error(ba
         await backend_worker.create_router(media_codecs=unsupported)
 
 
-async def test_router_update_media_codecs_succeeds(worker: media.Worker) -> None:
-    """From 3.27.1's test-Router.js (mediasoup 3.27's Router.updateMediaCodecs(); the local back-end's)."""
-    router = await worker.create_router(media_codecs=MEDIA_CODECS)
+async def test_router_update_media_codecs_succeeds(backend_worker: Any) -> None:
+    """From 3.27.1's test-Router.js (mediasoup 3.27's Router.updateMediaCodecs()), and what a user then
+    notices: a transport created afterwards refuses a producer of a codec the router no longer offers
+    (on a remote back-end, the server's router was updated too)."""
+    router = await backend_worker.create_router(media_codecs=MEDIA_CODECS)
     assert len(router.rtp_capabilities["codecs"]) == 5
     router.update_media_codecs([])
     assert router.rtp_capabilities["codecs"] == []
     assert isinstance(router.rtp_capabilities["headerExtensions"], list)
+    transport = await router.create_direct_transport()
+    with pytest.raises(UnsupportedError):
+        await transport.produce(kind="audio", rtp_parameters=OPUS_RTP_PARAMETERS)
+    assert router.rtp_capabilities["codecs"] == []  # the server's state, once it has answered
+    with pytest.raises(TypeError):
+        router.update_media_codecs([{"kind": "chicken"}])
+    await router.close()
 
 
-async def test_create_router_raises_invalid_state_if_worker_closed(backend_worker: Any) -> None:
+async def test_create_router_raises_worker_closed_if_worker_closed(backend_worker: Any) -> None:
     await backend_worker.close()
-    with pytest.raises(InvalidStateError):
+    with pytest.raises(WorkerClosedError):
         await backend_worker.create_router(media_codecs=MEDIA_CODECS)
 
 
@@ -102,6 +112,8 @@ async def test_router_close_succeeds(backend_worker: Any) -> None:
     await router.close()
     assert on_close.count == 1
     assert router.closed
+    with pytest.raises(NotFoundError):
+        await router.dump()
 
 
 async def test_router_emits_workerclose_if_worker_closed(backend_worker: Any) -> None:
@@ -114,3 +126,5 @@ async def test_router_emits_workerclose_if_worker_closed(backend_worker: Any) ->
     assert events.count == 1
     assert on_close.count == 1
     assert router.closed
+    with pytest.raises(WorkerClosedError):
+        await router.dump()

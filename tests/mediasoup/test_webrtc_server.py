@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 import media
-from media.errors import InvalidStateError
+from media.errors import NotFoundError, WorkerClosedError
 from tests.mediasoup.conftest import AT_LEAST_3_27, Calls, once
 
 
@@ -143,9 +143,9 @@ async def test_create_webrtc_server_with_unavailable_listen_infos_raises(worker:
         await worker2.close()
 
 
-async def test_create_webrtc_server_raises_invalid_state_error_if_worker_closed(worker: Any) -> None:
+async def test_create_webrtc_server_raises_worker_closed_error_if_worker_closed(worker: Any) -> None:
     await worker.close()
-    with pytest.raises(InvalidStateError):
+    with pytest.raises(WorkerClosedError):
         await worker.create_webrtc_server(listen_infos=[{"protocol": "udp", "ip": "127.0.0.1", "port": udp_port()}])
 
 
@@ -156,6 +156,8 @@ async def test_webrtc_server_close_succeeds(worker: Any) -> None:
     on_close = Calls()
     server.observer.once("close", on_close)
     await server.close()
+    with pytest.raises(NotFoundError):
+        await server.dump()
     assert on_close.count == 1
     assert server.closed is True
 
@@ -172,6 +174,8 @@ async def test_webrtc_server_emits_workerclose_if_worker_closed(worker: Any) -> 
     await worker_close
     assert on_close.count == 1
     assert server.closed is True
+    with pytest.raises(WorkerClosedError):
+        await server.dump()
 
 
 async def create_server_and_transport(worker: Any, **options: Any) -> tuple[Any, Any, Any, Calls, Calls, int, int]:

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from media import fbs
+from media.errors import NotFoundError, WorkerClosedError
 from tests.conftest import REMOTE_BACKENDS
 from tests.mediasoup.conftest import AT_LEAST_3_27, Calls, once, router_dump, skip_backends
 
@@ -395,7 +396,7 @@ async def test_webrtc_transport_methods_raise_if_closed(router: Any) -> None:
         lambda: transport.set_min_outgoing_bitrate(100000), transport.restart_ice,
     )
     for call in calls:
-        with pytest.raises(Exception):  # noqa: B017 - upstream: rejects with Error
+        with pytest.raises(NotFoundError):
             await call()
 
 
@@ -413,6 +414,8 @@ async def test_webrtc_transport_emits_routerclose_if_router_closed(router: Any) 
     assert transport.ice_selected_tuple is None
     assert transport.dtls_state == "closed"
     assert transport.sctp_state == "closed"
+    with pytest.raises(NotFoundError):
+        await transport.dump()
 
 
 async def test_webrtc_transport_emits_routerclose_if_worker_closed(backend_worker: Any, router: Any) -> None:
@@ -429,3 +432,5 @@ async def test_webrtc_transport_emits_routerclose_if_worker_closed(backend_worke
     assert transport.ice_selected_tuple is None
     assert transport.dtls_state == "closed"
     assert transport.sctp_state is None
+    with pytest.raises(WorkerClosedError):
+        await transport.dump()

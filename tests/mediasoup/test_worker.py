@@ -9,8 +9,10 @@ import signal
 import pytest
 
 import media
-from media.errors import InvalidStateError
-from tests.mediasoup.conftest import DATA, Calls, once, pid_gone, wait_for
+from media.channel import WorkerNotFoundError
+from media.errors import InvalidStateError, NotFoundError, WorkerClosedError
+from tests.conftest import backend_mediasoup
+from tests.mediasoup.conftest import AT_LEAST_3_27, DATA, Calls, once, pid_gone, wait_for
 
 
 @pytest.mark.skip(reason="Node-specific: mediasoup.workerBin is the npm package's binary path; "
@@ -25,9 +27,11 @@ async def test_create_worker_succeeds() -> None:
     assert on_new_worker.calls == [(worker1,)]
     assert isinstance(worker1, media.Worker)
     assert isinstance(worker1.pid, int)
-    assert not worker1.closed and not worker1.died
+    assert not worker1.closed and not worker1.died and not worker1.subprocess_closed
+    subprocess_closed = asyncio.ensure_future(once(worker1, "subprocessclose"))
     await worker1.close()
-    assert worker1.closed and not worker1.died
+    await subprocess_closed
+    assert worker1.closed and not worker1.died and worker1.subprocess_closed
 
     worker2 = await media.create_worker(
         log_level="debug",
@@ -40,10 +44,10 @@ async def test_create_worker_succeeds() -> None:
         app_data={"foo": 456},
     )
     assert isinstance(worker2.pid, int)
-    assert not worker2.closed and not worker2.died
+    assert not worker2.closed and not worker2.died and not worker2.subprocess_closed
     assert worker2.app_data == {"foo": 456}
     await worker2.close()
-    assert worker2.closed and not worker2.died
+    assert worker2.closed and not worker2.died and worker2.subprocess_closed
 
 
 @pytest.mark.parametrize(
@@ -71,9 +75,9 @@ async def test_update_settings_with_wrong_settings_raises_type_error(worker: med
         await worker.update_settings(log_level="chicken")
 
 
-async def test_update_settings_raises_invalid_state_if_closed(worker: media.Worker) -> None:
+async def test_update_settings_raises_worker_closed_if_closed(worker: media.Worker) -> None:
     await worker.close()
-    with pytest.raises(InvalidStateError):
+    with pytest.raises(WorkerClosedError):
         await worker.update_settings(log_level="error")
 
 
@@ -86,10 +90,23 @@ async def test_dump_succeeds(worker: media.Worker) -> None:
     assert dump["channelMessageHandlers"]["channelNotificationHandlers"] == []
 
 
-async def test_dump_raises_invalid_state_if_closed(worker: media.Worker) -> None:
+async def test_dump_raises_worker_closed_if_closed(worker: media.Worker) -> None:
     await worker.close()
+    with pytest.raises(WorkerClosedError):  # still an InvalidStateError, as before 3.27 named it
+        await worker.dump()
     with pytest.raises(InvalidStateError):
         await worker.dump()
+
+
+@pytest.mark.skipif(not AT_LEAST_3_27, reason="3.14.16's worker answers an unknown handler id with a plain error")
+async def test_request_to_an_unknown_object_raises_not_found_error(worker: media.Worker) -> None:
+    """3.27.1's Channel.js: the worker's "NotFoundError" answer rejects with NotFoundError (here a
+    `WorkerNotFoundError`, also a `WorkerError` naming the method)."""
+    with pytest.raises(NotFoundError) as raised:
+        await worker.channel.request("ROUTER_DUMP", handler_id="no-such-router")
+    assert isinstance(raised.value, WorkerNotFoundError)
+    assert raised.value.method == "ROUTER_DUMP" and "not found" in raised.value.reason
+    assert (await worker.dump())["pid"] == worker.pid  # the worker goes on
 
 
 async def test_get_resource_usage_succeeds(worker: media.Worker) -> None:
@@ -104,7 +121,20 @@ async def test_close_succeeds() -> None:
     worker.observer.once("close", on_close)
     await worker.close()
     assert on_close.count == 1
-    assert worker.closed and not worker.died
+    assert worker.closed and not worker.died and worker.subprocess_closed
+
+
+@pytest.mark.parametrize("backend", ["remote-ws", "remote-libp2p"])
+async def test_remote_worker_mirrors_subprocess_closed(backend: str) -> None:
+    """A Remote Mediasoup client's worker: "subprocessclose" and `subprocess_closed` as the server's."""
+    async with backend_mediasoup(backend) as mediasoup:
+        worker = await mediasoup.create_worker()
+        assert not worker.subprocess_closed
+        on_subprocess_close = Calls()
+        worker.on("subprocessclose", on_subprocess_close)
+        await worker.close()
+        await wait_for(lambda: on_subprocess_close.count == 1)
+        assert worker.closed and worker.subprocess_closed and not worker.died
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM, signal.SIGKILL])
@@ -114,14 +144,18 @@ async def test_worker_emits_died_if_the_process_died_unexpectedly(signum: int) -
     worker.observer.once("close", on_observer_close)
     seen_at_died: list[tuple[int, bool]] = []
     worker.on("died", lambda _error: seen_at_died.append((on_observer_close.count, worker.closed)))
+    order: list[str] = []
+    worker.on("died", lambda _error: order.append("died"))
+    worker.on("subprocessclose", lambda: order.append("subprocessclose"))
     subprocess_closed = asyncio.ensure_future(once(worker, "subprocessclose"))
     os.kill(worker.pid, signum)
     await subprocess_closed
     await wait_for(lambda: on_observer_close.count > 0)
-    # "died" comes first, with the worker already closed; observer "close" after it.
+    # "died" comes first, with the worker already closed; "subprocessclose", observer "close" after it.
     assert seen_at_died == [(0, True)]
+    assert order == ["died", "subprocessclose"]
     assert on_observer_close.count == 1
-    assert worker.closed and worker.died
+    assert worker.closed and worker.died and worker.subprocess_closed
 
 
 async def test_worker_ignores_pipe_hup_alrm_usr1_usr2(worker: media.Worker) -> None:
