@@ -1,6 +1,11 @@
 """Control-plane rate on one router: create_webrtc_transport() and consume() calls per second.
 
-    .venv/bin/python -m bench.control_plane [--calls 600] [--node-dir /tmp/msnode-VERSION] [--json]
+    .venv/bin/python -m bench.control_plane [--calls 600] [--rounds 3] [--node-dir /tmp/msnode-VERSION] [--json]
+
+Besides calls per second, each layer's own CPU time per call (process time of
+the Python process, `process.cpuUsage()` of the Node one; the worker's CPU is
+in neither): on a shared machine the rates follow the load, the CPU cost much
+less. "Node/Python CPU" above 1 means the Python layer spends less per call.
 
 Each operation runs sequentially (one call awaited after the other) and with
 100 concurrent calls in flight (batches of 100 gathered), first through this
@@ -12,6 +17,10 @@ outside the repository in --node-dir with MEDIASOUP_WORKER_BIN pointing at
 The Node side is a small script written to a temp dir that prints one JSON line.
 If the Node baseline cannot be installed or run, the Python figures are still
 printed and the reason is reported.
+
+The two layers take turns, --rounds times (Python, Node, Python, Node, ...),
+and each figure is the best of its rounds: on a shared machine other work only
+ever slows a round down, and taking turns puts both layers under the same load.
 
 consume(): one opus producer on a WebRtcTransport, consumers on a second one
 (the producer is audio: no RTX, one encoding). Transports created by the
@@ -66,6 +75,7 @@ const LISTEN = [{ protocol: 'udp', ip: '127.0.0.1' }];
 
 async function rate(fn, concurrent, cleanup) {
   const t0 = process.hrtime.bigint();
+  const c0 = process.cpuUsage();
   const made = [];
   if (concurrent) {
     for (let done = 0; done < CALLS; done += CONCURRENCY) {
@@ -76,8 +86,14 @@ async function rate(fn, concurrent, cleanup) {
     for (let i = 0; i < CALLS; i++) made.push(await fn());
   }
   const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+  const cpu = process.cpuUsage(c0);
   for (const obj of made) obj.close();
-  return CALLS / seconds;
+  return [CALLS / seconds, (cpu.user + cpu.system) / CALLS];
+}
+
+function put(out, key, measured) {
+  out[key] = measured[0];
+  out[key + '_cpu_us'] = measured[1];
 }
 
 (async () => {
@@ -86,24 +102,26 @@ async function rate(fn, concurrent, cleanup) {
   const out = {};
   const makeTransport = () => router.createWebRtcTransport({ listenInfos: LISTEN });
   await rate(makeTransport, false);  // warm-up
-  out.transport_sequential = await rate(makeTransport, false);
-  out.transport_concurrent = await rate(makeTransport, true);
+  put(out, 'transport_sequential', await rate(makeTransport, false));
+  put(out, 'transport_concurrent', await rate(makeTransport, true));
   const send = await router.createWebRtcTransport({ listenInfos: LISTEN });
   const recv = await router.createWebRtcTransport({ listenInfos: LISTEN });
   const producer = await send.produce({ kind: 'audio', rtpParameters: OPUS });
   const consume = () => recv.consume({ producerId: producer.id, rtpCapabilities: router.rtpCapabilities });
   await rate(consume, false);  // warm-up
-  out.consume_sequential = await rate(consume, false);
-  out.consume_concurrent = await rate(consume, true);
+  put(out, 'consume_sequential', await rate(consume, false));
+  put(out, 'consume_concurrent', await rate(consume, true));
   worker.close();
   console.log(JSON.stringify(out));
 })().catch((error) => { console.error(String(error && error.stack || error)); process.exit(1); });
 """
 
 
-async def _rate(fn: Callable[[], Awaitable[Any]], calls: int, concurrent: bool) -> float:
+async def _rate(fn: Callable[[], Awaitable[Any]], calls: int, concurrent: bool) -> tuple[float, float]:
+    """(calls per second, this process's CPU µs per call: the worker's own CPU is not in it)."""
     made: list[Any] = []
     start = time.perf_counter()
+    cpu = time.process_time()
     if concurrent:
         for done in range(0, calls, CONCURRENCY):
             made += await asyncio.gather(*(fn() for _ in range(min(CONCURRENCY, calls - done))))
@@ -111,9 +129,14 @@ async def _rate(fn: Callable[[], Awaitable[Any]], calls: int, concurrent: bool) 
         for _ in range(calls):
             made.append(await fn())
     seconds = time.perf_counter() - start
+    cpu_us = 1e6 * (time.process_time() - cpu) / calls
     for obj in made:
         await obj.close()
-    return calls / seconds
+    return calls / seconds, cpu_us
+
+
+def _put(out: dict[str, float], key: str, measured: tuple[float, float]) -> None:
+    out[key], out[f"{key}_cpu_us"] = measured
 
 
 async def measure_python(calls: int) -> dict[str, float]:
@@ -126,8 +149,8 @@ async def measure_python(calls: int) -> dict[str, float]:
 
         out: dict[str, float] = {}
         await _rate(make_transport, calls, False)  # warm-up
-        out["transport_sequential"] = await _rate(make_transport, calls, False)
-        out["transport_concurrent"] = await _rate(make_transport, calls, True)
+        _put(out, "transport_sequential", await _rate(make_transport, calls, False))
+        _put(out, "transport_concurrent", await _rate(make_transport, calls, True))
         send = await router.create_webrtc_transport(listen_infos=LOOPBACK)
         recv = await router.create_webrtc_transport(listen_infos=LOOPBACK)
         producer = await send.produce(kind="audio", rtp_parameters=OPUS_RTP_PARAMETERS)
@@ -136,8 +159,8 @@ async def measure_python(calls: int) -> dict[str, float]:
             return recv.consume(producer_id=producer.id, rtp_capabilities=router.rtp_capabilities)
 
         await _rate(consume, calls, False)  # warm-up
-        out["consume_sequential"] = await _rate(consume, calls, False)
-        out["consume_concurrent"] = await _rate(consume, calls, True)
+        _put(out, "consume_sequential", await _rate(consume, calls, False))
+        _put(out, "consume_concurrent", await _rate(consume, calls, True))
         return out
     finally:
         await worker.close()
@@ -186,6 +209,14 @@ def measure_node(node_dir: Path, calls: int) -> dict[str, float]:
     return {k: float(v) for k, v in json.loads(result.stdout.strip().splitlines()[-1]).items()}
 
 
+def best_of(best: dict[str, float], new: dict[str, float]) -> dict[str, float]:
+    """Highest rate and lowest CPU per call of the rounds so far."""
+    return {
+        key: min(value, best.get(key, value)) if key.endswith("_cpu_us") else max(value, best.get(key, 0.0))
+        for key, value in new.items()
+    }
+
+
 ROWS = [
     ("create_webrtc_transport()", "sequential", "transport_sequential"),
     ("create_webrtc_transport()", f"{CONCURRENCY} concurrent", "transport_concurrent"),
@@ -200,30 +231,40 @@ def main() -> None:
     p.add_argument("--node-dir", type=Path, default=Path(tempfile.gettempdir()) / f"msnode-{media.version}",
                    help="where mediasoup's Node layer is (or gets) installed; outside the repository")
     p.add_argument("--no-node", action="store_true", help="skip the Node.js baseline")
+    p.add_argument("--rounds", type=int, default=3, help="turns each layer takes; figures are the best (default 3)")
     args = p.parse_args()
 
-    progress(f"Python layer: {args.calls} calls per measurement ...")
-    python = asyncio.run(measure_python(args.calls))
+    python: dict[str, float] = {}
     node: dict[str, float] | None = None
     node_error = "skipped (--no-node)" if args.no_node else None
-    if not args.no_node:
-        progress("mediasoup's Node.js layer, same worker binary ...")
-        try:
-            node = measure_node(args.node_dir, args.calls)
-        except (RuntimeError, OSError, subprocess.SubprocessError, ValueError, KeyError) as error:
-            node_error = str(error)
+    for round_number in range(1, args.rounds + 1):
+        progress(f"round {round_number}/{args.rounds}: Python layer, {args.calls} calls per measurement ...")
+        python = best_of(python, asyncio.run(measure_python(args.calls)))
+        if node_error is None:
+            progress(f"round {round_number}/{args.rounds}: mediasoup's Node.js layer, same worker binary ...")
+            try:
+                node = best_of(node or {}, measure_node(args.node_dir, args.calls))
+            except (RuntimeError, OSError, subprocess.SubprocessError, ValueError, KeyError) as error:
+                node_error = str(error)
+                node = None
 
     rows = []
     for operation, mode, key in ROWS:
         py, nd = python[key], (node or {}).get(key)
-        rows.append([operation, mode, py, nd if nd is not None else "n/a", py / nd if nd else "n/a"])
-    table(["operation", "mode", "Python calls/s", "Node calls/s", "Python/Node"], rows,
-          title=f"Control plane on one router, {args.calls} calls per figure (mediasoup worker {media.version})")
+        py_cpu, nd_cpu = python[f"{key}_cpu_us"], (node or {}).get(f"{key}_cpu_us")
+        rows.append([operation, mode, py, nd if nd is not None else "n/a", py / nd if nd else "n/a",
+                     py_cpu, nd_cpu if nd_cpu is not None else "n/a", nd_cpu / py_cpu if nd_cpu else "n/a"])
+    table(["operation", "mode", "Python calls/s", "Node calls/s", "Python/Node",
+           "Python CPU us/call", "Node CPU us/call", "Node/Python CPU"], rows,
+          title=f"Control plane on one router, {args.calls} calls per figure, best of {args.rounds} rounds "
+                f"(mediasoup worker {media.version})")
     if node_error:
         print(f"Node.js baseline NOT measured: {node_error}")
     emit_json(args.json, {
-        "calls": args.calls, "concurrency": CONCURRENCY, "python": python, "node": node, "node_error": node_error,
-        "ratio": {k: python[k] / node[k] for k in python} if node else None,
+        "calls": args.calls, "rounds": args.rounds, "concurrency": CONCURRENCY,
+        "python": python, "node": node, "node_error": node_error,
+        "ratio": {k: python[k] / node[k] for _, _, k in ROWS} if node else None,
+        "cpu_node_over_python": {k: node[f"{k}_cpu_us"] / python[f"{k}_cpu_us"] for _, _, k in ROWS} if node else None,
     })
 
 

@@ -9,25 +9,36 @@ Each phase runs for ``--seconds`` after a warm-up. Latency is per call
 (request queued -> answer applied); calls/s is completed calls over the
 phase's wall time. Server and client share one process and one event loop
 (and, for libp2p, two trio threads), so on this 2-core machine the figures
-include all of that CPU; the libp2p/websocket ratio is what to compare
-(shared notes: a bare 200-byte echo costs ~0.23 ms over websockets and
-~1.4-1.8 ms over a py-libp2p yamux stream).
+include all of that CPU; the libp2p/websocket ratio is what to compare.
+
+In the same run, the library's own floor: a bare echo of a message of the
+same size on one py-libp2p stream between two hosts built as `swarm.bridge`
+builds them (TCP, Noise, yamux), all in one trio loop (no asyncio, no ROPE),
+one caller; so the note shows ROPE's distance both to WebSocket and to what
+py-libp2p itself costs.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import statistics
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
+import multiaddr
+import trio
+from libp2p.crypto.ed25519 import create_new_key_pair
+from libp2p.custom_types import TProtocol
+from libp2p.peer.peerinfo import info_from_p2p_addr
+
 from bench.report import emit_json, parser, progress, table
 from rope import RemoteObject, RopeConnection, RopeObject, RopeServer
 from rope.libp2p import libp2p_connector, serve_libp2p
 from rope.websocket import WebSocketListener, websocket_connector
-from swarm.bridge import open_host
+from swarm.bridge import new_libp2p_host, open_host
 
 PAYLOAD = {"kind": "ping", "text": "x" * 64, "n": 1}
 
@@ -98,13 +109,63 @@ async def measure(name: str, concurrency: list[int], seconds: float) -> dict[int
     return results
 
 
-async def main_async(seconds: float, concurrency: list[int], json_output: bool) -> None:
+def bare_libp2p_echo(seconds: float) -> dict[str, float]:
+    """One caller echoing ROPE's request size on one py-libp2p stream, all in trio."""
+    size = len(json.dumps({"jsonrpc": "2.0", "id": 1, "method": "call", "params": ["bench", "echo", [PAYLOAD]]}))
+
+    async def run() -> dict[str, float]:
+        listen = multiaddr.Multiaddr("/ip4/127.0.0.1/tcp/0")
+        server, client = new_libp2p_host(create_new_key_pair(), listen), new_libp2p_host(create_new_key_pair(), listen)
+        async with server.run([listen]), client.run([listen]):
+
+            async def echo(stream: Any) -> None:
+                while data := await stream.read(65536):
+                    await stream.write(data)
+
+            server.set_stream_handler(TProtocol("/bench/echo/1"), echo)
+            address = str(server.get_addrs()[0])
+            if "/p2p/" not in address:
+                address += f"/p2p/{server.get_id()}"
+            await client.connect(info_from_p2p_addr(multiaddr.Multiaddr(address)))
+            stream = await client.new_stream(server.get_id(), [TProtocol("/bench/echo/1")])
+            message = b"x" * size
+
+            async def phase(duration: float) -> list[float]:
+                latencies = []
+                deadline = time.perf_counter() + duration
+                while time.perf_counter() < deadline:
+                    start = time.perf_counter()
+                    await stream.write(message)
+                    got = 0
+                    while got < size:
+                        got += len(await stream.read(65536))
+                    latencies.append(time.perf_counter() - start)
+                return latencies
+
+            await phase(min(0.5, seconds))  # warm-up
+            started = time.perf_counter()
+            latencies = sorted(await phase(seconds))
+            elapsed = time.perf_counter() - started
+            await stream.close()
+        return {
+            "calls": len(latencies),
+            "p50_ms": 1000 * statistics.median(latencies),
+            "p99_ms": 1000 * latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))],
+            "calls_per_s": len(latencies) / elapsed,
+        }
+
+    return trio.run(run)
+
+
+async def main_async(seconds: float, concurrency: list[int], json_output: bool, bare: dict[str, float]) -> None:
     figures = {name: await measure(name, concurrency, seconds) for name in ("websocket", "libp2p")}
     rows = []
     for callers in concurrency:
         for name in ("websocket", "libp2p"):
             r = figures[name][callers]
             rows.append([name, callers, int(r["calls"]), r["p50_ms"], r["p99_ms"], r["calls_per_s"]])
+    rows.append(["bare py-libp2p echo (trio, no ROPE)", 1, int(bare["calls"]), bare["p50_ms"], bare["p99_ms"],
+                 bare["calls_per_s"]])
     table(["carrier", "callers", "calls", "p50 ms", "p99 ms", "calls/s"], rows,
           title=f"ROPE echo call round trip, loopback, {seconds:g} s per phase")
     ratio_rows = []
@@ -118,11 +179,15 @@ async def main_async(seconds: float, concurrency: list[int], json_output: bool) 
         }
         ratio_rows.append([callers, *ratios[str(callers)].values()])
     table(["callers", "p50 x", "p99 x", "calls/s x"], ratio_rows, title="libp2p / websocket")
+    if 1 in figures["libp2p"]:
+        floor = figures["libp2p"][1]["p50_ms"] / bare["p50_ms"]
+        print(f"ROPE over libp2p / bare py-libp2p echo, p50 with 1 caller: {floor:.2f}x")
     emit_json(json_output, {
         "bench": "rope_latency",
         "seconds_per_phase": seconds,
         "results": {name: {str(k): v for k, v in per.items()} for name, per in figures.items()},
         "libp2p_over_websocket": ratios,
+        "bare_libp2p_echo": bare,
     })
 
 
@@ -131,7 +196,9 @@ def main() -> None:
     args_parser.add_argument("--seconds", type=float, default=2.0, help="duration of each phase")
     args_parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 32])
     args = args_parser.parse_args()
-    asyncio.run(main_async(args.seconds, args.concurrency, args.json))
+    progress("bare py-libp2p echo (trio only) ...")
+    bare = bare_libp2p_echo(args.seconds)
+    asyncio.run(main_async(args.seconds, args.concurrency, args.json, bare))
 
 
 if __name__ == "__main__":

@@ -3,7 +3,8 @@
 The bindings are generated at install time for the worker's own version, so
 they cannot be imported statically; `table("Worker.CreateRouterRequest")`
 returns the object-API class (`CreateRouterRequestT`) and `enum(...)` the enum
-class. Everything that touches FlatBuffers types goes through here.
+class. Everything that touches FlatBuffers types goes through here; the
+bytes on the channel are written and read by `media.fbs_codec`.
 """
 
 from __future__ import annotations
@@ -26,13 +27,6 @@ def table(path: str) -> Any:
     """Object-API class of a table, e.g. table("Transport.ProduceRequest") -> ProduceRequestT."""
     name = path.rsplit(".", 1)[1]
     return getattr(_module(path), f"{name}T")
-
-
-@functools.cache
-def root(path: str) -> Any:
-    """Reader class of a table (for GetRootAs on received buffers)."""
-    name = path.rsplit(".", 1)[1]
-    return getattr(_module(path), name)
 
 
 @functools.cache

@@ -300,8 +300,7 @@ class Transport(EventEmitter):
             raise TypeError("if given, app_data must be a dict")
         if mid is not None and (not isinstance(mid, str) or not mid):
             raise TypeError("if given, mid must be a non-empty string")
-        caps = ortc.clone(rtp_capabilities)
-        ortc.validate_rtp_capabilities(caps)
+        caps = ortc.validated_rtp_capabilities(rtp_capabilities)
         producer = self._get_producer(producer_id)
         if enable_rtx is None:
             enable_rtx = producer.kind == "video"

@@ -679,9 +679,9 @@ class RopeClient:
         if isinstance(value, dict):
             if len(value) == 1 and isinstance(ref := value.get("$ref"), str):
                 return self.objects.get(ref, value)
-            return {key: self._decode(item) for key, item in value.items()}
+            return {key: item if type(item) in _SCALARS else self._decode(item) for key, item in value.items()}
         if isinstance(value, list):
-            return [self._decode(item) for item in value]
+            return [item if type(item) in _SCALARS else self._decode(item) for item in value]
         return value
 
 
@@ -694,7 +694,19 @@ def _valid_record(record: Any) -> bool:
     return isinstance(record, dict) and isinstance(record.get("id"), str) and isinstance(record.get("type"), str)
 
 
+_SCALARS = (str, int, float, bool, type(None))
+"""Leaves the walks below return as they are without a call (most of what RTP parameters hold)."""
+
+
 def _encode(value: Any) -> Any:
+    kind = type(value)
+    if kind is dict:
+        return {
+            key if type(key) is str else str(key): item if type(item) in _SCALARS else _encode(item)
+            for key, item in value.items()
+        }
+    if kind is list or kind is tuple:
+        return [item if type(item) in _SCALARS else _encode(item) for item in value]
     if isinstance(value, RemoteObject):
         return {"$ref": value.id}
     if isinstance(value, dict):

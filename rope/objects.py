@@ -11,6 +11,7 @@ the real object, put its getters in ``state``, its async methods in
 
 from __future__ import annotations
 
+import functools
 import inspect
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Mapping
@@ -55,6 +56,35 @@ def _exposed_names(cls: type) -> list[tuple[str, str]]:
             found.append((attribute, wire_name))
     cls._rope_exposed = found  # type: ignore[attr-defined]
     return found
+
+
+def _signature(fn: Method) -> inspect.Signature | None:
+    """``fn``'s signature, read when it is first called, once per function for bound methods.
+
+    Reading every exposed method's signature when an object was made cost
+    ``consume()`` over ROPE ~30 ``inspect.signature`` calls (a Consumer exposes
+    that many methods; profiled with ``bench.remote``), for methods mostly never called.
+    """
+    func = getattr(fn, "__func__", None)
+    if func is not None and getattr(fn, "__self__", None) is not None:
+        return _bound_signature(func)
+    try:
+        return inspect.signature(fn)
+    except (TypeError, ValueError):  # some builtins have none: let the call itself decide
+        return None
+
+
+@functools.cache
+def _bound_signature(func: Callable[..., Any]) -> inspect.Signature | None:
+    """The signature of ``func`` bound to an instance (its first parameter dropped)."""
+    try:
+        signature = inspect.signature(func)
+    except (TypeError, ValueError):
+        return None
+    parameters = list(signature.parameters.values())
+    if parameters and parameters[0].kind in (parameters[0].POSITIONAL_ONLY, parameters[0].POSITIONAL_OR_KEYWORD):
+        parameters = parameters[1:]  # what binding fills (a leading *args stays, as inspect does)
+    return signature.replace(parameters=parameters)
 
 
 class RopeObject:
@@ -128,15 +158,16 @@ class RopeObject:
             return lambda f: self.method(f, name=name)
         wire_name = name or fn.__name__
         self._methods[wire_name] = fn
-        try:
-            self._signatures[wire_name] = inspect.signature(fn)
-        except (TypeError, ValueError):  # some builtins have none: let the call itself decide
-            self._signatures[wire_name] = None
+        self._signatures.pop(wire_name, None)
         return fn
 
     def lookup(self, name: str) -> tuple[Method, inspect.Signature | None] | None:
         fn = self._methods.get(name)
-        return None if fn is None else (fn, self._signatures[name])
+        if fn is None:
+            return None
+        if name not in self._signatures:
+            self._signatures[name] = _signature(fn)
+        return fn, self._signatures[name]
 
     def update_state(self, **changes: Any) -> None:
         """Merge ``changes`` into the state and tell every client (only what changed)."""

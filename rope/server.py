@@ -58,6 +58,10 @@ PAGE_BYTES = 256 << 10
 """A snapshot page's target size: a quarter of the 1 MiB frame limit."""
 
 
+_SCALARS = (str, int, float, bool, type(None))
+"""Leaves the walks return as they are without a call (most of what RTP parameters hold)."""
+
+
 @dataclass(frozen=True)
 class Credentials:
     """What the authorization hook decides on."""
@@ -209,6 +213,14 @@ class RopeServer:
 
     def export(self, value: Any) -> Any:
         """Replace every `RopeObject` inside ``value`` by a reference (registering it)."""
+        kind = type(value)
+        if kind is dict:
+            return {
+                key if type(key) is str else str(key): item if type(item) in _SCALARS else self.export(item)
+                for key, item in value.items()
+            }
+        if kind is list or kind is tuple:
+            return [item if type(item) in _SCALARS else self.export(item) for item in value]
         if isinstance(value, RopeObject):
             if value.server is not self:
                 self.register(value)
@@ -229,9 +241,11 @@ class RopeServer:
         if isinstance(value, dict):
             if len(value) == 1 and isinstance(value.get("$ref"), str):
                 return self.get(value["$ref"])
-            return {key: self._import(item, depth + 1) for key, item in value.items()}
+            return {
+                key: item if type(item) in _SCALARS else self._import(item, depth + 1) for key, item in value.items()
+            }
         if isinstance(value, list):
-            return [self._import(item, depth + 1) for item in value]
+            return [item if type(item) in _SCALARS else self._import(item, depth + 1) for item in value]
         return value
 
     def _state_changed(self, obj: RopeObject, changed: dict[str, Any]) -> None:

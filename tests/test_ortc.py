@@ -477,6 +477,28 @@ def test_validate_rtp_capabilities_defaults_and_errors() -> None:
         )
 
 
+def test_validated_rtp_capabilities_are_shared_and_follow_the_input() -> None:
+    caps: dict[str, Any] = {"headerExtensions": [{"kind": "audio", "uri": "urn:shared", "preferredId": 1}]}
+    first = ortc.validated_rtp_capabilities(caps)
+    assert first["codecs"] == [] and first["headerExtensions"][0]["direction"] == "sendrecv"
+    assert "codecs" not in caps  # the caller's dict is left as it was
+    assert ortc.validated_rtp_capabilities(caps) is first
+    assert ortc.validated_rtp_capabilities(copy.deepcopy(caps)) is first  # same content, another dict
+    assert ortc.validated_rtp_capabilities(caps) is first  # now through the same-dict fast path
+    # Changed in place: validated again, and a bad value is an error every time.
+    caps["headerExtensions"][0]["kind"] = "data"
+    for _ in range(2):
+        with pytest.raises(TypeError, match=r"ext\.kind"):
+            ortc.validated_rtp_capabilities(caps)
+    # Equal under == but not the same input: True is not a number for mediasoup.
+    with pytest.raises(TypeError, match=r"ext\.preferredId"):
+        ortc.validated_rtp_capabilities(
+            {"headerExtensions": [{"kind": "audio", "uri": "urn:shared", "preferredId": True}]}
+        )
+    with pytest.raises(TypeError, match="caps is not an object"):
+        ortc.validated_rtp_capabilities(None)
+
+
 def test_validate_rtp_parameters_defaults() -> None:
     params: dict[str, Any] = {
         "codecs": [{"mimeType": "audio/opus", "payloadType": 100, "clockRate": 48000}],
