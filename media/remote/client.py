@@ -59,6 +59,7 @@ from media.remote.spec import (
     OBSERVER_PREFIX,
     OBSERVER_REPEATS,
     ROOT_ID,
+    SCALARS,
     SPECS,
     RealRouter,
     RealWorker,
@@ -802,6 +803,13 @@ class RemoteMediasoup:
         return self._objects.get(rope_id)
 
     def _encode(self, value: Any) -> Any:
+        kind = type(value)  # exact types first, scalar leaves without a call: this walks every call's arguments
+        if kind is dict:
+            return {key: item if type(item) in SCALARS else self._encode(item) for key, item in value.items()}
+        if kind is list or kind is tuple:
+            return [item if type(item) in SCALARS else self._encode(item) for item in value]
+        if kind in SCALARS:
+            return value
         if isinstance(value, RemoteBase):
             if value._mediasoup is not self:
                 raise TypeError(f"{value!r} belongs to another Remote Mediasoup server")
@@ -815,14 +823,19 @@ class RemoteMediasoup:
         return pack(value)
 
     def _decode(self, value: Any) -> Any:
+        kind = type(value)
+        if kind is dict:
+            if len(value) == 1 and "$bytes" in value:
+                return unpack_bytes(value)
+            return {key: item if type(item) in SCALARS else self._decode(item) for key, item in value.items()}
+        if kind is list:
+            return [item if type(item) in SCALARS else self._decode(item) for item in value]
         if isinstance(value, RemoteObject):
             return self._objects.get(value.id)
         if isinstance(value, dict):
-            if len(value) == 1 and "$bytes" in value:
-                return unpack_bytes(value)
-            return {key: self._decode(item) for key, item in value.items()}
+            return self._decode(dict(value))
         if isinstance(value, list):
-            return [self._decode(item) for item in value]
+            return self._decode(list(value))
         return value
 
     # -- losing the server -------------------------------------------------------------------

@@ -39,6 +39,7 @@ from media.remote.spec import (
     FORWARDED_OBSERVER_EVENTS,
     OBSERVER_PREFIX,
     ROOT_ID,
+    SCALARS,
     SPECS,
     describe_real,
     family,
@@ -238,16 +239,21 @@ def _version(backend: Any) -> str | None:
 
 def from_wire(value: Any) -> Any:
     """Call arguments from a client: references (already mirrors) become the media objects."""
+    kind = type(value)  # exact types first, scalar leaves without a call: this walks every call's arguments
+    if kind is dict:
+        if len(value) == 1 and "$bytes" in value:
+            return unpack_bytes(value)
+        return {key: item if type(item) in SCALARS else from_wire(item) for key, item in value.items()}
+    if kind is list:
+        return [item if type(item) in SCALARS else from_wire(item) for item in value]
     if isinstance(value, MediaObject):
         return value.target
     if isinstance(value, RopeObject):
         raise RopeError(f"{value.type} {value.id!r} is not a media object", code=ErrorCode.INVALID_PARAMS)
     if isinstance(value, dict):
-        if len(value) == 1 and "$bytes" in value:
-            return unpack_bytes(value)
-        return {key: from_wire(item) for key, item in value.items()}
+        return from_wire(dict(value))
     if isinstance(value, list):
-        return [from_wire(item) for item in value]
+        return from_wire(list(value))
     return value
 
 

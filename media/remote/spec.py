@@ -226,18 +226,20 @@ def family(name: str) -> str:
     return "Transport" if name.endswith("Transport") else name
 
 
-_SCALARS = (str, int, float, bool, type(None))
+SCALARS = (str, int, float, bool, type(None))
+"""Leaves the value walks (here, client and server) return without a call: most of what RTP parameters hold."""
 
 
 def pack(value: Any) -> Any:
     """A JSON-able copy of a plain value: bytes tagged, dataclasses as dicts, exceptions as text."""
     kind = type(value)
-    if kind in _SCALARS:
+    if kind in SCALARS:
         return value
     if kind is dict:
-        return {key if type(key) is str else str(key): pack(item) for key, item in value.items()}
+        return {key if type(key) is str else str(key): item if type(item) in SCALARS else pack(item)
+                for key, item in value.items()}
     if kind is list:
-        return [pack(item) for item in value]
+        return [item if type(item) in SCALARS else pack(item) for item in value]
     if isinstance(value, bytes | bytearray | memoryview):
         return {"$bytes": base64.b64encode(bytes(value)).decode()}
     if isinstance(value, dict):
