@@ -60,6 +60,8 @@ project would propose. Tests: tests/test_swarm_hardening.py.
    encrypted frame and syscall for each small message received (a gossip RPC, a
    probe). Here the process default is go-yamux's semantics (update once half the
    window is consumed), unless the operator set the variable. Upstream: default off.
+
+8. Two receives per Noise message: see `fix_noise_reads`.
 """
 
 from __future__ import annotations
@@ -74,6 +76,7 @@ from typing import Any
 
 import trio
 from libp2p.abc import IHost
+from libp2p.io.trio import TrioTCPStream
 from libp2p.network import swarm as swarm_module
 from libp2p.network.config import RetryConfig
 from libp2p.network.connection.raw_connection import RawConnection
@@ -105,6 +108,7 @@ def apply_fixes(host: IHost, is_admitted: Callable[[str], bool] | None) -> None:
     fix_dial_delay()
     fix_signed_records()
     fix_yamux_window_updates()
+    fix_noise_reads()
     network.auto_connector.maybe_connect = _no_auto_connect
     if is_admitted is not None:
         fix_identify(host, is_admitted)
@@ -209,3 +213,39 @@ def forget_stranger(host: IHost, peer_id: ID) -> None:
     (its public key and addresses: a flood of strangers must not grow it)."""
     with contextlib.suppress(Exception):
         host.get_peerstore().clear_peerdata(peer_id)
+
+
+READ_AHEAD = 65535 + 2
+"""Bytes one TCP read asks for: a whole Noise transport message (at most 65535 bytes) with its 2-byte length."""
+
+
+def fix_noise_reads() -> None:
+    """8. Two receives per Noise message. ``NoisePacketReadWriter`` reads a message's
+    2-byte length and then its body, each through ``TrioTCPStream.read(n)``, which asks
+    the socket for exactly ``n`` bytes: two ``recv`` syscalls and two trio checkpoints
+    for every encrypted frame (every yamux frame: a message, its window update, a ping)
+    although both are in the socket buffer. Here a TCP stream reads up to `READ_AHEAD`
+    bytes and serves later reads from what is left, so a frame costs one receive.
+    Process-wide (the stream class is made inside the TCP transport, before any host
+    hook runs); idempotent; the library's own read (its lock and error mapping) still
+    does every receive. Upstream: buffer in ``TrioTCPStream`` (or give
+    ``FixedSizeLenMsgReadWriter`` a buffered reader), as go-libp2p's noise reads
+    through a ``bufio.Reader``."""
+    if TrioTCPStream.read is not _read_ahead:
+        TrioTCPStream.read = _read_ahead  # type: ignore[method-assign]
+
+
+_ORIGINAL_TCP_READ = TrioTCPStream.read
+
+
+async def _read_ahead(self: TrioTCPStream, n: int | None = None) -> bytes:
+    if n == 0:
+        return b""
+    pending: bytes = self.__dict__.pop("_pending", b"")
+    if not pending:
+        # One reader at a time (the connection's single read loop); the library's read holds its lock.
+        pending = await _ORIGINAL_TCP_READ(self, READ_AHEAD if n is None or n < READ_AHEAD else n)
+    if n is None or len(pending) <= n:
+        return pending
+    self.__dict__["_pending"] = pending[n:]
+    return pending[:n]

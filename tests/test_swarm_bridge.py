@@ -184,3 +184,38 @@ async def test_gossip_members_only() -> None:
         await b.gossip_publish(topic, b"spam")
         await _wait_for(lambda: rejected)
         assert a.gossip_bytes_sent > 0 and b.gossip_bytes_sent > 0
+
+
+async def test_noise_messages_take_one_socket_receive(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`swarm.libp2p_fixes.fix_noise_reads`: a Noise message's 2-byte length and its body come in one
+    socket receive (the library alone receives the length on its own), and bytes read ahead are
+    served in order (large writes span many Noise messages)."""
+    import trio
+
+    received_sizes: list[int] = []
+    receive_some = trio.SocketStream.receive_some
+
+    async def recorded_receive(self: trio.SocketStream, max_bytes: int | None = None) -> bytes:
+        data = await receive_some(self, max_bytes)
+        received_sizes.append(len(data))
+        return data
+
+    monkeypatch.setattr(trio.SocketStream, "receive_some", recorded_receive)
+    async with open_host() as a, open_host() as b:
+        a.set_stream_handler(ECHO, echo)
+        await b.connect(a.listen_addrs[0])
+        stream = await b.open_stream(a.peer_id, ECHO)
+        for size in (1, 200, 70_000, 1 << 20):
+            payload = bytes(range(256)) * (size // 256) + b"x" * (size % 256)
+            await stream.write(payload)
+            received = b""
+            while len(received) < size:
+                received += await stream.read()
+            assert received == payload
+        received_sizes.clear()
+        for _ in range(50):  # small round trips: each message is whole in the socket when read
+            await stream.write(b"ping" * 50)
+            assert await stream.read() == b"ping" * 50
+        await stream.close()
+    assert len(received_sizes) >= 100
+    assert 2 not in received_sizes  # no receive of a bare length prefix
