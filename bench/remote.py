@@ -3,7 +3,9 @@
     .venv/bin/python -m bench.remote [--calls 400] [--seconds 4] [--json]
 
 Control plane, in the same run: consume() calls per second (sequential, and
-with 50 calls in flight) and the p50/p99 latency of one sequential call,
+with 50 calls in flight), the p50/p99 latency of one sequential call and
+this process's CPU per sequential call (client, server, ROPE and carrier
+threads; not the worker's: on a shared machine the steadiest figure),
 through the local `media` layer, through a Remote Mediasoup server over
 libp2p (two real hosts on 127.0.0.1, Noise + yamux) and over WebSocket. One
 opus producer on a PlainTransport, consumers on a second one.
@@ -67,9 +69,10 @@ async def consume_rate(mediasoup: Any, calls: int) -> dict[str, float]:
         await egress.close()
 
         egress = await router.create_plain_transport(listen_info=LOOPBACK)
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), time.process_time()
         latencies = [await consume(egress) for _ in range(calls)]
         sequential = calls / (time.perf_counter() - start)
+        cpu_us = (time.process_time() - cpu_start) / calls * 1e6
         await egress.close()
 
         egress = await router.create_plain_transport(listen_info=LOOPBACK)
@@ -79,7 +82,8 @@ async def consume_rate(mediasoup: Any, calls: int) -> dict[str, float]:
         concurrent = calls / (time.perf_counter() - start)
         await egress.close()
         return {"sequential_per_s": sequential, "concurrent_per_s": concurrent,
-                "p50_ms": percentile(latencies, 0.5) * 1000, "p99_ms": percentile(latencies, 0.99) * 1000}
+                "p50_ms": percentile(latencies, 0.5) * 1000, "p99_ms": percentile(latencies, 0.99) * 1000,
+                "cpu_us_per_call": cpu_us}
     finally:
         await worker.close()
 
@@ -132,8 +136,10 @@ async def main() -> None:
         async with backend(name) as mediasoup:
             control[name] = await consume_rate(mediasoup, args.calls)
     table(
-        ["back-end", "consume/s (sequential)", f"consume/s ({IN_FLIGHT} in flight)", "p50 ms", "p99 ms"],
-        [[name, r["sequential_per_s"], r["concurrent_per_s"], r["p50_ms"], r["p99_ms"]] for name, r in control.items()],
+        ["back-end", "consume/s (sequential)", f"consume/s ({IN_FLIGHT} in flight)", "p50 ms", "p99 ms",
+         "CPU us/call", "CPU x local"],
+        [[name, r["sequential_per_s"], r["concurrent_per_s"], r["p50_ms"], r["p99_ms"], r["cpu_us_per_call"],
+          r["cpu_us_per_call"] / control["local"]["cpu_us_per_call"]] for name, r in control.items()],
         title=f"consume() on one router, {args.calls} calls each",
     )
     latency = await media_latency(args.seconds)
