@@ -1,10 +1,11 @@
 """Workarounds for py-libp2p 0.8.1 defects: the one place the project patches the library.
 
 Each fix is applied to one host (instance attributes; process-wide only the
-dial delay, the signed-record caches' entry points and the yamux default, see
-`fix_dial_delay`, `fix_signed_records`, `fix_yamux_window_updates`) right after ``new_host`` and before it
+dial delay, the signed-record caches' entry points, the yamux default and the
+disconnection delay and the Noise reads, see `fix_dial_delay`, `fix_signed_records`,
+`fix_yamux_window_updates`, `fix_disconnect_delay`, `fix_noise_reads`) right after ``new_host`` and before it
 listens, by `apply_fixes` from `swarm.bridge`. Each names the upstream fix this
-project would propose. Tests: tests/test_swarm_hardening.py.
+project would propose. Tests: tests/test_swarm_hardening.py, tests/test_swarm_bridge.py (fix 9).
 
 1. Inbound slot leak. ``Swarm._handle_inbound_connection`` takes a slot of
    ``_inbound_limiter`` (max_connections - min_connections = 250) and its
@@ -61,7 +62,17 @@ project would propose. Tests: tests/test_swarm_hardening.py.
    probe). Here the process default is go-yamux's semantics (update once half the
    window is consumed), unless the operator set the variable. Upstream: default off.
 
-8. Two receives per Noise message: see `fix_noise_reads`.
+8. Disconnections reported 100 ms late. ``SwarmConn._cleanup`` resets the
+   connection's streams, then ``trio.sleep(0.1)`` "to force a context switch" so
+   stream handlers see the resets, and only then notifies the disconnection: every
+   closed connection (a SIGKILLed member's included) reaches the application
+   100 ms after its TCP close, a tenth of the 1 s detection budget, and every
+   stranger's connection holds its task 100 ms longer. A context switch needs no
+   wall time: here the wait is two trio checkpoints (handlers woken by the reset
+   run before the notification). Process-wide (a method of the class).
+   Upstream: ``await trio.lowlevel.checkpoint()`` instead of the sleep.
+
+9. Two receives per Noise message: see `fix_noise_reads`.
 """
 
 from __future__ import annotations
@@ -80,6 +91,7 @@ from libp2p.io.trio import TrioTCPStream
 from libp2p.network import swarm as swarm_module
 from libp2p.network.config import RetryConfig
 from libp2p.network.connection.raw_connection import RawConnection
+from libp2p.network.connection.swarm_connection import SwarmConn
 from libp2p.peer import peerstore as peerstore_module
 from libp2p.peer.id import ID
 from libp2p.pubsub import floodsub as floodsub_module
@@ -108,6 +120,7 @@ def apply_fixes(host: IHost, is_admitted: Callable[[str], bool] | None) -> None:
     fix_dial_delay()
     fix_signed_records()
     fix_yamux_window_updates()
+    fix_disconnect_delay()
     fix_noise_reads()
     network.auto_connector.maybe_connect = _no_auto_connect
     if is_admitted is not None:
@@ -120,6 +133,28 @@ async def _no_auto_connect(*args: Any, **kwargs: Any) -> None:
 
 def fix_dial_delay() -> None:
     swarm_module._HAPPY_EYEBALLS_DELAY = 0.0
+
+
+def fix_disconnect_delay() -> None:
+    """Install `_prompt_cleanup` as ``SwarmConn._cleanup`` (idempotent)."""
+    if SwarmConn._cleanup is not _prompt_cleanup:
+        SwarmConn._cleanup = _prompt_cleanup  # type: ignore[method-assign]
+
+
+async def _prompt_cleanup(self: Any) -> None:
+    """``SwarmConn._cleanup`` of py-libp2p 0.8.1 without its 100 ms sleep (fix 8)."""
+    self.swarm.remove_conn(self)
+    if not getattr(self, "_shared_muxed_conn", False):
+        with contextlib.suppress(Exception):
+            if not self.muxed_conn.is_closed:
+                await self.muxed_conn.close()
+    for stream in self.streams.copy():
+        with contextlib.suppress(Exception):
+            await stream.reset()
+    # Let the handlers woken by the resets run (what the library's sleep was for).
+    await trio.lowlevel.checkpoint()
+    await trio.lowlevel.checkpoint()
+    await self._notify_disconnected()
 
 
 def fix_yamux_window_updates() -> None:
@@ -220,7 +255,7 @@ READ_AHEAD = 65535 + 2
 
 
 def fix_noise_reads() -> None:
-    """8. Two receives per Noise message. ``NoisePacketReadWriter`` reads a message's
+    """9. Two receives per Noise message. ``NoisePacketReadWriter`` reads a message's
     2-byte length and then its body, each through ``TrioTCPStream.read(n)``, which asks
     the socket for exactly ``n`` bytes: two ``recv`` syscalls and two trio checkpoints
     for every encrypted frame (every yamux frame: a message, its window update, a ping)

@@ -11,8 +11,10 @@ from typing import Any
 import multiaddr
 import pytest
 from libp2p.crypto.ed25519 import create_new_key_pair
+from libp2p.network.connection.swarm_connection import SwarmConn
 from libp2p.peer.id import ID
 
+from swarm import libp2p_fixes
 from swarm.bridge import P2PHost, P2PStream, open_host
 from swarm.gate import MembershipGate
 from swarm.membership import CertificateVerifier, SwarmAuthority, peer_id_of
@@ -151,3 +153,28 @@ async def test_a_peer_record_is_checked_once_not_on_every_gossip_message(
             for _ in range(30):
                 await received.get()
     assert 1 <= len(checks) <= 4  # once per peer and direction (a record changes only with its addresses)
+
+
+async def test_a_closed_connection_ends_its_streams_and_is_reported() -> None:
+    """py-libp2p slept 100 ms between resetting a closed connection's streams and
+    reporting it (fix 8): the report and the streams' end must still both come."""
+    ended = asyncio.Event()
+    gone: list[str] = []
+
+    async def hold(stream: P2PStream) -> None:
+        while await stream.read():
+            pass
+        ended.set()
+
+    async with open_host() as listener:
+        listener.set_stream_handler("/test/hold/1.0.0", hold)
+        listener.add_connection_listener(lambda peer, connected: None if connected else gone.append(peer))
+        async with open_host() as dialer:
+            await dialer.connect(listener.listen_addrs[0])
+            stream = await dialer.open_stream(listener.peer_id, "/test/hold/1.0.0")
+            await stream.write(b"hello")
+            dialer_id = dialer.peer_id
+        await asyncio.wait_for(ended.wait(), 30)
+        await wait_until(lambda: gone == [dialer_id])
+        assert dialer_id not in listener.connected_peers()
+    assert SwarmConn._cleanup is libp2p_fixes._prompt_cleanup  # type: ignore[comparison-overlap]
