@@ -1,7 +1,7 @@
 """Workarounds for py-libp2p 0.8.1 defects: the one place the project patches the library.
 
 Each fix is applied to one host (instance attributes; process-wide only the
-dial delay, the signed-record caches' entry points, the yamux default and the
+dial delay, the signed-record caches' entry points, the yamux default, the
 disconnection delay and the Noise reads, see `fix_dial_delay`, `fix_signed_records`,
 `fix_yamux_window_updates`, `fix_disconnect_delay`, `fix_noise_reads`) right after ``new_host`` and before it
 listens, by `apply_fixes` from `swarm.bridge`. Each names the upstream fix this
