@@ -193,7 +193,7 @@ class SwarmNode:
                 self.view,
                 options.swim,
                 is_member=self.is_member,
-                connect=self._connect_member,
+                connect=self.connect_member,
                 incarnation=lambda: self._incarnation,
                 on_suspect=self._tell,
                 on_accused=self._refute,
@@ -446,8 +446,9 @@ class SwarmNode:
         if not connected and self.view is not None and peer_id in self.view and self._prober is not None:
             self._prober.probe_soon(peer_id)  # a SIGKILL closes its connections: find out now
 
-    async def _connect_member(self, peer_id: str) -> None:
-        """Reach a member we hold no proved connection to (its load record has its addresses)."""
+    async def connect_member(self, peer_id: str) -> None:
+        """Reach a member we hold no proved connection to (its load record has its addresses):
+        connected and proved both ways when this returns, so its ROPE server admits us."""
         load = self.view.load(peer_id) if self.view is not None else None
         if load is None or not load.addrs:
             raise ConnectionError(f"no address known for {peer_id}")

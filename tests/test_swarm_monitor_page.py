@@ -177,22 +177,24 @@ async def test_the_page_shows_members_a_room_across_two_nodes_its_pipe_and_a_nod
                 router = await worker.create_router(media_codecs=DEFAULT_MEDIA_CODECS)
                 producer = await stack.enter_async_context(opus_producer(router))
                 sinks = []
-                for _ in range(3):  # two fit on A's one worker; the third needs a worker on a peer
+                for _ in range(3):  # two fit on the producer's worker; the third needs a worker on another node
                     sink, _consumer = await sink_consumer(router, producer.id)
                     stack.callback(sink.close)
                     sinks.append(sink)
                 for sink in sinks:
                     await sink.wait_for_packets(10)
 
-                seen = await wait_dom(lambda d: any(r["id"] == router.id and len(r["nodes"]) == 2 for r in d["rooms"])
-                                      and d["pipes"], 30)
+                seen = await wait_dom(lambda d: any(r["id"] == router.id for r in d["rooms"]) and d["pipes"], 30)
                 room = next(r for r in seen["rooms"] if r["id"] == router.id)
-                assert a.peer_id in room["nodes"] and set(room["nodes"]) <= nodes
-                other = next(p for p in room["nodes"] if p != a.peer_id)
-                assert [a.peer_id, other] in seen["pipes"]  # the producer, carried from A's worker to the other's
+                # Placement follows load (A, the entry, only wins near-ties), so the producer's node is read
+                # off the page: its one pipe carries the producer from that node's worker to the other's.
+                # The room spans them and its entry, A.
+                [[source, sink_node]] = seen["pipes"]
+                assert source != sink_node and set(room["nodes"]) == {a.peer_id, source, sink_node}
                 await page.wait_for("document.querySelector('#chart-cpu canvas') !== null", 30)
-                # Per-transport statistics, fetched from node A over ROPE when asked: ingress, egresses, pipe.
-                await page.evaluate(f"document.querySelector('button[data-peer={json.dumps(a.peer_id)}]').click()")
+                # Per-transport statistics, fetched from the producer's node over ROPE when asked: ingress,
+                # egresses, pipe.
+                await page.evaluate(f"document.querySelector('button[data-peer={json.dumps(source)}]').click()")
                 rows = await page.wait_for("document.querySelectorAll('#transports tbody tr').length", 30)
                 assert rows >= 4, await page.evaluate("document.querySelector('#transports-status').textContent")
                 # Both nodes' load records now tell of their workers, the pipe consumer and media flowing.
@@ -207,15 +209,19 @@ async def test_the_page_shows_members_a_room_across_two_nodes_its_pipe_and_a_nod
                 async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {PAGE_TOKEN}"}) as http:
                     async with http.get(m["a_page"] + "/metrics") as response:
                         families = {f.name: f for f in text_string_to_metric_families(await response.text())}
-                [consumers] = families["mafalda_swarm_local_worker_consumers"].samples
-                [pipes] = families["mafalda_swarm_local_worker_pipe_consumers"].samples
-                assert (consumers.value, pipes.value, consumers.labels["node"]) == (2, 1, a.peer_id)
+                found = [(sample.value, sample.labels["node"]) for name in ("consumers", "pipe_consumers")
+                         if (family := families.get(f"mafalda_swarm_local_worker_{name}")) is not None
+                         for sample in family.samples]
+                expected = {source: [(2, a.peer_id), (1, a.peer_id)], sink_node: [(1, a.peer_id), (0, a.peer_id)]}
+                assert found == expected.get(a.peer_id, [])
                 if os.environ.get("MAFALDA_MONITOR_SCREENSHOT"):  # for documentation: let the plots grow a little
                     await asyncio.sleep(20)
                     await page.screenshot(Path(os.environ["MAFALDA_MONITOR_SCREENSHOT"]))
 
-                # The node the room does not use is killed: it leaves the page within the detection bound.
-                victim = next(member for member in (b, c) if member.peer_id not in room["nodes"])
+                # A node is killed (the one the room does not use, or else the one with only the third
+                # consumer, never the entry): it leaves the page within the detection bound.
+                victim = next((member for member in (b, c) if member.peer_id not in room["nodes"]),
+                              next(member for member in (b, c) if member.peer_id == sink_node))
                 victim.process.send_signal(signal.SIGKILL)
                 await wait_dom(lambda d: victim.peer_id not in d["nodes"] and victim.peer_id in d["left"],
                                DETECTION_BOUND_S + SLACK_S)

@@ -211,6 +211,10 @@ class MonitorServer:
         from media.remote.client import connect_libp2p
 
         async with asyncio.timeout(STATS_TIMEOUT_S):
+            if not self.node.is_member(peer):
+                # A mesh needs no connection to every member: without a proved one, its ROPE
+                # server would refuse us ("not authorized"), or we would know no address.
+                await self.node.connect_member(peer)
             remote = await connect_libp2p(self.node.host, peer)
             try:
                 return await remote.get_node_stats()
