@@ -11,11 +11,18 @@ SIGKILLed peer is suspected by everyone within milliseconds; a frozen one
 exchange dials every member learned from gossip (up to ``target_peers``), so on
 a small swarm every node probes every other over an open connection.
 
-Gossip (GossipSub, heartbeat 1 s, D=4) carries load (every 5 s, and within
-0.2 s of `notify_load_changed`), placements (on change and every 10 s) and
-membership news (at once). Records carry their publisher's incarnation, so a
-late copy of a dead node's record cannot revive it. The TTL (6 load periods)
-is a backstop only.
+Gossip (GossipSub, heartbeat 1 s, D=4) carries load, placements and membership
+news (at once). Every node forwards every message, so a node's gossip traffic is
+(messages per second in the swarm) x (message size) x D: with a fixed period it
+grows linearly with N. Load and placements therefore follow a heartbeat that
+grows with the swarm (`heartbeat_s`: ``load_interval_s`` x max(1, N / 5)), and
+in between a node publishes only what others would notice: within 0.2 s of
+`notify_load_changed` (the media side's consumers changed), or when a sample
+taken every ``load_interval_s`` differs significantly (`significant_change`).
+A newcomer does not wait for the heartbeat: every node re-announces itself about
+a second after a new peer enters its view. Records carry their publisher's
+incarnation, so a late copy of a dead node's record cannot revive it. The TTL
+(6 heartbeats, sent in each record) is a backstop only.
 """
 
 from __future__ import annotations
@@ -51,9 +58,9 @@ from swarm.records import (
     encode_envelope,
 )
 from swarm.swim import SwimConfig
-from swarm.view import SwarmView
+from swarm.view import SwarmView, ViewEvent
 
-__all__ = ["STATE_TOPIC", "LoadProvider", "NodeOptions", "SwarmNode"]
+__all__ = ["STATE_TOPIC", "LoadProvider", "NodeOptions", "SwarmNode", "heartbeat_s", "significant_change"]
 
 log = logging.getLogger(__name__)
 
@@ -72,8 +79,11 @@ class NodeOptions:
     """GossipSub D: every node receives each message about D times, and on a
     shared box that duplicate work is the main cost (spec default 6)."""
     load_interval_s: float = 5.0
+    """How often the load is sampled; also the heartbeat of a swarm of up to `heartbeat_peers`."""
+    heartbeat_peers: int = 5
+    """Above this many nodes the heartbeat grows with N (see `heartbeat_s`)."""
     ttl_s: float | None = None
-    """How long others keep us without news; default 6 load intervals (a backstop:
+    """How long others keep us without news; default 6 heartbeats (a backstop:
     failure detection is SWIM's, see ``swim``)."""
     swim: SwimConfig = field(default_factory=SwimConfig.local)
     """Probe period, timeouts, suspicion: `SwimConfig.local()` / `.lan()` / `.wan()`."""
@@ -94,7 +104,48 @@ class NodeOptions:
 
     @property
     def effective_ttl_s(self) -> float:
+        """The TTL at the smallest heartbeat (what a view assumes before a record says more)."""
         return self.ttl_s if self.ttl_s is not None else 6 * self.load_interval_s
+
+    def ttl_for(self, heartbeat: float) -> float:
+        return self.ttl_s if self.ttl_s is not None else 6 * heartbeat
+
+
+def heartbeat_s(interval_s: float, nodes: int, peers: int = 5) -> float:
+    """Seconds between unforced load (and placement) messages in a swarm of ``nodes``.
+
+    Each node carries every node's messages, so its traffic is about
+    nodes / heartbeat messages a second: a heartbeat proportional to N above
+    ``peers`` keeps that (and so the bytes per node) flat as the swarm grows.
+    Changes do not wait for it (see `significant_change`)."""
+    return interval_s * max(1.0, nodes / max(1, peers))
+
+
+def significant_change(old: LoadRecord | None, new: LoadRecord) -> bool:
+    """Would a reader of ``old`` act (or see something) differently with ``new``?
+
+    Counts, capacity, addresses, roles, links and placements are exact; CPU within
+    10 points, memory within 10 %, bandwidth within 20 % (or 64 kbit/s) are noise
+    that can wait for the heartbeat."""
+    if old is None:
+        return True
+    exact = ("cpu_count", "addrs", "placements_version", "incarnation", "roles", "links")
+    if any(getattr(old, name) != getattr(new, name) for name in exact):
+        return True
+    if [(w.worker_id, w.consumers, w.capacity, w.pipe_consumers) for w in old.workers] != [
+        (w.worker_id, w.consumers, w.capacity, w.pipe_consumers) for w in new.workers
+    ]:
+        return True
+    cpus = [(a.cpu_percent, b.cpu_percent) for a, b in zip(old.workers, new.workers, strict=True)]
+    cpus.append((old.cpu_percent, new.cpu_percent))
+    if any((a is None) != (b is None) or (a is not None and b is not None and abs(a - b) >= 10) for a, b in cpus):
+        return True
+    if abs(old.memory_bytes - new.memory_bytes) > 0.1 * max(old.memory_bytes, 1):
+        return True
+    return any(
+        abs(a - b) > max(0.2 * a, 64_000)
+        for a, b in ((old.bandwidth_in_bps, new.bandwidth_in_bps), (old.bandwidth_out_bps, new.bandwidth_out_bps))
+    )
 
 
 class _WarnLimiter:
@@ -184,6 +235,7 @@ class SwarmNode:
             )
             self._host = host
             self.view = SwarmView(host.peer_id, options.effective_ttl_s, swim=options.swim)
+            self.view.add_listener(self._view_changed)
             self._gate = MembershipGate(
                 host, self.certificate, self._verifier, options.handshake_timeout_s, on_member=self._member_joined
             )
@@ -347,7 +399,7 @@ class SwarmNode:
 
     # -- gossip out --------------------------------------------------------------------
 
-    async def _sample_load(self) -> LoadRecord:
+    async def _sample_load(self, heartbeat: float) -> LoadRecord:
         report = LoadReport()
         if self._load_provider is not None:
             try:
@@ -365,7 +417,7 @@ class SwarmNode:
             bandwidth_in_bps=report.bandwidth_in_bps,
             bandwidth_out_bps=report.bandwidth_out_bps,
             addrs=tuple(self.listen_addrs),
-            ttl_s=self.options.effective_ttl_s,
+            ttl_s=self.options.ttl_for(heartbeat),
             placements_version=self._placements_version,
             incarnation=self._incarnation,
             memory_bytes=report.memory_bytes,
@@ -380,21 +432,40 @@ class SwarmNode:
             if self._warn.allow("publish"):
                 log.warning("cannot publish %s: %s", type(record).__name__, error)
 
+    def heartbeat_s(self) -> float:
+        """Seconds between unforced load messages now (it follows the view's size)."""
+        nodes = len(self.view) + 1 if self.view is not None else 1
+        return heartbeat_s(self.options.load_interval_s, nodes, self.options.heartbeat_peers)
+
     async def _publish_load_loop(self) -> None:
+        """Sample every load interval; publish when asked, on a significant change, or on the heartbeat."""
+        interval = self.options.load_interval_s
+        published_at, forced = 0.0, True
         while True:
             self._load_changed.clear()
-            published_at = time.monotonic()
-            self.last_load = await self._sample_load()
-            await self._publish(self.last_load)
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self.options.load_interval_s):
+            sampled_at = time.monotonic()
+            heartbeat = self.heartbeat_s()
+            last = self.last_load
+            record = await self._sample_load(heartbeat)
+            # The heartbeat never outruns the TTL we last sent: a grown swarm's longer one starts with this record.
+            due_in = 0.0 if last is None else min(heartbeat, last.ttl_s / 3) - (sampled_at - published_at)
+            if forced or due_in <= 0 or significant_change(last, record):
+                self.last_load, published_at = record, sampled_at
+                due_in = min(heartbeat, record.ttl_s / 3)
+                await self._publish(record)
+            try:
+                async with asyncio.timeout(max(0.0, min(interval, due_in))):
                     await self._load_changed.wait()
-            await asyncio.sleep(max(0.0, published_at + self.options.min_publish_gap_s - time.monotonic()))
+                forced = True
+            except TimeoutError:
+                forced = False
+            await asyncio.sleep(max(0.0, sampled_at + self.options.min_publish_gap_s - time.monotonic()))
 
     async def _publish_placements_loop(self) -> None:
         while True:
+            refresh = self.options.placements_refresh_s * self.heartbeat_s() / self.options.load_interval_s
             with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self.options.placements_refresh_s):
+                async with asyncio.timeout(refresh):
                     await self._placements_changed.wait()
             self._placements_changed.clear()
             if self._placements_version:
@@ -428,9 +499,17 @@ class SwarmNode:
                     self._tell(MemberNews(peer_id, "dead", incarnation))
 
     def _member_joined(self, peer_id: str, certificate: Certificate) -> None:
-        """Re-announce ourselves soon after a new member connects (once its pubsub
-        subscription has arrived), so a newcomer fills its view in about a second
-        instead of a load period; bursts of joins collapse into one message."""
+        self._announce_soon()
+
+    def _view_changed(self, event: ViewEvent) -> None:
+        if event.kind == "added":
+            self._announce_soon()
+
+    def _announce_soon(self) -> None:
+        """Re-announce ourselves soon after a new member connects or enters the view
+        (once its pubsub subscription has arrived), so a newcomer fills its view in
+        about a second instead of a heartbeat (which grows with N); bursts of joins
+        collapse into one message."""
         if self._announce is not None:
             return
 
