@@ -28,6 +28,7 @@ incarnation, so a late copy of a dead node's record cannot revive it. The TTL
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import inspect
 import logging
@@ -56,11 +57,13 @@ from swarm.records import (
     VersionCounter,
     decode_envelope,
     encode_envelope,
+    heartbeat_s,
+    significant_change,
 )
 from swarm.swim import SwimConfig
 from swarm.view import SwarmView, ViewEvent
 
-__all__ = ["STATE_TOPIC", "LoadProvider", "NodeOptions", "SwarmNode", "heartbeat_s", "significant_change"]
+__all__ = ["STATE_TOPIC", "LoadProvider", "NodeOptions", "SwarmNode"]
 
 log = logging.getLogger(__name__)
 
@@ -109,43 +112,6 @@ class NodeOptions:
 
     def ttl_for(self, heartbeat: float) -> float:
         return self.ttl_s if self.ttl_s is not None else 6 * heartbeat
-
-
-def heartbeat_s(interval_s: float, nodes: int, peers: int = 5) -> float:
-    """Seconds between unforced load (and placement) messages in a swarm of ``nodes``.
-
-    Each node carries every node's messages, so its traffic is about
-    nodes / heartbeat messages a second: a heartbeat proportional to N above
-    ``peers`` keeps that (and so the bytes per node) flat as the swarm grows.
-    Changes do not wait for it (see `significant_change`)."""
-    return interval_s * max(1.0, nodes / max(1, peers))
-
-
-def significant_change(old: LoadRecord | None, new: LoadRecord) -> bool:
-    """Would a reader of ``old`` act (or see something) differently with ``new``?
-
-    Counts, capacity, addresses, roles, links and placements are exact; CPU within
-    10 points, memory within 10 %, bandwidth within 20 % (or 64 kbit/s) are noise
-    that can wait for the heartbeat."""
-    if old is None:
-        return True
-    exact = ("cpu_count", "addrs", "placements_version", "incarnation", "roles", "links")
-    if any(getattr(old, name) != getattr(new, name) for name in exact):
-        return True
-    if [(w.worker_id, w.consumers, w.capacity, w.pipe_consumers) for w in old.workers] != [
-        (w.worker_id, w.consumers, w.capacity, w.pipe_consumers) for w in new.workers
-    ]:
-        return True
-    cpus = [(a.cpu_percent, b.cpu_percent) for a, b in zip(old.workers, new.workers, strict=True)]
-    cpus.append((old.cpu_percent, new.cpu_percent))
-    if any((a is None) != (b is None) or (a is not None and b is not None and abs(a - b) >= 10) for a, b in cpus):
-        return True
-    if abs(old.memory_bytes - new.memory_bytes) > 0.1 * max(old.memory_bytes, 1):
-        return True
-    return any(
-        abs(a - b) > max(0.2 * a, 64_000)
-        for a, b in ((old.bandwidth_in_bps, new.bandwidth_in_bps), (old.bandwidth_out_bps, new.bandwidth_out_bps))
-    )
 
 
 class _WarnLimiter:
@@ -202,6 +168,8 @@ class SwarmNode:
         self._warn = _WarnLimiter()
         self.view: SwarmView | None = None
         self.rejected_messages = 0
+        self.published: collections.Counter[str] = collections.Counter()
+        """Messages published, by why: "load asked", "load change", "load heartbeat", "placements", "members"."""
         self.last_load: LoadRecord | None = None
         """The load record this node published last (what every view holds of it)."""
 
@@ -449,7 +417,11 @@ class SwarmNode:
             record = await self._sample_load(heartbeat)
             # The heartbeat never outruns the TTL we last sent: a grown swarm's longer one starts with this record.
             due_in = 0.0 if last is None else min(heartbeat, last.ttl_s / 3) - (sampled_at - published_at)
-            if forced or due_in <= 0 or significant_change(last, record):
+            changes = [] if forced or due_in <= 0 else significant_change(last, record)
+            self.published.update(f"load change: {name}" for name in changes)
+            why = "asked" if forced else "heartbeat" if due_in <= 0 else "change" if changes else ""
+            if why:
+                self.published["load " + why] += 1
                 self.last_load, published_at = record, sampled_at
                 due_in = min(heartbeat, record.ttl_s / 3)
                 await self._publish(record)
@@ -472,6 +444,7 @@ class SwarmNode:
                 record = PlacementRecord(
                     self.peer_id, self._placements_version, dict(self._placements), self._incarnation
                 )
+                self.published["placements"] += 1
                 await self._publish(record)
             await asyncio.sleep(self.options.min_publish_gap_s)
 
@@ -560,6 +533,7 @@ class SwarmNode:
             news, self._news = tuple(self._news.values()), {}
             if news:
                 record = MembershipRecord(self.peer_id, self._versions.next(), news, self._incarnation)
+                self.published["members"] += 1
                 await self._publish(record)
 
     async def _bootstrap_loop(self, peer: BootstrapPeer) -> None:

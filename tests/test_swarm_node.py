@@ -15,8 +15,8 @@ from swarm.bootstrap import parse_bootstrap
 from swarm.bridge import GossipConfig, open_host
 from swarm.gate import MEMBERSHIP_PROTOCOL, MembershipError, MembershipGate
 from swarm.membership import CertificateVerifier, SwarmAuthority, peer_id_of
-from swarm.node import STATE_TOPIC, NodeOptions, SwarmNode, heartbeat_s, significant_change
-from swarm.records import LoadRecord, LoadReport, WorkerLoad, encode_envelope
+from swarm.node import STATE_TOPIC, NodeOptions, SwarmNode
+from swarm.records import LoadRecord, LoadReport, WorkerLoad, encode_envelope, heartbeat_s, significant_change
 
 FAST = NodeOptions(load_interval_s=0.5, min_publish_gap_s=0.05, placements_refresh_s=2.0, handshake_timeout_s=3.0)
 
@@ -127,7 +127,7 @@ def test_only_a_change_someone_would_notice_is_published_before_the_heartbeat() 
     for change in (
         {"workers": (WorkerLoad("w", 4, 100, 5.0),)},
         {"workers": (WorkerLoad("w", 3, 100, 40.0),)},
-        {"cpu_percent": 45.0},
+        {"cpu_percent": 50.0},
         {"links": ("a",)},
         {"addrs": ()},
         {"placements_version": 7},
