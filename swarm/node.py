@@ -18,9 +18,13 @@ grows linearly with N. Load and placements therefore follow a heartbeat that
 grows with the swarm (`heartbeat_s`: ``load_interval_s`` x max(1, N / 5)), and
 in between a node publishes only what others would notice: within 0.2 s of
 `notify_load_changed` (the media side's consumers changed), or when a sample
-taken every ``load_interval_s`` differs significantly (`significant_change`).
-A newcomer does not wait for the heartbeat: every node re-announces itself about
-a second after a new peer enters its view. Records carry their publisher's
+taken every ``load_interval_s`` differs significantly (`significant_change`):
+at once for counts, addresses, links, placements; for a measured figure (CPU,
+memory, bandwidth) at most every half heartbeat, so that even on a box whose CPU
+swings every sample a node sends at most 2 / heartbeat load messages a second.
+A newcomer does not wait for the heartbeat: a node re-announces itself about a
+second after a new member connects to it (a newcomer probes, so connects to, every
+member it learns of). Records carry their publisher's
 incarnation, so a late copy of a dead node's record cannot revive it. The TTL
 (6 heartbeats, sent in each record) is a backstop only.
 """
@@ -61,7 +65,7 @@ from swarm.records import (
     significant_change,
 )
 from swarm.swim import SwimConfig
-from swarm.view import SwarmView, ViewEvent
+from swarm.view import SwarmView
 
 __all__ = ["STATE_TOPIC", "LoadProvider", "NodeOptions", "SwarmNode"]
 
@@ -112,6 +116,10 @@ class NodeOptions:
 
     def ttl_for(self, heartbeat: float) -> float:
         return self.ttl_s if self.ttl_s is not None else 6 * heartbeat
+
+
+SOFT_CHANGES = {"cpu", "worker cpu", "memory", "bandwidth"}
+"""Changes of measured figures (not counts or addresses): they wait for half a heartbeat."""
 
 
 class _WarnLimiter:
@@ -203,7 +211,6 @@ class SwarmNode:
             )
             self._host = host
             self.view = SwarmView(host.peer_id, options.effective_ttl_s, swim=options.swim)
-            self.view.add_listener(self._view_changed)
             self._gate = MembershipGate(
                 host, self.certificate, self._verifier, options.handshake_timeout_s, on_member=self._member_joined
             )
@@ -418,6 +425,8 @@ class SwarmNode:
             # The heartbeat never outruns the TTL we last sent: a grown swarm's longer one starts with this record.
             due_in = 0.0 if last is None else min(heartbeat, last.ttl_s / 3) - (sampled_at - published_at)
             changes = [] if forced or due_in <= 0 else significant_change(last, record)
+            if set(changes) <= SOFT_CHANGES and sampled_at - published_at < heartbeat / 2:
+                changes = []  # a measured figure moved: at most twice a heartbeat, so the total stays bounded in N
             self.published.update(f"load change: {name}" for name in changes)
             why = "asked" if forced else "heartbeat" if due_in <= 0 else "change" if changes else ""
             if why:
@@ -474,15 +483,13 @@ class SwarmNode:
     def _member_joined(self, peer_id: str, certificate: Certificate) -> None:
         self._announce_soon()
 
-    def _view_changed(self, event: ViewEvent) -> None:
-        if event.kind == "added":
-            self._announce_soon()
-
     def _announce_soon(self) -> None:
-        """Re-announce ourselves soon after a new member connects or enters the view
-        (once its pubsub subscription has arrived), so a newcomer fills its view in
-        about a second instead of a heartbeat (which grows with N); bursts of joins
-        collapse into one message."""
+        """Re-announce ourselves soon after a new member connects (once its pubsub
+        subscription has arrived), so a newcomer fills its view in about a second
+        instead of a heartbeat (which grows with N): it probes every member it learns
+        of, connecting to it, so each one announces itself to it; bursts of joins
+        collapse into one message. (Announcing on every peer *entering the view* too
+        turned each false removal into N messages.)"""
         if self._announce is not None:
             return
 
