@@ -65,7 +65,7 @@ from swarm.records import (
     significant_change,
 )
 from swarm.swim import SwimConfig
-from swarm.view import SwarmView
+from swarm.view import SwarmView, ViewEvent
 
 __all__ = ["STATE_TOPIC", "LoadProvider", "NodeOptions", "SwarmNode"]
 
@@ -173,6 +173,7 @@ class SwarmNode:
         self._news_changed = asyncio.Event()
         self._prober: Prober | None = None
         self._announce: asyncio.TimerHandle | None = None
+        self._view_grew_at = time.monotonic()
         self._warn = _WarnLimiter()
         self.view: SwarmView | None = None
         self.rejected_messages = 0
@@ -211,6 +212,7 @@ class SwarmNode:
             )
             self._host = host
             self.view = SwarmView(host.peer_id, options.effective_ttl_s, swim=options.swim)
+            self.view.add_listener(self._view_changed)
             self._gate = MembershipGate(
                 host, self.certificate, self._verifier, options.handshake_timeout_s, on_member=self._member_joined
             )
@@ -408,9 +410,14 @@ class SwarmNode:
                 log.warning("cannot publish %s: %s", type(record).__name__, error)
 
     def heartbeat_s(self) -> float:
-        """Seconds between unforced load messages now (it follows the view's size)."""
+        """Seconds between unforced load messages now: it follows the view's size, but stays at
+        the load interval while the view is growing (start-up, rejoins: a first message lost to a
+        mesh still forming is sent again in one interval, as before, not in a long heartbeat)."""
         nodes = len(self.view) + 1 if self.view is not None else 1
-        return heartbeat_s(self.options.load_interval_s, nodes, self.options.heartbeat_peers)
+        heartbeat = heartbeat_s(self.options.load_interval_s, nodes, self.options.heartbeat_peers)
+        if time.monotonic() - self._view_grew_at < heartbeat:
+            return self.options.load_interval_s
+        return heartbeat
 
     async def _publish_load_loop(self) -> None:
         """Sample every load interval; publish when asked, on a significant change, or on the heartbeat."""
@@ -482,6 +489,10 @@ class SwarmNode:
 
     def _member_joined(self, peer_id: str, certificate: Certificate) -> None:
         self._announce_soon()
+
+    def _view_changed(self, event: ViewEvent) -> None:
+        if event.kind == "added":
+            self._view_grew_at = time.monotonic()
 
     def _announce_soon(self) -> None:
         """Re-announce ourselves soon after a new member connects (once its pubsub
