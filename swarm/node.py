@@ -411,11 +411,11 @@ class SwarmNode:
 
     def heartbeat_s(self) -> float:
         """Seconds between unforced load messages now: it follows the view's size, but stays at
-        the load interval while the view is growing (start-up, rejoins: a first message lost to a
-        mesh still forming is sent again in one interval, as before, not in a long heartbeat)."""
+        the load interval for two intervals after the view grew (start-up, rejoins: a first message
+        lost to a mesh still forming is sent again in one interval, as before, not a long heartbeat)."""
         nodes = len(self.view) + 1 if self.view is not None else 1
         heartbeat = heartbeat_s(self.options.load_interval_s, nodes, self.options.heartbeat_peers)
-        if time.monotonic() - self._view_grew_at < heartbeat:
+        if time.monotonic() - self._view_grew_at < 2 * self.options.load_interval_s:
             return self.options.load_interval_s
         return heartbeat
 
