@@ -11,16 +11,28 @@ SIGKILLed peer is suspected by everyone within milliseconds; a frozen one
 exchange dials every member learned from gossip (up to ``target_peers``), so on
 a small swarm every node probes every other over an open connection.
 
-Gossip (GossipSub, heartbeat 1 s, D=4) carries load (every 5 s, and within
-0.2 s of `notify_load_changed`), placements (on change and every 10 s) and
-membership news (at once). Records carry their publisher's incarnation, so a
-late copy of a dead node's record cannot revive it. The TTL (6 load periods)
-is a backstop only.
+Gossip (GossipSub, heartbeat 1 s, D=4) carries load, placements and membership
+news (at once). Every node forwards every message, so a node's gossip traffic is
+(messages per second in the swarm) x (message size) x D: with a fixed period it
+grows linearly with N. Load and placements therefore follow a heartbeat that
+grows with the swarm (`heartbeat_s`: ``load_interval_s`` x max(1, N / 5)), and
+in between a node publishes only what others would notice: within 0.2 s of
+`notify_load_changed` (the media side's consumers changed), or when a sample
+taken every ``load_interval_s`` differs significantly (`significant_change`):
+at once for counts, addresses, links, placements; for a measured figure (CPU,
+memory, bandwidth) at most every half heartbeat, so that even on a box whose CPU
+swings every sample a node sends at most 2 / heartbeat load messages a second.
+A newcomer does not wait for the heartbeat: a node re-announces itself about a
+second after a new member connects to it (a newcomer probes, so connects to, every
+member it learns of). Records carry their publisher's
+incarnation, so a late copy of a dead node's record cannot revive it. The TTL
+(6 heartbeats, sent in each record) is a backstop only.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import inspect
 import logging
@@ -49,9 +61,11 @@ from swarm.records import (
     VersionCounter,
     decode_envelope,
     encode_envelope,
+    heartbeat_s,
+    significant_change,
 )
 from swarm.swim import SwimConfig
-from swarm.view import SwarmView
+from swarm.view import SwarmView, ViewEvent
 
 __all__ = ["STATE_TOPIC", "LoadProvider", "NodeOptions", "SwarmNode"]
 
@@ -72,8 +86,11 @@ class NodeOptions:
     """GossipSub D: every node receives each message about D times, and on a
     shared box that duplicate work is the main cost (spec default 6)."""
     load_interval_s: float = 5.0
+    """How often the load is sampled; also the heartbeat of a swarm of up to `heartbeat_peers`."""
+    heartbeat_peers: int = 5
+    """Above this many nodes the heartbeat grows with N (see `heartbeat_s`)."""
     ttl_s: float | None = None
-    """How long others keep us without news; default 6 load intervals (a backstop:
+    """How long others keep us without news; default 6 heartbeats (a backstop:
     failure detection is SWIM's, see ``swim``)."""
     swim: SwimConfig = field(default_factory=SwimConfig.local)
     """Probe period, timeouts, suspicion: `SwimConfig.local()` / `.lan()` / `.wan()`."""
@@ -94,7 +111,15 @@ class NodeOptions:
 
     @property
     def effective_ttl_s(self) -> float:
+        """The TTL at the smallest heartbeat (what a view assumes before a record says more)."""
         return self.ttl_s if self.ttl_s is not None else 6 * self.load_interval_s
+
+    def ttl_for(self, heartbeat: float) -> float:
+        return self.ttl_s if self.ttl_s is not None else 6 * heartbeat
+
+
+SOFT_CHANGES = {"cpu", "worker cpu", "memory", "bandwidth"}
+"""Changes of measured figures (not counts or addresses): they wait for half a heartbeat."""
 
 
 class _WarnLimiter:
@@ -148,9 +173,12 @@ class SwarmNode:
         self._news_changed = asyncio.Event()
         self._prober: Prober | None = None
         self._announce: asyncio.TimerHandle | None = None
+        self._view_grew_at = time.monotonic()
         self._warn = _WarnLimiter()
         self.view: SwarmView | None = None
         self.rejected_messages = 0
+        self.published: collections.Counter[str] = collections.Counter()
+        """Messages published, by why: "load asked", "load change", "load heartbeat", "placements", "members"."""
         self.last_load: LoadRecord | None = None
         """The load record this node published last (what every view holds of it)."""
 
@@ -184,6 +212,7 @@ class SwarmNode:
             )
             self._host = host
             self.view = SwarmView(host.peer_id, options.effective_ttl_s, swim=options.swim)
+            self.view.add_listener(self._view_changed)
             self._gate = MembershipGate(
                 host, self.certificate, self._verifier, options.handshake_timeout_s, on_member=self._member_joined
             )
@@ -347,7 +376,7 @@ class SwarmNode:
 
     # -- gossip out --------------------------------------------------------------------
 
-    async def _sample_load(self) -> LoadRecord:
+    async def _sample_load(self, heartbeat: float) -> LoadRecord:
         report = LoadReport()
         if self._load_provider is not None:
             try:
@@ -365,7 +394,7 @@ class SwarmNode:
             bandwidth_in_bps=report.bandwidth_in_bps,
             bandwidth_out_bps=report.bandwidth_out_bps,
             addrs=tuple(self.listen_addrs),
-            ttl_s=self.options.effective_ttl_s,
+            ttl_s=self.options.ttl_for(heartbeat),
             placements_version=self._placements_version,
             incarnation=self._incarnation,
             memory_bytes=report.memory_bytes,
@@ -380,27 +409,58 @@ class SwarmNode:
             if self._warn.allow("publish"):
                 log.warning("cannot publish %s: %s", type(record).__name__, error)
 
+    def heartbeat_s(self) -> float:
+        """Seconds between unforced load messages now: it follows the view's size, but stays at
+        the load interval for two intervals after the view grew (start-up, rejoins: a first message
+        lost to a mesh still forming is sent again in one interval, as before, not a long heartbeat)."""
+        nodes = len(self.view) + 1 if self.view is not None else 1
+        heartbeat = heartbeat_s(self.options.load_interval_s, nodes, self.options.heartbeat_peers)
+        if time.monotonic() - self._view_grew_at < 2 * self.options.load_interval_s:
+            return self.options.load_interval_s
+        return heartbeat
+
     async def _publish_load_loop(self) -> None:
+        """Sample every load interval; publish when asked, on a significant change, or on the heartbeat."""
+        interval = self.options.load_interval_s
+        published_at, forced = 0.0, True
         while True:
             self._load_changed.clear()
-            published_at = time.monotonic()
-            self.last_load = await self._sample_load()
-            await self._publish(self.last_load)
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self.options.load_interval_s):
+            sampled_at = time.monotonic()
+            heartbeat = self.heartbeat_s()
+            last = self.last_load
+            record = await self._sample_load(heartbeat)
+            # The heartbeat never outruns the TTL we last sent: a grown swarm's longer one starts with this record.
+            due_in = 0.0 if last is None else min(heartbeat, last.ttl_s / 3) - (sampled_at - published_at)
+            changes = [] if forced or due_in <= 0 else significant_change(last, record)
+            if set(changes) <= SOFT_CHANGES and sampled_at - published_at < heartbeat / 2:
+                changes = []  # a measured figure moved: at most twice a heartbeat, so the total stays bounded in N
+            self.published.update(f"load change: {name}" for name in changes)
+            why = "asked" if forced else "heartbeat" if due_in <= 0 else "change" if changes else ""
+            if why:
+                self.published["load " + why] += 1
+                self.last_load, published_at = record, sampled_at
+                due_in = min(heartbeat, record.ttl_s / 3)
+                await self._publish(record)
+            try:
+                async with asyncio.timeout(max(0.0, min(interval, due_in))):
                     await self._load_changed.wait()
-            await asyncio.sleep(max(0.0, published_at + self.options.min_publish_gap_s - time.monotonic()))
+                forced = True
+            except TimeoutError:
+                forced = False
+            await asyncio.sleep(max(0.0, sampled_at + self.options.min_publish_gap_s - time.monotonic()))
 
     async def _publish_placements_loop(self) -> None:
         while True:
+            refresh = self.options.placements_refresh_s * self.heartbeat_s() / self.options.load_interval_s
             with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self.options.placements_refresh_s):
+                async with asyncio.timeout(refresh):
                     await self._placements_changed.wait()
             self._placements_changed.clear()
             if self._placements_version:
                 record = PlacementRecord(
                     self.peer_id, self._placements_version, dict(self._placements), self._incarnation
                 )
+                self.published["placements"] += 1
                 await self._publish(record)
             await asyncio.sleep(self.options.min_publish_gap_s)
 
@@ -428,9 +488,19 @@ class SwarmNode:
                     self._tell(MemberNews(peer_id, "dead", incarnation))
 
     def _member_joined(self, peer_id: str, certificate: Certificate) -> None:
+        self._announce_soon()
+
+    def _view_changed(self, event: ViewEvent) -> None:
+        if event.kind == "added":
+            self._view_grew_at = time.monotonic()
+
+    def _announce_soon(self) -> None:
         """Re-announce ourselves soon after a new member connects (once its pubsub
         subscription has arrived), so a newcomer fills its view in about a second
-        instead of a load period; bursts of joins collapse into one message."""
+        instead of a heartbeat (which grows with N): it probes every member it learns
+        of, connecting to it, so each one announces itself to it; bursts of joins
+        collapse into one message. (Announcing on every peer *entering the view* too
+        turned each false removal into N messages.)"""
         if self._announce is not None:
             return
 
@@ -482,6 +552,7 @@ class SwarmNode:
             news, self._news = tuple(self._news.values()), {}
             if news:
                 record = MembershipRecord(self.peer_id, self._versions.next(), news, self._incarnation)
+                self.published["members"] += 1
                 await self._publish(record)
 
     async def _bootstrap_loop(self, peer: BootstrapPeer) -> None:

@@ -130,6 +130,7 @@ class _Control:
                         probe=self.node.probe_stats(),
                         view=len(view) if view else 0,
                         members=len(self.node.members()),
+                        published=dict(self.node.published),
                     )
                 elif name == "quit":
                     break

@@ -7,7 +7,8 @@ Measures the control plane the way an operator would see it:
   (``initial_views_s`` is the same for the first N-1, from the last one listening);
 - ``converge_s``: from a load change on one node until every other view shows it
   (median of 3 changes; timestamps taken by the nodes themselves);
-- ``gossip_bytes_per_node_s``: pubsub bytes sent per node per second in steady state
+- ``gossip_bytes_per_node_s``: pubsub bytes sent per node per second in steady state,
+  over two load heartbeats (``load_heartbeat_s``: it grows with N, see `swarm.records.heartbeat_s`)
   (protobuf RPCs: messages, IHAVE/IWANT, GRAFT/PRUNE; not Noise/yamux/TCP framing);
 - ``probe_bytes_per_node_s``: SWIM probe frames sent per node per second (pings, acks,
   indirect requests; before libp2p framing), over the same window;
@@ -48,6 +49,7 @@ from typing import Any
 import psutil
 
 from swarm.membership import SwarmAuthority, load_or_create_identity, peer_id_of
+from swarm.records import heartbeat_s
 
 __all__ = ["add_arguments", "run"]
 
@@ -66,7 +68,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--degree", type=int, default=4, help="GossipSub mesh degree D")
     parser.add_argument("--swim", choices=("local", "lan", "wan"), default="local", help="failure-detection preset")
     parser.add_argument("--settle", type=float, default=3.0, help="seconds for the mesh to settle after join")
-    parser.add_argument("--window", type=float, default=10.0, help="seconds of steady state to count bytes")
+    parser.add_argument("--window", type=float, default=None,
+                        help="seconds of steady state to count bytes (default: 2 load heartbeats, at least 10)")
     parser.add_argument("--phase-timeout", type=float, default=180.0, help="give up on a phase after this")
     parser.add_argument("--logs", type=Path, default=None, help="keep the nodes' logs (info level) in this directory")
     parser.add_argument("--json", action="store_true", help="last stdout line: one JSON object of the results")
@@ -288,17 +291,25 @@ async def _measure(
         await asyncio.sleep(0.5)
     converge_s = statistics.median(rounds)
 
-    _progress(f"counting gossip and probe bytes over {args.window:.0f} s of steady state")
+    load_heartbeat = heartbeat_s(args.load_interval, len(nodes))
+    window = args.window if args.window is not None else max(10.0, 2 * load_heartbeat)  # every node's heartbeat, twice
+    _progress(f"counting gossip and probe bytes over {window:.0f} s of steady state")
     gossip_before, probe_before = await swarm.collect_stats(nodes)
+    published_before = _published(nodes)
     cpu_before = _cpu_seconds(nodes)
     t0 = time.time()
-    await asyncio.sleep(args.window)
+    await asyncio.sleep(window)
     gossip_after, probe_after = await swarm.collect_stats(nodes)
     elapsed = time.time() - t0
+    published = {
+        why: round((count - published_before.get(why, 0)) / elapsed / len(nodes), 3)
+        for why, count in sorted(_published(nodes).items())
+    }
     gossip_rate = (gossip_after - gossip_before) / elapsed / len(nodes)
     probe_rate = (probe_after - probe_before) / elapsed / len(nodes)
     cpu_pct = 100 * (_cpu_seconds(nodes) - cpu_before) / elapsed / len(nodes)
     _progress(f"{gossip_rate:.0f} gossip + {probe_rate:.0f} probe bytes/s and {cpu_pct:.1f} % of a core per node")
+    _progress(f"  messages published per node per second: {published}")
     probe = [n.stats.get("probe", {}) for n in nodes if n.stats]
     p50s = sorted(p["rtt_p50_ms"] for p in probe if p.get("rtt_p50_ms") is not None)
     p99s = sorted(p["rtt_p99_ms"] for p in probe if p.get("rtt_p99_ms") is not None)
@@ -371,6 +382,7 @@ async def _measure(
         "converge_s": round(converge_s, 4),
         "converge_rounds_s": [round(r, 4) for r in rounds],
         "gossip_bytes_per_node_s": round(gossip_rate, 1),
+        "published_per_node_s": published,
         "probe_bytes_per_node_s": round(probe_rate, 1),
         "cpu_per_node_pct": round(cpu_pct, 2),
         "soak_s": args.soak,
@@ -384,8 +396,18 @@ async def _measure(
         "false_suspicions": false_suspicions,
         "load_interval_s": args.load_interval,
         "heartbeat_s": args.heartbeat,
-        "ttl_s": 6 * args.load_interval,
+        "load_heartbeat_s": load_heartbeat,
+        "ttl_s": 6 * load_heartbeat,
     }
+
+
+def _published(nodes: list[_Node]) -> dict[str, int]:
+    """Messages the nodes published so far, summed by why (load heartbeat, change...)."""
+    total: dict[str, int] = {}
+    for node in nodes:
+        for why, count in ((node.stats or {}).get("published") or {}).items():
+            total[why] = total.get(why, 0) + int(count)
+    return total
 
 
 def _false(nodes: list[_Node], since: dict[str, list[tuple[float, float]]]) -> tuple[int, int]:
@@ -452,7 +474,8 @@ def _cpu_seconds(nodes: list[_Node]) -> float:
 def _table(results: dict[str, Any]) -> str:
     rows = [
         ("peers (processes)", f"{results['peers']}"),
-        ("load interval / GossipSub heartbeat", f"{results['load_interval_s']} s / {results['heartbeat_s']} s"),
+        ("load interval / load heartbeat / GossipSub heartbeat",
+         f"{results['load_interval_s']} s / {results['load_heartbeat_s']} s / {results['heartbeat_s']} s"),
         (f"startup of {results['peers'] - 1} (spawn -> all listening)", f"{results['startup_s']:.2f} s"),
         ("first views (all listening -> full views)", f"{results['initial_views_s']:.2f} s"),
         ("join of one more node (listening -> in every view)", f"{results['join_s']:.2f} s"),

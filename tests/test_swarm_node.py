@@ -16,7 +16,7 @@ from swarm.bridge import GossipConfig, open_host
 from swarm.gate import MEMBERSHIP_PROTOCOL, MembershipError, MembershipGate
 from swarm.membership import CertificateVerifier, SwarmAuthority, peer_id_of
 from swarm.node import STATE_TOPIC, NodeOptions, SwarmNode
-from swarm.records import LoadRecord, LoadReport, WorkerLoad, encode_envelope
+from swarm.records import LoadRecord, LoadReport, WorkerLoad, encode_envelope, heartbeat_s, significant_change
 
 FAST = NodeOptions(load_interval_s=0.5, min_publish_gap_s=0.05, placements_refresh_s=2.0, handshake_timeout_s=3.0)
 
@@ -80,6 +80,61 @@ async def test_join_converge_and_placements(authority: SwarmAuthority) -> None:
         )
         nodes[2].remove_placement("router:abc")
         await wait_until(lambda: all(n.view is not None and n.view.locate("router:abc") is None for n in nodes[:2]))
+
+
+async def test_late_joiner_learns_every_load_and_placement_without_waiting_for_the_heartbeat(
+    authority: SwarmAuthority,
+) -> None:
+    """The heartbeat grows with N; a newcomer is announced to instead (it would wait minutes here)."""
+    slow = {"load_interval_s": 120.0, "placements_refresh_s": 120.0}
+    verifier = CertificateVerifier(authority.public_key)
+    async with swarm_of(authority, 3, **slow) as nodes:
+        await wait_until(lambda: full_views(nodes))
+        nodes[1].set_load_provider(lambda: LoadReport(workers=(WorkerLoad("w1", consumers=42, capacity=500),)))
+        nodes[2].set_placement("room:late", "router")
+        key_pair = create_new_key_pair()
+        options = NodeOptions(**{**FAST.__dict__, **slow, "bootstrap": parse_bootstrap(nodes[0].listen_addrs[0])})
+        async with SwarmNode(key_pair, authority.issue(peer_id_of(key_pair)), verifier, options) as late:
+
+            def learned() -> bool:
+                view = late.view
+                assert view is not None
+                loads = [view.load(n.peer_id) for n in nodes]
+                return (
+                    all(load is not None for load in loads)
+                    and view.load(nodes[1].peer_id).consumers == 42  # type: ignore[union-attr]
+                    and view.locate("room:late") == nodes[2].peer_id
+                )
+
+            await wait_until(learned)
+
+
+def test_heartbeat_grows_with_the_swarm_so_traffic_per_node_stays_flat() -> None:
+    assert heartbeat_s(5.0, 2) == heartbeat_s(5.0, 5) == 5.0
+    assert heartbeat_s(5.0, 20) == 20.0
+    assert 20 / heartbeat_s(5.0, 20) == 5 / heartbeat_s(5.0, 5)  # messages per second in the swarm
+
+
+def test_only_a_change_someone_would_notice_is_published_before_the_heartbeat() -> None:
+    base = LoadRecord(
+        "p", 1, cpu_percent=20.0, cpu_count=2, workers=(WorkerLoad("w", 3, 100, 5.0),), bandwidth_in_bps=1e6,
+        bandwidth_out_bps=1e6, addrs=("/ip4/127.0.0.1/tcp/1",), ttl_s=30.0, memory_bytes=100_000_000,
+        links=("a", "b"),
+    )
+    assert significant_change(None, base)
+    noise = base.__class__(**{**base.__dict__, "version": 2, "cpu_percent": 25.0, "bandwidth_in_bps": 1.1e6})
+    assert not significant_change(base, noise)
+    for change in (
+        {"workers": (WorkerLoad("w", 4, 100, 5.0),)},
+        {"workers": (WorkerLoad("w", 3, 100, 40.0),)},
+        {"cpu_percent": 50.0},
+        {"links": ("a",)},
+        {"addrs": ()},
+        {"placements_version": 7},
+        {"bandwidth_out_bps": 3e6},
+        {"memory_bytes": 200_000_000},
+    ):
+        assert significant_change(base, base.__class__(**{**base.__dict__, **change})), change
 
 
 async def test_bootstrap_peer_that_starts_late_is_reached_by_backoff(authority: SwarmAuthority) -> None:
