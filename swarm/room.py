@@ -54,7 +54,7 @@ from swarm.view import ViewEvent
 if TYPE_CHECKING:
     from swarm.media_node import SwarmMediasoup
 
-__all__ = ["PRODUCER_PLACEMENT", "Rooms", "room_id"]
+__all__ = ["PRODUCER_PLACEMENT", "Rooms", "enter_room", "room_id"]
 
 log = logging.getLogger("swarm.room")
 
@@ -66,6 +66,16 @@ SOURCE_WAIT_S = 2.0
 def room_id(swarm_id: str, name: str) -> str:
     """The id of the room called ``name`` in swarm ``swarm_id``: the same through every entry."""
     return str(uuid.uuid5(uuid.uuid5(uuid.NAMESPACE_URL, f"mafalda-swarm:{swarm_id}"), name))
+
+
+async def enter_room(mediasoup: Any, name: str, media_codecs: list[dict[str, Any]] | None = None) -> Any:
+    """What an application does to be in room ``name`` through an entry (``mediasoup``: its
+    Remote Mediasoup client): a worker, then a router with ``app_data={"room": name}``,
+    which is that room's replica on this entry (the same id through every entry)."""
+    from media.codecs import DEFAULT_MEDIA_CODECS
+
+    worker = await mediasoup.create_worker()
+    return await worker.create_router(media_codecs=media_codecs or DEFAULT_MEDIA_CODECS, app_data={"room": name})
 
 
 class Rooms:

@@ -27,8 +27,6 @@ from typing import TYPE_CHECKING, Any
 
 import psutil
 
-from media.codecs import DEFAULT_MEDIA_CODECS
-
 if TYPE_CHECKING:  # aiortc and libp2p load in run(): `simulate --help` and argument errors answer before that
     from media.aiortc_client import AiortcClient
     from media.remote.client import RemoteMediasoup
@@ -111,10 +109,10 @@ class _Room:
         assert entry.entry_url is not None
         from media.aiortc_client import AiortcClient
         from media.remote.client import connect_websocket
+        from swarm.room import enter_room
 
         app = await connect_websocket(entry.entry_url, token=self.swarm.token)
-        worker = await app.create_worker()
-        router = await worker.create_router(media_codecs=DEFAULT_MEDIA_CODECS, app_data={"room": ROOM})
+        router = await enter_room(app, ROOM)
         rtc = AiortcClient(router, name=name)
         await rtc.join()
         client = _Client(name, entry, app, router, rtc, self.senders)

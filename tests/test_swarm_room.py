@@ -10,10 +10,10 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
-from media.codecs import DEFAULT_MEDIA_CODECS
 from media.remote.client import RemoteMediasoup, connect_websocket
 from media.rtp_traffic import RtpSink, opus_producer, sink_consumer
 from swarm.local_swarm import LocalSwarm, alive, worker_pids
+from swarm.room import enter_room
 
 
 def producer_ids(router: Any) -> set[str]:
@@ -35,10 +35,8 @@ async def test_two_applications_through_two_entries_exchange_media_in_one_room(t
         second: RemoteMediasoup = await connect_websocket(b.entry_url, token=swarm.token)
         sinks: list[RtpSink] = []
         try:
-            here = await (await first.create_worker()).create_router(
-                media_codecs=DEFAULT_MEDIA_CODECS, app_data={"room": "lobby"})
-            there = await (await second.create_worker()).create_router(
-                media_codecs=DEFAULT_MEDIA_CODECS, app_data={"room": "lobby"})
+            here = await enter_room(first, "lobby")
+            there = await enter_room(second, "lobby")
             assert here.id == there.id  # the name gives the room's id, the same through every entry
             announced: list[dict[str, Any]] = []
             closed: list[str] = []
@@ -88,8 +86,7 @@ async def test_the_room_goes_on_when_the_entry_that_created_it_is_killed(tmp_pat
         second = await connect_websocket(entry.entry_url, token=swarm.token)
         sinks: list[RtpSink] = []
         try:
-            here = await (await first.create_worker()).create_router(
-                media_codecs=DEFAULT_MEDIA_CODECS, app_data={"room": "lobby"})
+            here = await enter_room(first, "lobby")
             async with opus_producer(here) as doomed:
                 async with asyncio.timeout(60):  # past a's one worker: the room borrows b's or c's (once a
                     while len(sinks) < 3 or not worker_pids(entry) | worker_pids(host):  # has heard they serve)
@@ -98,8 +95,7 @@ async def test_the_room_goes_on_when_the_entry_that_created_it_is_killed(tmp_pat
                         sinks.append((await sink_consumer(here, doomed.id))[0])
                 lent = worker_pids(entry) | worker_pids(host)  # all a's so far
                 assert lent
-                there = await (await second.create_worker()).create_router(
-                    media_codecs=DEFAULT_MEDIA_CODECS, app_data={"room": "lobby"})
+                there = await enter_room(second, "lobby")
                 async with opus_producer(there) as kept:
                     await eventually(lambda: producer_ids(there) == {doomed.id, kept.id})
                     kept_sinks = []

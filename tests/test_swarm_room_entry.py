@@ -36,11 +36,11 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-from media.codecs import DEFAULT_MEDIA_CODECS
 from media.remote.client import PipeTransport, RemoteMediasoup, connect_libp2p, connect_websocket
 from media.rtp_traffic import RtpSink, opus_producer, sink_consumer
 from rope import ReconnectPolicy
 from swarm.local_swarm import LocalSwarm, NodeProcess, worker_pids
+from swarm.room import enter_room
 
 GRACE_S = 2.0
 FREEZE_S = 15.0
@@ -107,10 +107,8 @@ async def test_an_entry_frozen_for_15_s_comes_back_and_the_room_converges(tmp_pa
         second = await connect_websocket(b.entry_url, token=swarm.token, reconnect=QUICK)
         sinks: list[RtpSink] = []
         try:
-            here = await (await first.create_worker()).create_router(
-                media_codecs=DEFAULT_MEDIA_CODECS, app_data={"room": "lobby"})
-            there = await (await second.create_worker()).create_router(
-                media_codecs=DEFAULT_MEDIA_CODECS, app_data={"room": "lobby"})
+            here = await enter_room(first, "lobby")
+            there = await enter_room(second, "lobby")
             announced: list[str] = []
             closed: list[str] = []
             there.on("newproducer", lambda record: announced.append(record["id"]))
@@ -200,10 +198,8 @@ async def test_losing_a_host_of_some_consumers_of_a_foreign_producer_leaves_the_
         second = await connect_websocket(b.entry_url, token=swarm.token, reconnect=QUICK)
         sinks: list[RtpSink] = []
         try:
-            here = await (await first.create_worker()).create_router(
-                media_codecs=DEFAULT_MEDIA_CODECS, app_data={"room": "lobby"})
-            there = await (await second.create_worker()).create_router(
-                media_codecs=DEFAULT_MEDIA_CODECS, app_data={"room": "lobby"})
+            here = await enter_room(first, "lobby")
+            there = await enter_room(second, "lobby")
             closed: list[str] = []
             there.on("producerclose", closed.append)
             async with opus_producer(here) as mine:
