@@ -49,7 +49,7 @@ from rope import members_only
 from rope.client import ReconnectPolicy
 from rope.libp2p import serve_libp2p
 from swarm.node import SwarmNode
-from swarm.records import LoadReport, WorkerLoad, process_memory_bytes
+from swarm.records import MACHINE_CPU_POINTS, LoadReport, WorkerLoad, process_memory_bytes
 from swarm.room import Rooms
 from swarm.view import SwarmView, ViewEvent
 
@@ -144,8 +144,10 @@ class _CpuMeter:
         return self._percent
 
 
-CPU_TIE_PERCENT = 10.0
-"""CPU readings closer than this count as equal (they are sampled over different windows)."""
+CPU_TIE_PERCENT = MACHINE_CPU_POINTS
+"""CPU readings closer than this count as equal: they are sampled over different windows, and a
+peer's gossiped figure may lag its present one by up to this much (smaller moves wait for the
+heartbeat, `swarm.records.significant_change`), so a finer margin would place by noise."""
 
 
 def media_peers(view: SwarmView | None) -> dict[str, int]:
