@@ -112,7 +112,7 @@ class NodeOptions:
     @property
     def effective_ttl_s(self) -> float:
         """The TTL at the smallest heartbeat (what a view assumes before a record says more)."""
-        return self.ttl_s if self.ttl_s is not None else 6 * self.load_interval_s
+        return self.ttl_for(self.load_interval_s)
 
     def ttl_for(self, heartbeat: float) -> float:
         return self.ttl_s if self.ttl_s is not None else 6 * heartbeat
@@ -487,14 +487,11 @@ class SwarmNode:
                     log.info("peer %s is dead (incarnation %d): its suspicion ran out", peer_id, incarnation)
                     self._tell(MemberNews(peer_id, "dead", incarnation))
 
-    def _member_joined(self, peer_id: str, certificate: Certificate) -> None:
-        self._announce_soon()
-
     def _view_changed(self, event: ViewEvent) -> None:
         if event.kind == "added":
             self._view_grew_at = time.monotonic()
 
-    def _announce_soon(self) -> None:
+    def _member_joined(self, peer_id: str, certificate: Certificate) -> None:
         """Re-announce ourselves soon after a new member connects (once its pubsub
         subscription has arrived), so a newcomer fills its view in about a second
         instead of a heartbeat (which grows with N): it probes every member it learns

@@ -75,7 +75,8 @@ async def enter_room(mediasoup: Any, name: str, media_codecs: list[dict[str, Any
     from media.codecs import DEFAULT_MEDIA_CODECS
 
     worker = await mediasoup.create_worker()
-    return await worker.create_router(media_codecs=media_codecs or DEFAULT_MEDIA_CODECS, app_data={"room": name})
+    codecs = DEFAULT_MEDIA_CODECS if media_codecs is None else media_codecs
+    return await worker.create_router(media_codecs=codecs, app_data={"room": name})
 
 
 class Rooms:

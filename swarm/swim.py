@@ -32,10 +32,10 @@ __all__ = ["LocalHealth", "SwimConfig"]
 class SwimConfig:
     probe_interval_s: float = 0.5
     """One probe per period (at health 0): probe load per node is O(1) in N. Each probe
-    is a stream set-up and two frames through py-libp2p: a few ms of CPU on each end,
-    which on a 2-core box with 20 nodes is what bounds the period."""
+    is two frames on the member's long-lived probe stream through py-libp2p: CPU on each
+    end that, on a 2-core box with 20 nodes, is what bounds the period."""
     probe_timeout_s: float = 0.25
-    """Direct probe: ping sent -> ack, including the stream set-up."""
+    """Direct probe: ping sent -> ack (the probe stream's set-up too, on a member's first probe)."""
     indirect_probes: int = 3
     """k: members asked to probe the target after a failed direct probe."""
     indirect_timeout_s: float = 0.4
