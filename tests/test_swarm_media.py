@@ -82,7 +82,14 @@ async def test_a_room_entered_through_one_node_spans_peers_and_survives_one_dyin
             # A peer hosting consumers (not the producer) dies: those consumers close with events, the rest
             # keep receiving.
             home_pid = room.home_router(producer.id).worker.pid
-            victim = next(n for n in hosting if n is not nodes[0] and home_pid not in {w.pid for w in n.local.workers})
+
+            def victims() -> list[MediaNode]:
+                return [n for n in nodes[1:] if n.local.workers and home_pid not in {w.pid for w in n.local.workers}]
+
+            while not victims():  # the producer went to a peer (placement follows load): fill the third node too
+                pairs.append(await sink_consumer(router, producer.id))
+                await pairs[-1][0].wait_for_packets(20)
+            victim = victims()[0]
             doomed_pids = {w.pid for w in victim.local.workers}
             closed = asyncio.Event()
             lost = [c for _, c in pairs if _pid_of(room, c.id) in doomed_pids]
