@@ -507,7 +507,7 @@ class P2PHost:
         self._pending: set[asyncio.Future[Any]] = set()
         self._connection_listeners: list[Callable[[str, bool], None]] = []
         self.gossip_bytes_sent = 0
-        """Bytes of pubsub RPCs this host wrote (protobuf payload, before Noise/yamux framing)."""
+        """Bytes of pubsub RPCs this host wrote, hellos included (protobuf payload, before Noise/yamux framing)."""
         self.peer_id: str = ID.from_pubkey(key_pair.public_key).to_base58()
         self.listen_addrs: list[str] = []
 
@@ -599,13 +599,20 @@ class P2PHost:
         pubsub = Pubsub(host, router)
         if self._members_only:
             self._gate_pubsub(host, pubsub, before)
-        original_write = pubsub.write_msg
+        original_write, original_hello = pubsub.write_msg, pubsub.get_hello_packet
 
         async def counted_write(stream: INetStream, rpc: Any) -> bool:
             self.gossip_bytes_sent += rpc.ByteSize()
             return await original_write(stream, rpc)
 
+        def counted_hello() -> Any:
+            # The hello (our subscriptions, first on each new pubsub stream) bypasses write_msg.
+            packet = original_hello()
+            self.gossip_bytes_sent += packet.ByteSize()
+            return packet
+
         pubsub.write_msg = counted_write  # type: ignore[method-assign,assignment]
+        pubsub.get_hello_packet = counted_hello  # type: ignore[method-assign]
         async with background_trio_service(pubsub), background_trio_service(router):
             await pubsub.wait_until_ready()
             self._pubsub = pubsub

@@ -220,8 +220,8 @@ async def test_the_page_shows_members_a_room_across_two_nodes_its_pipe_and_a_nod
 
                 # A node is killed (the one the room does not use, or else the one with only the third
                 # consumer, never the entry): it leaves the page within the detection bound.
-                victim = next((member for member in (b, c) if member.peer_id not in room["nodes"]),
-                              next(member for member in (b, c) if member.peer_id == sink_node))
+                unused = [member for member in (b, c) if member.peer_id not in room["nodes"]]
+                victim = unused[0] if unused else next(member for member in (b, c) if member.peer_id == sink_node)
                 victim.process.send_signal(signal.SIGKILL)
                 await wait_dom(lambda d: victim.peer_id not in d["nodes"] and victim.peer_id in d["left"],
                                DETECTION_BOUND_S + SLACK_S)
