@@ -2,10 +2,11 @@
 
 Each fix is applied to one host (instance attributes; process-wide only the
 dial delay, the signed-record caches' entry points, the yamux default, the
-disconnection delay and the Noise reads, see `fix_dial_delay`, `fix_signed_records`,
-`fix_yamux_window_updates`, `fix_disconnect_delay`, `fix_noise_reads`) right after ``new_host`` and before it
+disconnection delay, the Noise reads and the frame writes, see `fix_dial_delay`,
+`fix_signed_records`, `fix_yamux_window_updates`, `fix_disconnect_delay`,
+`fix_noise_reads`, `fix_whole_frame_writes`) right after ``new_host`` and before it
 listens, by `apply_fixes` from `swarm.bridge`. Each names the upstream fix this
-project would propose. Tests: tests/test_swarm_hardening.py, tests/test_swarm_bridge.py (fix 9).
+project would propose. Tests: tests/test_swarm_hardening.py, tests/test_swarm_bridge.py (fixes 9 and 10).
 
 1. Inbound slot leak. ``Swarm._handle_inbound_connection`` takes a slot of
    ``_inbound_limiter`` (max_connections - min_connections = 250) and its
@@ -73,6 +74,8 @@ project would propose. Tests: tests/test_swarm_hardening.py, tests/test_swarm_br
    Upstream: ``await trio.lowlevel.checkpoint()`` instead of the sleep.
 
 9. Two receives per Noise message: see `fix_noise_reads`.
+
+10. A cancelled frame write kills the connection: see `fix_whole_frame_writes`.
 """
 
 from __future__ import annotations
@@ -98,6 +101,8 @@ from libp2p.pubsub import floodsub as floodsub_module
 from libp2p.pubsub import gossipsub as gossipsub_module
 from libp2p.pubsub import pubsub as pubsub_module
 from libp2p.pubsub import utils as pubsub_utils
+from libp2p.stream_muxer.exceptions import MuxedConnUnavailable
+from libp2p.stream_muxer.yamux.yamux import Yamux
 
 __all__ = ["MAX_HALF_OPEN", "RECORD_CACHE_S", "apply_fixes", "forget_stranger"]
 
@@ -122,6 +127,7 @@ def apply_fixes(host: IHost, is_admitted: Callable[[str], bool] | None) -> None:
     fix_yamux_window_updates()
     fix_disconnect_delay()
     fix_noise_reads()
+    fix_whole_frame_writes()
     network.auto_connector.maybe_connect = _no_auto_connect
     if is_admitted is not None:
         fix_identify(host, is_admitted)
@@ -284,3 +290,38 @@ async def _read_ahead(self: TrioTCPStream, n: int | None = None) -> bytes:
         return pending
     self.__dict__["_pending"] = pending[n:]
     return pending[:n]
+
+
+FRAME_WRITE_LIMIT_S = 10.0
+"""How long one frame write may block (the peer not reading: a full TCP buffer) before the
+connection is given up; cancelling the writer does not cut it shorter."""
+
+
+def fix_whole_frame_writes() -> None:
+    """10. A cancelled frame write kills the connection. ``Yamux._write_frame`` encrypts the
+    frame (the Noise session's nonce moves on) and then sends it; a trio cancellation that
+    lands in between, or in the middle of ``send_all``, leaves that frame unsent or half
+    sent, and the peer fails authentication of every later message on the connection:
+    all its streams die. Any cancellation of a task that writes does it: a stream's reader
+    stopped while it sends a window update, a writer stopped by a reset, a timeout around
+    a write. Here the write of one frame is shielded from cancellation, so a frame goes out
+    whole or the connection is closed: if it blocks longer than `FRAME_WRITE_LIMIT_S`, the
+    connection is closed (it cannot be used any more) and `MuxedConnUnavailable` is raised.
+    Waiting for the connection's write lock stays cancellable. Process-wide (a method of
+    the class), idempotent. Upstream: shield the encrypt-and-send in ``_write_frame`` (or
+    send every frame from one writer task fed by a channel, as go-yamux's ``sendLoop`` does,
+    so that cancelling a caller only drops its frames that were not started)."""
+    if Yamux._write_frame is not _write_whole_frame:
+        Yamux._write_frame = _write_whole_frame  # type: ignore[method-assign]
+
+
+async def _write_whole_frame(self: Yamux, data: bytes) -> None:
+    async with self._write_lock:
+        with trio.CancelScope(shield=True):
+            with trio.move_on_after(FRAME_WRITE_LIMIT_S) as limit:
+                await self.secured_conn.write(data)
+            if limit.cancelled_caught:
+                with contextlib.suppress(Exception):
+                    await self.secured_conn.close()
+                raise MuxedConnUnavailable(f"frame write blocked for {FRAME_WRITE_LIMIT_S} s: connection closed")
+    await trio.lowlevel.checkpoint()
