@@ -11,6 +11,8 @@ pyee's asyncio emitter also runs coroutine listeners as tasks, so
 from __future__ import annotations
 
 import logging
+from collections import OrderedDict
+from collections.abc import Callable
 from typing import Any
 
 from pyee.asyncio import AsyncIOEventEmitter
@@ -26,3 +28,12 @@ class EventEmitter(AsyncIOEventEmitter):
             logger.error("unhandled error event: %r", error)
             return
         super()._emit_handle_potential_error(event, error)
+
+    def _add_event_handler(self, event: str, k: Callable[..., Any], v: Callable[..., Any]) -> None:
+        # pyee emits "new_listener" before adding each listener: an emit (a lock, a list) per listener
+        # even when nobody listens for it, ~15 per object a Remote Mediasoup server mirrors.
+        if "new_listener" in self._events:
+            super()._add_event_handler(event, k, v)
+            return
+        with self._lock:
+            self._events.setdefault(event, OrderedDict())[k] = v

@@ -94,7 +94,13 @@ class RopeObject:
     return other `RopeObject`s (alone or inside lists/dicts): they are
     registered on the way out and reach the client as proxies. ``events``
     lists the event names the object emits, for clients' information.
+    A subclass that answers for many methods may override `lookup` and
+    `method_names` instead of registering one callable per method.
     """
+
+    STATE_HOLDS_OBJECTS: bool = True
+    """False in a subclass whose state never holds `RopeObject`s (plain JSON-able values): the server
+    then takes the state as its wire form without walking it for references."""
 
     def __init__(
         self,

@@ -194,7 +194,7 @@ class RopeServer:
             raise ValueError(f"object id {obj.id!r} is already registered")
         if obj.parent is not None and obj.parent.server is not self:
             self.register(obj.parent)
-        wire_state = self.export({**obj.state})
+        wire_state = self.export({**obj.state}) if obj.STATE_HOLDS_OBJECTS else {**obj.state}
         self._publish({"kind": "add", "object": object_record(obj, wire_state)})  # raises before any change
         obj._server = self
         self._objects[obj.id] = obj
@@ -249,7 +249,7 @@ class RopeServer:
         return value
 
     def _state_changed(self, obj: RopeObject, changed: dict[str, Any]) -> None:
-        wire = self.export(changed)
+        wire = self.export(changed) if obj.STATE_HOLDS_OBJECTS else changed
         self._publish({"kind": "state", "id": obj.id, "state": wire})
         # Copy on write: a snapshot being sent page by page holds the old dict, unchanged.
         self._wire_state[obj.id] = {**self._wire_state[obj.id], **wire}

@@ -24,6 +24,7 @@ order) owned by the connection's task set.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import logging
 from collections.abc import Callable
@@ -133,6 +134,12 @@ def _capacity(value: Any) -> Capacity | None:
     return Capacity(**value) if isinstance(value, dict) else None
 
 
+@functools.cache
+def _remote_events(spec_events: tuple[str, ...], proxy_events: tuple[str, ...]) -> frozenset[str]:
+    """The server events a remote object handles: its spec's and those its server announced."""
+    return frozenset((*spec_events, *proxy_events))
+
+
 class RemoteBase(EventEmitter):
     """What every remote object shares: identity, closing, calls and forwarded events."""
 
@@ -151,8 +158,8 @@ class RemoteBase(EventEmitter):
         app_data = proxy.state.get("app_data")
         self.app_data: dict[str, Any] = dict(app_data) if isinstance(app_data, dict) else {}
         self.observer = EventEmitter()
-        for event in {*self._spec.events, *proxy.events}:
-            proxy.on(event, partial(self._on_remote_event, event))
+        self._remote_events = _remote_events(self._spec.events, proxy.events)
+        proxy.observer.on("event", self._on_any_event)
         proxy.observer.on("close", self._on_proxy_close)
 
     def __repr__(self) -> str:
@@ -259,6 +266,10 @@ class RemoteBase(EventEmitter):
         self._parent_closed()
 
     # -- events ----------------------------------------------------------------------------
+
+    def _on_any_event(self, event: str, *args: Any) -> None:
+        if event in self._remote_events:
+            self._on_remote_event(event, *args)
 
     def _on_remote_event(self, event: str, *args: Any) -> None:
         values = [self._mediasoup._decode(arg) for arg in args]

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import inspect
 import logging
 from collections.abc import Callable
@@ -41,6 +42,7 @@ from media.remote.spec import (
     ROOT_ID,
     SCALARS,
     SPECS,
+    TypeSpec,
     describe_real,
     family,
     pack,
@@ -272,23 +274,40 @@ async def _guard(fn: Callable[..., Any], args: Any, kwargs: dict[str, Any]) -> A
         ) from None
 
 
+@functools.cache
+def _method_names(cls: type, name: str) -> tuple[str, ...] | None:
+    """The spec methods objects of class ``cls`` have, sorted (read once per class); None for a class
+    that answers attributes dynamically (a vertical transport's ``__getattr__``): ask each object."""
+    if any("__getattr__" in klass.__dict__ for klass in cls.__mro__):
+        return None
+    return tuple(sorted(method for method in SPECS[name].methods if callable(getattr(cls, method, None))))
+
+
+def _instance_method_names(target: Any, spec: TypeSpec) -> tuple[str, ...]:
+    return tuple(sorted(method for method in spec.methods if callable(getattr(target, method, None))))
+
+
+@functools.cache
+def _wire_events(name: str) -> tuple[str, ...]:
+    spec = SPECS[name]
+    return (*spec.events, *(OBSERVER_PREFIX + event for event in (*FORWARDED_OBSERVER_EVENTS, *spec.vertical_events)))
+
+
 class MediaObject(RopeObject):
-    """The ROPE mirror of one media object: state, methods and events kept in step with it."""
+    """The ROPE mirror of one media object: state, methods and events kept in step with it.
+
+    Its state is `pack`ed values only (never a `RopeObject`): the server takes it as its own wire form.
+    """
+
+    STATE_HOLDS_OBJECTS = False
 
     def __init__(self, glue: MediasoupServer, target: Any, name: str, parent: RopeObject) -> None:
         self.glue = glue
         self.target = target
         self.spec = SPECS[name]
         self._listeners: list[tuple[Any, str, Callable[..., Any]]] = []
-        methods = {
-            method: partial(self._call, method)
-            for method in self.spec.methods
-            if callable(getattr(target, method, None))
-        }
-        observer_events = (*FORWARDED_OBSERVER_EVENTS, *self.spec.vertical_events)
-        super().__init__(name, state=self._read_state(), methods=methods,
-                         events=(*self.spec.events, *(OBSERVER_PREFIX + e for e in observer_events)),
-                         parent=parent)
+        self._method_names = _method_names(target.__class__, name) or _instance_method_names(target, self.spec)
+        super().__init__(name, state=self._read_state(), events=_wire_events(name), parent=parent)
         for event in self.spec.events:
             self._listen(target, event, partial(self._forward, event))
         for event in FORWARDED_OBSERVER_EVENTS:
@@ -302,6 +321,17 @@ class MediaObject(RopeObject):
             # A server-side pipe_to_router connects pipes without a call through us: catch the new tuple.
             for event in ("newproducer", "newconsumer"):
                 self._listen(target.observer, event, lambda _child: self.refresh())
+
+    @property
+    def method_names(self) -> list[str]:
+        return list(self._method_names)
+
+    def lookup(self, name: str) -> tuple[Callable[..., Any], None] | None:
+        """The spec's methods the target has, made when called (not one partial per method per object);
+        no signature: `_call` takes any arguments and the target's method checks them."""
+        if name not in self._method_names:
+            return None
+        return partial(self._call, name), None
 
     def _listen(self, emitter: Any, event: str, handler: Callable[..., Any]) -> None:
         emitter.on(event, handler)
