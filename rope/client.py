@@ -459,6 +459,9 @@ class RopeClient:
         self._partial: dict[str, Any] | None = None
         """A snapshot whose pages are still arriving."""
         self._on_page: Callable[[], None] | None = None
+        self.encode: Callable[[Any], Any] = encode
+        """How `call` turns arguments into wire values (proxies into ``{"$ref": id}``): a wrapper with
+        object types of its own replaces it with one walk doing both (see `encode`)."""
 
     def __repr__(self) -> str:
         return f"RopeClient({self.session!r}, {self.state.name}, seq={self.seq}, objects={len(self.objects)})"
@@ -496,9 +499,9 @@ class RopeClient:
                 await self.wait_connected()
                 params = {"session": self.session, "object": object_id, "method": method}
                 if args:
-                    params["args"] = _encode(list(args))
+                    params["args"] = self.encode(list(args))
                 if kwargs:
-                    params["kwargs"] = _encode(kwargs)
+                    params["kwargs"] = self.encode(kwargs)
                 future = self.connection._request("rope.call", params, self._decode_result)
                 return await future
         except TimeoutError:
@@ -698,21 +701,22 @@ _SCALARS = (str, int, float, bool, type(None))
 """Leaves the walks below return as they are without a call (most of what RTP parameters hold)."""
 
 
-def _encode(value: Any) -> Any:
+def encode(value: Any) -> Any:
+    """Call arguments for the wire: proxies become ``{"$ref": id}``, dict keys strings, tuples lists."""
     kind = type(value)
     if kind is dict:
         return {
-            key if type(key) is str else str(key): item if type(item) in _SCALARS else _encode(item)
+            key if type(key) is str else str(key): item if type(item) in _SCALARS else encode(item)
             for key, item in value.items()
         }
     if kind is list or kind is tuple:
-        return [item if type(item) in _SCALARS else _encode(item) for item in value]
+        return [item if type(item) in _SCALARS else encode(item) for item in value]
     if isinstance(value, RemoteObject):
         return {"$ref": value.id}
     if isinstance(value, dict):
-        return {str(key): _encode(item) for key, item in value.items()}
+        return {str(key): encode(item) for key, item in value.items()}
     if isinstance(value, list | tuple):
-        return [_encode(item) for item in value]
+        return [encode(item) for item in value]
     return value
 
 

@@ -175,6 +175,13 @@ class RopeObject:
             self._signatures[name] = _signature(fn)
         return fn, self._signatures[name]
 
+    def import_arguments(self, value: Any) -> Any:
+        """A call's ``args`` (a list) or ``kwargs`` (a dict) as this object's methods get them: references
+        resolved by `RopeServer.resolve` (which bounds the nesting). A subclass with argument types of its
+        own overrides it to resolve references and decode its values in one walk."""
+        assert self._server is not None, "only a registered object is called"
+        return self._server.resolve(value)
+
     def update_state(self, **changes: Any) -> None:
         """Merge ``changes`` into the state and tell every client (only what changed)."""
         if self._closed:

@@ -231,7 +231,7 @@ class RopeServer:
             return [self.export(item) for item in value]
         return value
 
-    def _import(self, value: Any, depth: int = 1) -> Any:
+    def resolve(self, value: Any, depth: int = 1) -> Any:
         """Replace every ``{"$ref": id}`` from a client by the object it names.
 
         Recursive, hence bounded: arguments nest at most `MAX_DEPTH` arrays/objects deep.
@@ -242,10 +242,10 @@ class RopeServer:
             if len(value) == 1 and isinstance(value.get("$ref"), str):
                 return self.get(value["$ref"])
             return {
-                key: item if type(item) in _SCALARS else self._import(item, depth + 1) for key, item in value.items()
+                key: item if type(item) in _SCALARS else self.resolve(item, depth + 1) for key, item in value.items()
             }
         if isinstance(value, list):
-            return [item if type(item) in _SCALARS else self._import(item, depth + 1) for item in value]
+            return [item if type(item) in _SCALARS else self.resolve(item, depth + 1) for item in value]
         return value
 
     def _state_changed(self, obj: RopeObject, changed: dict[str, Any]) -> None:
@@ -638,7 +638,7 @@ class _Connection:
         if entry is None:
             raise RopeError(f"{obj.type} {object_id!r} has no method {name!r}", code=ErrorCode.UNKNOWN_METHOD)
         fn, signature = entry
-        args, kwargs = self.server._import(args), self.server._import(kwargs)
+        args, kwargs = obj.import_arguments(args), obj.import_arguments(kwargs)
         if signature is not None:
             try:
                 signature.bind(*args, **kwargs)

@@ -109,9 +109,17 @@ def _remote(name: str, template: Callable[..., Any]) -> Any:
     locally); only those given are sent, so the server applies its defaults.
     """
     signature = inspect.signature(template)
+    parameters = list(signature.parameters.values())[1:]
+    keywords = frozenset(p.name for p in parameters)
+    required = frozenset(p.name for p in parameters if p.default is p.empty)
+    # Most of the API takes keywords only (consume(*, producer_id, ...)): checking the names is all that
+    # binding does for them, at a fraction of `Signature.bind`'s cost (it ran on every remote call).
+    keywords_only = all(p.kind is p.KEYWORD_ONLY for p in parameters)
 
     async def method(self: RemoteBase, *args: Any, **kwargs: Any) -> Any:
-        bound = signature.bind(self, *args, **kwargs)
+        if keywords_only and not args and required <= kwargs.keys() <= keywords:
+            return await self._call(name, **kwargs)
+        bound = signature.bind(self, *args, **kwargs)  # positional parameters, or the TypeError
         return await self._call(name, *bound.args[1:], **bound.kwargs)
 
     method.__name__ = method.__qualname__ = name
@@ -197,9 +205,8 @@ class RemoteBase(EventEmitter):
         return await self._send(method, *args, **kwargs)
 
     async def _send(self, method: str, *args: Any, **kwargs: Any) -> Any:
-        encode = self._mediasoup._encode
         try:
-            result = await self._proxy.call(method, *encode(list(args)), **encode(kwargs))
+            result = await self._proxy.call(method, *args, **kwargs)  # encoded once, by `RemoteMediasoup._encode`
         except RemoteError as error:
             raise _local_error(error) from None
         except UnknownObject:
@@ -729,6 +736,7 @@ class RemoteMediasoup:
         self._closing = False
         self.observer = EventEmitter()
         """"newworker" (worker) for every worker that appears on the server (any client's)."""
+        client.encode = self._encode  # one walk: our objects and rope's proxies to references, values packed
         self._root = client.get(ROOT_ID)
         client.on("objectadd", lambda proxy: self._adopt(proxy, notify=True))
         client.on("close", self._on_client_close)
@@ -786,7 +794,7 @@ class RemoteMediasoup:
 
     async def _root_call(self, method: str, **kwargs: Any) -> Any:
         try:
-            result = await self._root.call(method, **self._encode(kwargs))
+            result = await self._root.call(method, **kwargs)
         except RemoteError as error:
             raise _local_error(error) from None
         return self._decode(result)
@@ -814,9 +822,11 @@ class RemoteMediasoup:
         return self._objects.get(rope_id)
 
     def _encode(self, value: Any) -> Any:
+        """Call arguments for the wire (the session's `RopeClient.encode`): our objects and proxies as references."""
         kind = type(value)  # exact types first, scalar leaves without a call: this walks every call's arguments
         if kind is dict:
-            return {key: item if type(item) in SCALARS else self._encode(item) for key, item in value.items()}
+            return {key if type(key) is str else str(key): item if type(item) in SCALARS else self._encode(item)
+                    for key, item in value.items()}
         if kind is list or kind is tuple:
             return [item if type(item) in SCALARS else self._encode(item) for item in value]
         if kind in SCALARS:
@@ -824,9 +834,11 @@ class RemoteMediasoup:
         if isinstance(value, RemoteBase):
             if value._mediasoup is not self:
                 raise TypeError(f"{value!r} belongs to another Remote Mediasoup server")
-            return value._proxy
+            return {"$ref": value._proxy.id}
+        if isinstance(value, RemoteObject):
+            return {"$ref": value.id}
         if isinstance(value, dict):
-            return {key: self._encode(item) for key, item in value.items()}
+            return {str(key): self._encode(item) for key, item in value.items()}
         if isinstance(value, list | tuple):
             return [self._encode(item) for item in value]
         if hasattr(value, "observer") and hasattr(value, "closed"):

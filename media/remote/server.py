@@ -50,7 +50,7 @@ from media.remote.spec import (
     unpack_bytes,
 )
 from rope import ErrorCode, RopeError, RopeObject, RopeServer
-from rope.server import Authorizer, Credentials
+from rope.server import MAX_DEPTH, Authorizer, Credentials
 
 log = logging.getLogger("media.remote.server")
 
@@ -239,23 +239,27 @@ def _version(backend: Any) -> str | None:
     return version if isinstance(version, str) else None
 
 
-def from_wire(value: Any) -> Any:
-    """Call arguments from a client: references (already mirrors) become the media objects."""
-    kind = type(value)  # exact types first, scalar leaves without a call: this walks every call's arguments
+def from_wire(value: Any, rope: RopeServer, depth: int = 1) -> Any:
+    """Call arguments from a client (JSON as parsed), in one walk: references become the media objects,
+    ``$bytes`` bytes; nested at most rope's `MAX_DEPTH` deep, as rope's own `RopeServer.resolve`."""
+    kind = type(value)  # exact types, scalar leaves without a call: this walks every call's arguments
     if kind is dict:
-        if len(value) == 1 and "$bytes" in value:
-            return unpack_bytes(value)
-        return {key: item if type(item) in SCALARS else from_wire(item) for key, item in value.items()}
+        if depth > MAX_DEPTH:
+            raise RopeError(f"arguments nest deeper than {MAX_DEPTH} arrays/objects", code=ErrorCode.INVALID_PARAMS)
+        if len(value) == 1:
+            if "$bytes" in value:
+                return unpack_bytes(value)
+            ref = value.get("$ref")
+            if isinstance(ref, str):
+                found = rope.get(ref)
+                if not isinstance(found, MediaObject):
+                    raise RopeError(f"{found.type} {found.id!r} is not a media object", code=ErrorCode.INVALID_PARAMS)
+                return found.target
+        return {key: item if type(item) in SCALARS else from_wire(item, rope, depth + 1) for key, item in value.items()}
     if kind is list:
-        return [item if type(item) in SCALARS else from_wire(item) for item in value]
-    if isinstance(value, MediaObject):
-        return value.target
-    if isinstance(value, RopeObject):
-        raise RopeError(f"{value.type} {value.id!r} is not a media object", code=ErrorCode.INVALID_PARAMS)
-    if isinstance(value, dict):
-        return from_wire(dict(value))
-    if isinstance(value, list):
-        return from_wire(list(value))
+        if depth > MAX_DEPTH:
+            raise RopeError(f"arguments nest deeper than {MAX_DEPTH} arrays/objects", code=ErrorCode.INVALID_PARAMS)
+        return [item if type(item) in SCALARS else from_wire(item, rope, depth + 1) for item in value]
     return value
 
 
@@ -333,6 +337,9 @@ class MediaObject(RopeObject):
             return None
         return partial(self._call, name), None
 
+    def import_arguments(self, value: Any) -> Any:
+        return from_wire(value, self.glue.rope)
+
     def _listen(self, emitter: Any, event: str, handler: Callable[..., Any]) -> None:
         emitter.on(event, handler)
         self._listeners.append((emitter, event, handler))
@@ -363,7 +370,7 @@ class MediaObject(RopeObject):
     async def _call(self, method: str, *args: Any, **kwargs: Any) -> Any:
         self.glue.sessions.touch()
         try:
-            result = await _guard(getattr(self.target, method), from_wire(list(args)), from_wire(kwargs))
+            result = await _guard(getattr(self.target, method), args, kwargs)  # arguments: `import_arguments`
         finally:
             self.refresh()
         return self.glue.to_wire(result)
