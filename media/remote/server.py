@@ -292,6 +292,17 @@ def _instance_method_names(target: Any, spec: TypeSpec) -> tuple[str, ...]:
 
 
 @functools.cache
+def _observer_events(name: str) -> dict[str, str]:
+    """What a mirror of a ``name`` does with each observer event of its object (the others: nothing)."""
+    spec = SPECS[name]
+    handling = {event: "forward" for event in FORWARDED_OBSERVER_EVENTS}
+    handling.update({event: "vertical" for event in spec.vertical_events})
+    handling["close"] = "close"
+    handling.update({event: "child" for event in CHILD_EVENTS.get(family(name), ())})
+    return handling
+
+
+@functools.cache
 def _wire_events(name: str) -> tuple[str, ...]:
     spec = SPECS[name]
     return (*spec.events, *(OBSERVER_PREFIX + event for event in (*FORWARDED_OBSERVER_EVENTS, *spec.vertical_events)))
@@ -309,22 +320,33 @@ class MediaObject(RopeObject):
         self.glue = glue
         self.target = target
         self.spec = SPECS[name]
-        self._listeners: list[tuple[Any, str, Callable[..., Any]]] = []
         self._method_names = _method_names(target.__class__, name) or _instance_method_names(target, self.spec)
+        self._observer_events = _observer_events(name)
         super().__init__(name, state=self._read_state(), events=_wire_events(name), parent=parent)
-        for event in self.spec.events:
-            self._listen(target, event, partial(self._forward, event))
-        for event in FORWARDED_OBSERVER_EVENTS:
-            self._listen(target.observer, event, partial(self._forward, OBSERVER_PREFIX + event))
-        for event in self.spec.vertical_events:
-            self._listen(target.observer, event, partial(self._forward_vertical, OBSERVER_PREFIX + event))
-        self._listen(target.observer, "close", self.target_closed)
-        for event in CHILD_EVENTS.get(family(name), ()):
-            self._listen(target.observer, event, self._adopt)
-        if name == "PipeTransport":
-            # A server-side pipe_to_router connects pipes without a call through us: catch the new tuple.
-            for event in ("newproducer", "newconsumer"):
-                self._listen(target.observer, event, lambda _child: self.refresh())
+        # One tap per emitter, not one listener per event (`media.events.EventEmitter.add_tap`).
+        self._taps: tuple[tuple[Any, Callable[..., None]], ...] = (
+            (target, self._on_target_event), (target.observer, self._on_observer_event))
+        target.add_tap(self._on_target_event)
+        target.observer.add_tap(self._on_observer_event)
+
+    def _on_target_event(self, event: str, *args: Any) -> None:
+        if event in self.spec.events:
+            self._forward(event, *args)
+
+    def _on_observer_event(self, event: str, *args: Any) -> None:
+        handling = self._observer_events.get(event)
+        if handling is None:
+            return
+        if handling == "forward":
+            self._forward(OBSERVER_PREFIX + event, *args)
+        elif handling == "vertical":
+            self._forward_vertical(OBSERVER_PREFIX + event, *args)
+        elif handling == "close":
+            self.target_closed()
+        elif handling == "child":
+            self.glue.mirror(args[0], self)
+            if self.type == "PipeTransport":
+                self.refresh()  # a server-side pipe_to_router connects pipes without a call through us
 
     @property
     def method_names(self) -> list[str]:
@@ -339,10 +361,6 @@ class MediaObject(RopeObject):
 
     def import_arguments(self, value: Any) -> Any:
         return from_wire(value, self.glue.rope)
-
-    def _listen(self, emitter: Any, event: str, handler: Callable[..., Any]) -> None:
-        emitter.on(event, handler)
-        self._listeners.append((emitter, event, handler))
 
     def _read_state(self) -> dict[str, Any]:
         state = {}
@@ -390,9 +408,6 @@ class MediaObject(RopeObject):
         self.emit(event, *(self.glue.to_wire(arg) if isinstance(arg, str) or self.glue.find(arg) is not None
                            else describe_real(arg) for arg in args))
 
-    def _adopt(self, child: Any) -> None:
-        self.glue.mirror(child, self)
-
     def adopt_existing(self) -> None:
         """Children the object had before we looked (e.g. a proxied back-end's)."""
         target = self.target
@@ -411,9 +426,9 @@ class MediaObject(RopeObject):
         if self.closed:
             return
         self.refresh()
-        for emitter, event, handler in self._listeners:
-            emitter.remove_listener(event, handler)
-        self._listeners.clear()
+        for emitter, tap in self._taps:
+            emitter.remove_tap(tap)
+        self._taps = ()
         for child in self.children:
             if isinstance(child, MediaObject):
                 child.target_closed()
