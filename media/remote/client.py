@@ -66,6 +66,7 @@ from media.remote.spec import (
     RealWorker,
     TypeSpec,
     pack,
+    plain,
     real_from_wire,
     unpack_bytes,
 )
@@ -250,6 +251,7 @@ class RemoteBase(EventEmitter):
             self._parent._children.pop(self._proxy.id, None)
         if event is not None:
             self.emit(event, *args)
+        self._mediasoup._objects.pop(self._proxy.id, None)  # its observer "close" follows at once
 
     def _parent_closed(self) -> None:
         if self._closed:
@@ -807,8 +809,7 @@ class RemoteMediasoup:
             return
         parent = self._objects.get(proxy.parent_id) if proxy.parent_id else None
         obj = cls(self, proxy, parent)
-        self._objects[proxy.id] = obj
-        obj.observer.once("close", lambda: self._objects.pop(proxy.id, None))
+        self._objects[proxy.id] = obj  # until it closes (`RemoteBase._finish_close`)
         if obj.closed:
             self._objects.pop(proxy.id, None)
             return
@@ -823,12 +824,15 @@ class RemoteMediasoup:
 
     def _encode(self, value: Any) -> Any:
         """Call arguments for the wire (the session's `RopeClient.encode`): our objects and proxies as references."""
+        return value if plain(value) else self._encode_value(value)
+
+    def _encode_value(self, value: Any) -> Any:
         kind = type(value)  # exact types first, scalar leaves without a call: this walks every call's arguments
         if kind is dict:
-            return {key if type(key) is str else str(key): item if type(item) in SCALARS else self._encode(item)
+            return {key if type(key) is str else str(key): item if type(item) in SCALARS else self._encode_value(item)
                     for key, item in value.items()}
         if kind is list or kind is tuple:
-            return [item if type(item) in SCALARS else self._encode(item) for item in value]
+            return [item if type(item) in SCALARS else self._encode_value(item) for item in value]
         if kind in SCALARS:
             return value
         if isinstance(value, RemoteBase):
@@ -838,9 +842,9 @@ class RemoteMediasoup:
         if isinstance(value, RemoteObject):
             return {"$ref": value.id}
         if isinstance(value, dict):
-            return {str(key): self._encode(item) for key, item in value.items()}
+            return {str(key): self._encode_value(item) for key, item in value.items()}
         if isinstance(value, list | tuple):
-            return [self._encode(item) for item in value]
+            return [self._encode_value(item) for item in value]
         if hasattr(value, "observer") and hasattr(value, "closed"):
             raise TypeError(f"{type(value).__name__} objects of another back-end cannot be sent to this server")
         return pack(value)

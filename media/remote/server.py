@@ -46,6 +46,7 @@ from media.remote.spec import (
     describe_real,
     family,
     pack,
+    plain,
     type_name,
     unpack_bytes,
 )
@@ -360,7 +361,7 @@ class MediaObject(RopeObject):
         return partial(self._call, name), None
 
     def import_arguments(self, value: Any) -> Any:
-        return from_wire(value, self.glue.rope)
+        return value if plain(value) else from_wire(value, self.glue.rope)
 
     def _read_state(self) -> dict[str, Any]:
         state = {}
@@ -410,6 +411,8 @@ class MediaObject(RopeObject):
 
     def adopt_existing(self) -> None:
         """Children the object had before we looked (e.g. a proxied back-end's)."""
+        if family(self.type) not in CHILD_EVENTS:
+            return  # a consumer, producer...: no children (and 7 missing attributes cost 7 AttributeErrors)
         target = self.target
         for attribute in ("routers", "webrtc_servers", "transports", "producers", "consumers", "data_producers",
                           "data_consumers"):
