@@ -18,6 +18,8 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
+from rope.values import untagged
+
 if TYPE_CHECKING:
     from rope.server import RopeServer
 
@@ -180,7 +182,7 @@ class RopeObject:
         resolved by `RopeServer.resolve` (which bounds the nesting). A subclass with argument types of its
         own overrides it to resolve references and decode its values in one walk."""
         assert self._server is not None, "only a registered object is called"
-        return self._server.resolve(value)
+        return value if untagged(value) else self._server.resolve(value)
 
     def update_state(self, **changes: Any) -> None:
         """Merge ``changes`` into the state and tell every client (only what changed)."""

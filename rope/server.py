@@ -45,21 +45,16 @@ from rope.messages import (
     parse,
 )
 from rope.objects import RopeObject
+from rope.values import MAX_DEPTH, SCALARS
 
 log = logging.getLogger("rope.server")
 
 PROTOCOL_VERSION = 1
-MAX_DEPTH = 64
-"""How deeply a call's ``args``/``kwargs`` may nest arrays and objects (PROTOCOL.md §6)."""
 _CHANGE_PREFIX = '{"jsonrpc":"2.0","method":"rope.change","params":{"session":'
 _PAGE_PREFIX = '{"jsonrpc":"2.0","method":"rope.snapshot","params":{"session":'
 MAX_SESSION_ID = 64
 PAGE_BYTES = 256 << 10
 """A snapshot page's target size: a quarter of the 1 MiB frame limit."""
-
-
-_SCALARS = (str, int, float, bool, type(None))
-"""Leaves the walks return as they are without a call (most of what RTP parameters hold)."""
 
 
 @dataclass(frozen=True)
@@ -216,11 +211,11 @@ class RopeServer:
         kind = type(value)
         if kind is dict:
             return {
-                key if type(key) is str else str(key): item if type(item) in _SCALARS else self.export(item)
+                key if type(key) is str else str(key): item if type(item) in SCALARS else self.export(item)
                 for key, item in value.items()
             }
         if kind is list or kind is tuple:
-            return [item if type(item) in _SCALARS else self.export(item) for item in value]
+            return [item if type(item) in SCALARS else self.export(item) for item in value]
         if isinstance(value, RopeObject):
             if value.server is not self:
                 self.register(value)
@@ -242,10 +237,10 @@ class RopeServer:
             if len(value) == 1 and isinstance(value.get("$ref"), str):
                 return self.get(value["$ref"])
             return {
-                key: item if type(item) in _SCALARS else self.resolve(item, depth + 1) for key, item in value.items()
+                key: item if type(item) in SCALARS else self.resolve(item, depth + 1) for key, item in value.items()
             }
         if isinstance(value, list):
-            return [item if type(item) in _SCALARS else self.resolve(item, depth + 1) for item in value]
+            return [item if type(item) in SCALARS else self.resolve(item, depth + 1) for item in value]
         return value
 
     def _state_changed(self, obj: RopeObject, changed: dict[str, Any]) -> None:

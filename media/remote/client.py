@@ -60,18 +60,17 @@ from media.remote.spec import (
     OBSERVER_PREFIX,
     OBSERVER_REPEATS,
     ROOT_ID,
-    SCALARS,
     SPECS,
     RealRouter,
     RealWorker,
     TypeSpec,
     pack,
-    plain,
     real_from_wire,
     unpack_bytes,
 )
 from media.vertical.pool import Capacity
 from rope import ClientClosed, ConnectionLost, RemoteError, RemoteObject, RopeClient, RopeError, UnknownObject
+from rope.values import SCALARS, untagged
 
 log = logging.getLogger("media.remote.client")
 
@@ -824,7 +823,7 @@ class RemoteMediasoup:
 
     def _encode(self, value: Any) -> Any:
         """Call arguments for the wire (the session's `RopeClient.encode`): our objects and proxies as references."""
-        return value if plain(value) else self._encode_value(value)
+        return value if untagged(value) else self._encode_value(value)
 
     def _encode_value(self, value: Any) -> Any:
         kind = type(value)  # exact types first, scalar leaves without a call: this walks every call's arguments
@@ -850,19 +849,23 @@ class RemoteMediasoup:
         return pack(value)
 
     def _decode(self, value: Any) -> Any:
+        """Results and event arguments for the application: proxies as our objects, ``$bytes`` as bytes."""
+        return value if untagged(value) else self._decode_value(value)
+
+    def _decode_value(self, value: Any) -> Any:
         kind = type(value)
         if kind is dict:
             if len(value) == 1 and "$bytes" in value:
                 return unpack_bytes(value)
-            return {key: item if type(item) in SCALARS else self._decode(item) for key, item in value.items()}
+            return {key: item if type(item) in SCALARS else self._decode_value(item) for key, item in value.items()}
         if kind is list:
-            return [item if type(item) in SCALARS else self._decode(item) for item in value]
+            return [item if type(item) in SCALARS else self._decode_value(item) for item in value]
         if isinstance(value, RemoteObject):
             return self._objects.get(value.id)
         if isinstance(value, dict):
-            return self._decode(dict(value))
+            return self._decode_value(dict(value))
         if isinstance(value, list):
-            return self._decode(list(value))
+            return self._decode_value(list(value))
         return value
 
     # -- losing the server -------------------------------------------------------------------

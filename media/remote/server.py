@@ -40,18 +40,17 @@ from media.remote.spec import (
     FORWARDED_OBSERVER_EVENTS,
     OBSERVER_PREFIX,
     ROOT_ID,
-    SCALARS,
     SPECS,
     TypeSpec,
     describe_real,
     family,
     pack,
-    plain,
     type_name,
     unpack_bytes,
 )
 from rope import ErrorCode, RopeError, RopeObject, RopeServer
-from rope.server import MAX_DEPTH, Authorizer, Credentials
+from rope.server import Authorizer, Credentials
+from rope.values import MAX_DEPTH, SCALARS, untagged
 
 log = logging.getLogger("media.remote.server")
 
@@ -361,7 +360,7 @@ class MediaObject(RopeObject):
         return partial(self._call, name), None
 
     def import_arguments(self, value: Any) -> Any:
-        return value if plain(value) else from_wire(value, self.glue.rope)
+        return value if untagged(value) else from_wire(value, self.glue.rope)
 
     def _read_state(self) -> dict[str, Any]:
         state = {}
