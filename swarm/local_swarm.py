@@ -244,7 +244,9 @@ class LocalSwarm:
             return
         with contextlib.suppress(ProcessLookupError):
             os.killpg(node.pid, signal.SIGCONT)
-            node.process.terminate()
+            # Not process.terminate(): in CPython 3.11 it polls (and may reap) the child behind asyncio's
+            # watcher first, which then reports exit status 255 (see media.worker._Signals).
+            os.kill(node.pid, signal.SIGTERM)
         try:
             async with asyncio.timeout(10):
                 await node.process.wait()
