@@ -65,7 +65,7 @@ class MembershipGate:
         self._members: dict[str, Certificate] = {}
         self._closed = False
         host.set_stream_handler(MEMBERSHIP_PROTOCOL, self._respond)
-        self._remove_listener = host.add_connection_listener(self._connection_changed)
+        self._remove_listener = host.add_connection_listener(self._connection_changed, opens=False)
 
     def is_member(self, peer_id: str) -> bool:
         """True while ``peer_id`` is connected and has proved a valid certificate."""
