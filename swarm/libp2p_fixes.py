@@ -115,7 +115,7 @@ from libp2p.pubsub import utils as pubsub_utils
 from libp2p.stream_muxer.yamux.yamux import YamuxStream
 from libp2p.utils import encode_delim
 
-__all__ = ["MAX_HALF_OPEN", "RECORD_CACHE_S", "apply_fixes", "forget_stranger"]
+__all__ = ["MAX_HALF_OPEN", "RECORD_CACHE_S", "SMALL_READ", "apply_fixes", "forget_stranger"]
 
 log = logging.getLogger(__name__)
 
@@ -311,22 +311,33 @@ def fix_yamux_small_reads() -> None:
     so every small message costs its reader an encrypted frame and a send, and the
     sender a wake-up to process it: 4 of the node's 16 sends per refused stranger, 5 of
     the stranger's (``read_delim`` reads a multistream message in two reads). Fix 7's
-    variable does not reach that branch. Here the function is called with the bytes read
-    already counted as pending release and ``bytes_read=0``, which takes only its
-    go-yamux branches: an update once half the window is consumed. Process-wide (a method
-    of the class); idempotent. Upstream: drop the partial-slack branch (it also credits
-    more than was consumed), as go-yamux's ``sendWindowUpdate`` only sends past the threshold."""
-    if YamuxStream._auto_tune_and_send_window_update is not _window_update_past_threshold:
-        YamuxStream._auto_tune_and_send_window_update = _window_update_past_threshold  # type: ignore[method-assign]
+    variable does not reach that branch. Here a read under `SMALL_READ` bytes only counts
+    as pending release (the library's own batch: credited once half the window is
+    consumed, or with the next larger read); larger reads take the library's path
+    unchanged. That path credits about twice what was read, so a sender runs ahead of a
+    reader that stopped: ``tests/test_rope_carriers.py`` sends a 1 MB frame to a ROPE
+    server that stops reading after its length prefix, and relies on it.
+    Process-wide (a method of the class); idempotent. Upstream: drop the partial-slack
+    branch, as go-yamux's ``sendWindowUpdate`` only sends once half the window is consumed
+    (with a server that drains a stream it gives up on)."""
+    if YamuxStream._auto_tune_and_send_window_update is not _no_window_update_per_small_read:
+        YamuxStream._auto_tune_and_send_window_update = _no_window_update_per_small_read  # type: ignore[method-assign]
 
+
+SMALL_READ = 16 * 1024
+"""A yamux read below this sends no WINDOW_UPDATE of its own (fix 10)."""
 
 _ORIGINAL_WINDOW_UPDATE = YamuxStream._auto_tune_and_send_window_update
 
 
-async def _window_update_past_threshold(self: YamuxStream, *, bytes_read: int = 0) -> None:
-    # No await between this and the library's own accounting under its window lock.
-    self._pending_recv_release += max(0, bytes_read)
-    await _ORIGINAL_WINDOW_UPDATE(self, bytes_read=0)
+async def _no_window_update_per_small_read(self: YamuxStream, *, bytes_read: int = 0) -> None:
+    if 0 < bytes_read < SMALL_READ:
+        # No await between this and the library's accounting (under its window lock).
+        self._pending_recv_release += bytes_read
+        bytes_read = 0
+    await _ORIGINAL_WINDOW_UPDATE(self, bytes_read=bytes_read)
+
+
 def fix_pipelined_select() -> None:
     """11. Two round trips per protocol negotiation on the dialer. ``MultiselectClient.select_one_of``
     writes the multistream header, waits for the listener's, then writes its proposal
