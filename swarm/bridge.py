@@ -202,6 +202,7 @@ class P2PStream:
         self._write_ending = False
         self._writer_done = trio.Event()
         self._trio_closed = False
+        self._reader_done = trio.Event()
         self._pump_scope = trio.CancelScope()
 
     # -- asyncio side --------------------------------------------------------------
@@ -286,17 +287,20 @@ class P2PStream:
         with contextlib.suppress(_HostClosed):
             await self._host._call(self._trio_reset)
 
-    async def close_connection(self) -> None:
-        """Hang up the connection this stream runs on (only that one: the same peer may
-        hold another, e.g. a reconnection)."""
-        conn = self._stream.muxed_conn
+    async def send_and_hang_up(self, data: bytes, linger_s: float) -> None:
+        """Write ``data`` (after what was queued), then hang up this stream's connection
+        once the remote has ended the stream (it read the data) or after ``linger_s``.
 
-        async def _close() -> None:
-            with contextlib.suppress(*_STREAM_GONE):
-                await conn.close()
-
+        One trip to the libp2p thread instead of four (write, half-close, read to EOF,
+        hang up), and no half-close frame: what a refused stranger costs the node
+        (issue 12). Hangs up this connection only (the same peer may hold another,
+        e.g. a reconnection). Ends the stream for us, like `close`.
+        """
+        if self._closed:
+            return
+        self._closed = True
         with contextlib.suppress(_HostClosed):
-            await self._host._call(_close)
+            await self._host._call(lambda: self._trio_send_and_hang_up(bytes(data), linger_s))
 
     # -- trio side -------------------------------------------------------------------
 
@@ -329,6 +333,7 @@ class P2PStream:
                         break
                     await self._resume.wait()
         finally:
+            self._reader_done.set()
             post(self._deliver, b"")
 
     async def _trio_write_loop(self) -> None:
@@ -374,6 +379,19 @@ class P2PStream:
         await self._writer_done.wait()
         with contextlib.suppress(*_STREAM_GONE):
             await self._stream.close()
+
+    async def _trio_send_and_hang_up(self, data: bytes, linger_s: float) -> None:
+        self._trio_closed = True  # the handler's end neither half-closes nor resets it now
+        self._end_writer()
+        await self._writer_done.wait()
+        conn = self._stream.muxed_conn
+        with contextlib.suppress(*_STREAM_GONE):
+            await self._stream.write(data)
+            with trio.move_on_after(linger_s):
+                await self._reader_done.wait()  # EOF, a reset, or the connection's end
+        if not conn.is_closed:
+            with contextlib.suppress(*_STREAM_GONE):
+                await conn.close()
 
     async def _trio_reset(self) -> None:
         if self._trio_closed:
