@@ -90,23 +90,26 @@ class MembershipGate:
 
     async def prove(self, peer_id: str) -> Certificate:
         """Run the dialer's side of the handshake on an existing connection."""
+        stream: P2PStream | None = None
         try:
             async with asyncio.timeout(self._timeout):
                 stream = await self._host.open_stream(peer_id, MEMBERSHIP_PROTOCOL)
-                try:
-                    await write_frame(stream, {"cert": self._certificate_text})
-                    answer = await _read_frame(stream)
-                finally:
-                    await stream.close()
+                await write_frame(stream, {"cert": self._certificate_text})
+                answer = await _read_frame(stream)
         except TimeoutError:
-            await self._host.disconnect(peer_id)
+            await self._host.disconnect(peer_id)  # the stream goes with the connection
             raise MembershipError(f"{peer_id} did not answer the membership handshake") from None
         except MembershipError:
             await self._host.disconnect(peer_id)
             raise
+        except BaseException:
+            if stream is not None:
+                await stream.close()
+            raise
         if answer.get("ok") is not True:
             await self._host.disconnect(peer_id)
             raise MembershipError(f"{peer_id} refused us: {answer.get('error', 'no reason given')}")
+        await stream.close()
         try:
             certificate = self._verifier.verify_text(str(answer.get("cert")), peer_id)
         except CertificateError as error:
