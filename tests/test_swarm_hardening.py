@@ -254,3 +254,21 @@ async def test_a_dialer_proposes_with_its_header_and_falls_back_to_its_next_prot
 
         assert await dialer._call(open_either) == "/test/echo/1.0.0 again"
     assert MultiselectClient.select_one_of is libp2p_fixes._select_pipelined  # type: ignore[comparison-overlap]
+
+
+async def test_a_listener_of_departures_hears_only_departures() -> None:
+    """Opens are posted across the thread boundary only to listeners that want them (the
+    gate and the node listen to departures only: a stranger flood costs them no crossing)."""
+    both: list[tuple[str, bool]] = []
+    departures: list[tuple[str, bool]] = []
+    async with open_host() as listener:
+        listener.add_connection_listener(lambda peer, up: both.append((peer, up)))
+        remove = listener.add_connection_listener(lambda peer, up: departures.append((peer, up)), opens=False)
+        async with open_host() as dialer:
+            await dialer.connect(listener.listen_addrs[0])
+            dialer_id = dialer.peer_id
+            await wait_until(lambda: both == [(dialer_id, True)])
+        await wait_until(lambda: both == [(dialer_id, True), (dialer_id, False)])
+        assert departures == [(dialer_id, False)]
+        remove()
+        assert listener._open_listeners == 1
