@@ -5,7 +5,10 @@
 Control plane, in the same run: consume() calls per second (sequential, and
 with 50 calls in flight), the p50/p99 latency of one sequential call and
 this process's CPU per sequential call (client, server, ROPE and carrier
-threads; not the worker's: on a shared machine the steadiest figure),
+threads; not the worker's: on a shared machine the steadiest figure) and the
+objects the garbage collector tracks that each consumer keeps alive (client,
+server and media objects in this one process: memory per consumer, and what
+every full collection walks; does not depend on the load at all),
 through the local `media` layer, through a Remote Mediasoup server over
 libp2p (two real hosts on 127.0.0.1, Noise + yamux) and over WebSocket. One
 opus producer on a PlainTransport, consumers on a second one.
@@ -21,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import statistics
 import time
 from collections.abc import AsyncIterator
@@ -69,10 +73,14 @@ async def consume_rate(mediasoup: Any, calls: int) -> dict[str, float]:
         await egress.close()
 
         egress = await router.create_plain_transport(listen_info=LOOPBACK)
+        gc.collect()
+        tracked = len(gc.get_objects())
         start, cpu_start = time.perf_counter(), time.process_time()
         latencies = [await consume(egress) for _ in range(calls)]
         sequential = calls / (time.perf_counter() - start)
         cpu_us = (time.process_time() - cpu_start) / calls * 1e6
+        gc.collect()
+        kept = (len(gc.get_objects()) - tracked) / calls
         await egress.close()
 
         egress = await router.create_plain_transport(listen_info=LOOPBACK)
@@ -83,7 +91,7 @@ async def consume_rate(mediasoup: Any, calls: int) -> dict[str, float]:
         await egress.close()
         return {"sequential_per_s": sequential, "concurrent_per_s": concurrent,
                 "p50_ms": percentile(latencies, 0.5) * 1000, "p99_ms": percentile(latencies, 0.99) * 1000,
-                "cpu_us_per_call": cpu_us}
+                "cpu_us_per_call": cpu_us, "objects_kept_per_call": kept}
     finally:
         await worker.close()
 
@@ -137,9 +145,10 @@ async def main() -> None:
             control[name] = await consume_rate(mediasoup, args.calls)
     table(
         ["back-end", "consume/s (sequential)", f"consume/s ({IN_FLIGHT} in flight)", "p50 ms", "p99 ms",
-         "CPU us/call", "CPU x local"],
+         "CPU us/call", "CPU x local", "objects kept/call"],
         [[name, r["sequential_per_s"], r["concurrent_per_s"], r["p50_ms"], r["p99_ms"], r["cpu_us_per_call"],
-          r["cpu_us_per_call"] / control["local"]["cpu_us_per_call"]] for name, r in control.items()],
+          r["cpu_us_per_call"] / control["local"]["cpu_us_per_call"], r["objects_kept_per_call"]]
+         for name, r in control.items()],
         title=f"consume() on one router, {args.calls} calls each",
     )
     latency = await media_latency(args.seconds)

@@ -41,6 +41,7 @@ from rope.events import EventEmitter, Handler, TaskSet
 from rope.messages import MessageError, Request, Response, dumps, encode_request, parse
 from rope.proxy import RemoteObject
 from rope.server import PROTOCOL_VERSION
+from rope.values import SCALARS, untagged
 
 log = logging.getLogger("rope.client")
 
@@ -459,6 +460,9 @@ class RopeClient:
         self._partial: dict[str, Any] | None = None
         """A snapshot whose pages are still arriving."""
         self._on_page: Callable[[], None] | None = None
+        self.encode: Callable[[Any], Any] = encode
+        """How `call` turns arguments into wire values (proxies into ``{"$ref": id}``): a wrapper with
+        object types of its own replaces it with one walk doing both (see `encode`)."""
 
     def __repr__(self) -> str:
         return f"RopeClient({self.session!r}, {self.state.name}, seq={self.seq}, objects={len(self.objects)})"
@@ -496,9 +500,9 @@ class RopeClient:
                 await self.wait_connected()
                 params = {"session": self.session, "object": object_id, "method": method}
                 if args:
-                    params["args"] = _encode(list(args))
+                    params["args"] = self.encode(list(args))
                 if kwargs:
-                    params["kwargs"] = _encode(kwargs)
+                    params["kwargs"] = self.encode(kwargs)
                 future = self.connection._request("rope.call", params, self._decode_result)
                 return await future
         except TimeoutError:
@@ -676,12 +680,15 @@ class RopeClient:
 
     def _decode(self, value: Any) -> Any:
         """``{"$ref": id}`` -> the proxy (left as is when this session does not know the id)."""
+        return value if untagged(value) else self._resolve(value)
+
+    def _resolve(self, value: Any) -> Any:
         if isinstance(value, dict):
             if len(value) == 1 and isinstance(ref := value.get("$ref"), str):
                 return self.objects.get(ref, value)
-            return {key: item if type(item) in _SCALARS else self._decode(item) for key, item in value.items()}
+            return {key: item if type(item) in SCALARS else self._resolve(item) for key, item in value.items()}
         if isinstance(value, list):
-            return [item if type(item) in _SCALARS else self._decode(item) for item in value]
+            return [item if type(item) in SCALARS else self._resolve(item) for item in value]
         return value
 
 
@@ -694,25 +701,22 @@ def _valid_record(record: Any) -> bool:
     return isinstance(record, dict) and isinstance(record.get("id"), str) and isinstance(record.get("type"), str)
 
 
-_SCALARS = (str, int, float, bool, type(None))
-"""Leaves the walks below return as they are without a call (most of what RTP parameters hold)."""
-
-
-def _encode(value: Any) -> Any:
+def encode(value: Any) -> Any:
+    """Call arguments for the wire: proxies become ``{"$ref": id}``, dict keys strings, tuples lists."""
     kind = type(value)
     if kind is dict:
         return {
-            key if type(key) is str else str(key): item if type(item) in _SCALARS else _encode(item)
+            key if type(key) is str else str(key): item if type(item) in SCALARS else encode(item)
             for key, item in value.items()
         }
     if kind is list or kind is tuple:
-        return [item if type(item) in _SCALARS else _encode(item) for item in value]
+        return [item if type(item) in SCALARS else encode(item) for item in value]
     if isinstance(value, RemoteObject):
         return {"$ref": value.id}
     if isinstance(value, dict):
-        return {str(key): _encode(item) for key, item in value.items()}
+        return {str(key): encode(item) for key, item in value.items()}
     if isinstance(value, list | tuple):
-        return [_encode(item) for item in value]
+        return [encode(item) for item in value]
     return value
 
 

@@ -4,6 +4,16 @@ The parser is the server's first line of defence: it accepts exactly the
 shapes PROTOCOL.md describes and turns anything else into a `ProtocolError`
 carrying the JSON-RPC code and, when it could be read, the request id, so the
 server can answer the sender precisely and carry on.
+
+JSON goes through orjson (several times faster than the standard library:
+~5 % of a remote ``consume()`` was JSON) wherever its answer is certainly the
+standard library's strict one; everything else is decided by the standard
+library as before, so output, refusals and their messages do not change:
+orjson writes NaN/Infinity as ``null`` (output holding ``null`` is re-encoded
+strictly), refuses integers beyond 64 bits and non-string keys (re-encoded:
+the standard library sends big integers), reads integers beyond 64 bits as
+floats (a run of 19 digits is re-read) and refuses NaN, Infinity, 1e400 and
+lone surrogates (re-read, for the same errors as before).
 """
 
 from __future__ import annotations
@@ -13,12 +23,17 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
+
 from rope.errors import ErrorCode, ProtocolError
 
 JSONRPC = "2.0"
 RequestId = int | str | None
 
-_dumps = json.JSONEncoder(ensure_ascii=True, separators=(",", ":"), allow_nan=False).encode
+_strict_dumps = json.JSONEncoder(ensure_ascii=True, separators=(",", ":"), allow_nan=False).encode
+_ORJSON = orjson.OPT_PASSTHROUGH_DATACLASS | orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_SUBCLASS
+"""What the standard library does not encode as orjson would (dataclasses, datetimes, subclasses of
+str/int/dict/list) goes to orjson's absent ``default``, a TypeError: the strict encoder decides."""
 
 
 def dumps(value: Any) -> str:
@@ -27,7 +42,13 @@ def dumps(value: Any) -> str:
     No NaN/Infinity (other languages' parsers reject them); ASCII so that a
     message's length in characters is its length in bytes on the wire.
     """
-    return _dumps(value)
+    try:
+        data = orjson.dumps(value, option=_ORJSON)
+    except TypeError:  # orjson.JSONEncodeError: big integers, non-string keys, a set...
+        return _strict_dumps(value)
+    if b"null" in data or not data.isascii():  # a null may be a NaN; non-ASCII needs escapes
+        return _strict_dumps(value)
+    return data.decode("ascii")
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,7 +85,7 @@ def _valid_id(value: Any) -> bool:
 def parse(text: str | bytes) -> Message:
     """Parse one JSON-RPC 2.0 message (batches are refused: ROPE never sends them)."""
     try:
-        data = _strict_loads(text.decode("utf-8") if isinstance(text, bytes) else text)
+        data = _loads(text)
     except _NonFinite as refused:
         # Python's json reads NaN/Infinity and turns 1e400 into inf; ``dumps`` can never send
         # them on, so one such value kept in state would break every later snapshot: refuse it,
@@ -96,6 +117,21 @@ def _finite(literal: str) -> float:
 
 
 _strict_loads = json.JSONDecoder(parse_constant=_refuse, parse_float=_finite).decode
+_DIGITS = bytes(0x30 if 0x30 <= byte <= 0x39 else 0x20 for byte in range(256))
+"""Maps every digit to "0" and everything else to a space: a run of `_LONG` then means 19 digits in a row."""
+_LONG = b"0" * 19
+"""The fewest digits an integer beyond 64 bits has (-2**63 - 1 has 19)."""
+
+
+def _loads(text: str | bytes) -> Any:
+    try:
+        data = orjson.loads(text)
+    except orjson.JSONDecodeError:  # NaN, 1e400, a lone surrogate, bad JSON: the errors of the strict parser
+        return _strict_loads(text.decode("utf-8") if isinstance(text, bytes) else text)
+    raw = text.encode() if isinstance(text, str) else text  # valid UTF-8: orjson read it
+    if _LONG in raw.translate(_DIGITS):  # maybe an integer orjson read as a float
+        return _strict_loads(raw.decode("utf-8"))
+    return data
 
 
 def _shape(data: Any) -> Message:

@@ -18,6 +18,8 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
+from rope.values import untagged
+
 if TYPE_CHECKING:
     from rope.server import RopeServer
 
@@ -94,7 +96,13 @@ class RopeObject:
     return other `RopeObject`s (alone or inside lists/dicts): they are
     registered on the way out and reach the client as proxies. ``events``
     lists the event names the object emits, for clients' information.
+    A subclass that answers for many methods may override `lookup` and
+    `method_names` instead of registering one callable per method.
     """
+
+    STATE_HOLDS_OBJECTS: bool = True
+    """False in a subclass whose state never holds `RopeObject`s (plain JSON-able values): the server
+    then takes the state as its wire form without walking it for references."""
 
     def __init__(
         self,
@@ -168,6 +176,13 @@ class RopeObject:
         if name not in self._signatures:
             self._signatures[name] = _signature(fn)
         return fn, self._signatures[name]
+
+    def import_arguments(self, value: Any) -> Any:
+        """A call's ``args`` (a list) or ``kwargs`` (a dict) as this object's methods get them: references
+        resolved by `RopeServer.resolve` (which bounds the nesting). A subclass with argument types of its
+        own overrides it to resolve references and decode its values in one walk."""
+        assert self._server is not None, "only a registered object is called"
+        return value if untagged(value) else self._server.resolve(value)
 
     def update_state(self, **changes: Any) -> None:
         """Merge ``changes`` into the state and tell every client (only what changed)."""

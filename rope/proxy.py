@@ -33,7 +33,9 @@ class RemoteObject:
         self._closed = False
         self._emitter = EventEmitter(tasks)
         self.observer = EventEmitter(tasks)
-        """ROPE's own events about this proxy: ``close()``, ``statechange(changes)``."""
+        """ROPE's own events about this proxy: ``close()``, ``statechange(changes)``, and
+        ``event(name, *args)`` for every remote event, before its own handlers (one listener for
+        all of an object's events, where a wrapper would otherwise register one per event name)."""
 
     def __repr__(self) -> str:
         return f"RemoteObject({self.type!r}, id={self.id!r}{', closed' if self._closed else ''})"
@@ -102,6 +104,7 @@ class RemoteObject:
         self.observer.emit("statechange", changes)
 
     def _emit(self, event: str, args: list[Any]) -> None:
+        self.observer.emit("event", event, *args)
         self._emitter.emit(event, *args)
 
     def _mark_closed(self) -> None:

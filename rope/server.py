@@ -45,21 +45,16 @@ from rope.messages import (
     parse,
 )
 from rope.objects import RopeObject
+from rope.values import MAX_DEPTH, SCALARS
 
 log = logging.getLogger("rope.server")
 
 PROTOCOL_VERSION = 1
-MAX_DEPTH = 64
-"""How deeply a call's ``args``/``kwargs`` may nest arrays and objects (PROTOCOL.md §6)."""
 _CHANGE_PREFIX = '{"jsonrpc":"2.0","method":"rope.change","params":{"session":'
 _PAGE_PREFIX = '{"jsonrpc":"2.0","method":"rope.snapshot","params":{"session":'
 MAX_SESSION_ID = 64
 PAGE_BYTES = 256 << 10
 """A snapshot page's target size: a quarter of the 1 MiB frame limit."""
-
-
-_SCALARS = (str, int, float, bool, type(None))
-"""Leaves the walks return as they are without a call (most of what RTP parameters hold)."""
 
 
 @dataclass(frozen=True)
@@ -194,7 +189,7 @@ class RopeServer:
             raise ValueError(f"object id {obj.id!r} is already registered")
         if obj.parent is not None and obj.parent.server is not self:
             self.register(obj.parent)
-        wire_state = self.export({**obj.state})
+        wire_state = self.export({**obj.state}) if obj.STATE_HOLDS_OBJECTS else {**obj.state}
         self._publish({"kind": "add", "object": object_record(obj, wire_state)})  # raises before any change
         obj._server = self
         self._objects[obj.id] = obj
@@ -216,11 +211,11 @@ class RopeServer:
         kind = type(value)
         if kind is dict:
             return {
-                key if type(key) is str else str(key): item if type(item) in _SCALARS else self.export(item)
+                key if type(key) is str else str(key): item if type(item) in SCALARS else self.export(item)
                 for key, item in value.items()
             }
         if kind is list or kind is tuple:
-            return [item if type(item) in _SCALARS else self.export(item) for item in value]
+            return [item if type(item) in SCALARS else self.export(item) for item in value]
         if isinstance(value, RopeObject):
             if value.server is not self:
                 self.register(value)
@@ -231,7 +226,7 @@ class RopeServer:
             return [self.export(item) for item in value]
         return value
 
-    def _import(self, value: Any, depth: int = 1) -> Any:
+    def resolve(self, value: Any, depth: int = 1) -> Any:
         """Replace every ``{"$ref": id}`` from a client by the object it names.
 
         Recursive, hence bounded: arguments nest at most `MAX_DEPTH` arrays/objects deep.
@@ -242,14 +237,14 @@ class RopeServer:
             if len(value) == 1 and isinstance(value.get("$ref"), str):
                 return self.get(value["$ref"])
             return {
-                key: item if type(item) in _SCALARS else self._import(item, depth + 1) for key, item in value.items()
+                key: item if type(item) in SCALARS else self.resolve(item, depth + 1) for key, item in value.items()
             }
         if isinstance(value, list):
-            return [item if type(item) in _SCALARS else self._import(item, depth + 1) for item in value]
+            return [item if type(item) in SCALARS else self.resolve(item, depth + 1) for item in value]
         return value
 
     def _state_changed(self, obj: RopeObject, changed: dict[str, Any]) -> None:
-        wire = self.export(changed)
+        wire = self.export(changed) if obj.STATE_HOLDS_OBJECTS else changed
         self._publish({"kind": "state", "id": obj.id, "state": wire})
         # Copy on write: a snapshot being sent page by page holds the old dict, unchanged.
         self._wire_state[obj.id] = {**self._wire_state[obj.id], **wire}
@@ -638,7 +633,7 @@ class _Connection:
         if entry is None:
             raise RopeError(f"{obj.type} {object_id!r} has no method {name!r}", code=ErrorCode.UNKNOWN_METHOD)
         fn, signature = entry
-        args, kwargs = self.server._import(args), self.server._import(kwargs)
+        args, kwargs = obj.import_arguments(args), obj.import_arguments(kwargs)
         if signature is not None:
             try:
                 signature.bind(*args, **kwargs)

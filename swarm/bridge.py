@@ -158,6 +158,10 @@ READ_AHEAD = 1 << 20
 """Bytes a stream reads ahead of its asyncio reader before its pump waits (its back-pressure)."""
 WRITE_BEHIND = 1 << 20
 """Bytes `P2PStream.write` may queue ahead of the libp2p stream before it waits for them to go out."""
+DISCARD_S = 5.0
+DISCARD_BYTES = 4 << 20
+"""After a stream handler returned, what the remote still sends is read and dropped until its EOF,
+for at most `DISCARD_S` and `DISCARD_BYTES`; then the stream is reset."""
 
 
 class P2PStream:
@@ -191,6 +195,10 @@ class P2PStream:
         self._consumed = 0  # asyncio writes
         self._reader_paused = False
         self._resume = trio.Event()
+        self._discarding = False  # trio
+        self._discarded = 0  # trio
+        self._remote_ended = False  # trio: the remote half-closed (EOF), or the stream is gone
+        self._reader_done = trio.Event()
         # Writing (asyncio -> trio pump).
         self._outgoing: deque[bytes] = deque()
         self._queued = 0  # asyncio writes
@@ -202,7 +210,6 @@ class P2PStream:
         self._write_ending = False
         self._writer_done = trio.Event()
         self._trio_closed = False
-        self._reader_done = trio.Event()
         self._pump_scope = trio.CancelScope()
 
     # -- asyncio side --------------------------------------------------------------
@@ -280,10 +287,13 @@ class P2PStream:
             await self._host._call(self._trio_close)
 
     async def reset(self) -> None:
-        """Abort the stream: the remote's reads return ``b""`` at once."""
+        """Abort the stream: the remote's reads return ``b""`` at once, and a write of ours
+        still waiting for its data to go out raises ConnectionError."""
         if self._closed:
             return
         self._closed = True
+        self._write_error = ConnectionError(f"stream to {self.remote_peer_id} was reset")
+        self._drained()
         with contextlib.suppress(_HostClosed):
             await self._host._call(self._trio_reset)
 
@@ -321,12 +331,19 @@ class P2PStream:
                 try:
                     chunk = await self._stream.read(65536)
                 except _STREAM_GONE:
+                    self._remote_ended = True
                     return
                 if not chunk:
+                    self._remote_ended = True
                     return
+                if self._discarding:
+                    self._discarded += len(chunk)
+                    if self._discarded > DISCARD_BYTES:
+                        return
+                    continue
                 self._received += len(chunk)
                 post(self._deliver, chunk)
-                while self._received - self._consumed > READ_AHEAD:
+                while self._received - self._consumed > READ_AHEAD and not self._discarding:
                     self._resume = trio.Event()
                     self._reader_paused = True
                     if self._received - self._consumed <= READ_AHEAD:
@@ -379,6 +396,23 @@ class P2PStream:
         await self._writer_done.wait()
         with contextlib.suppress(*_STREAM_GONE):
             await self._stream.close()
+
+    async def _trio_discard_rest(self) -> None:
+        """trio, once nobody reads the stream any more (its handler returned): drop what the
+        remote still sends until its EOF, then release the stream.
+
+        Why not just stop reading: a remote still writing (e.g. the rest of a frame the
+        handler refused) then stalls on yamux's flow-control window and its write fails
+        after 5 s, before it reads the answer it was sent. Bounded by `DISCARD_S` and
+        `DISCARD_BYTES`; past them the stream is reset."""
+        self._discarding = True
+        self._resume.set()
+        with trio.move_on_after(DISCARD_S):
+            await self._reader_done.wait()
+        if not self._remote_ended:
+            with contextlib.suppress(*_STREAM_GONE):
+                await self._stream.reset()
+        self._stop_pump()
 
     async def _trio_send_and_hang_up(self, data: bytes, linger_s: float) -> None:
         self._trio_closed = True  # the handler's end neither half-closes nor resets it now
@@ -1000,7 +1034,7 @@ class P2PHost:
                 await stream._trio_reset()
             else:
                 await stream._trio_close()
-            stream._stop_pump()  # the handler is gone: nobody reads what still comes
+                await stream._trio_discard_rest()  # the handler is gone: nobody reads what still comes
 
         # A dict assignment in multiselect: atomic under the GIL, and doing it here
         # means the handler is in place when this method returns.

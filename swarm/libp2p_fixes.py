@@ -2,10 +2,11 @@
 
 Each fix is applied to one host (instance attributes; process-wide only the
 dial delay, the signed-record caches' entry points, the yamux default, the
-disconnection delay and the Noise reads, see `fix_dial_delay`, `fix_signed_records`,
-`fix_yamux_window_updates`, `fix_disconnect_delay`, `fix_noise_reads`) right after ``new_host`` and before it
+disconnection delay, the Noise reads and the frame writes, see `fix_dial_delay`,
+`fix_signed_records`, `fix_yamux_window_updates`, `fix_disconnect_delay`,
+`fix_noise_reads`, `fix_whole_frame_writes`) right after ``new_host`` and before it
 listens, by `apply_fixes` from `swarm.bridge`. Each names the upstream fix this
-project would propose. Tests: tests/test_swarm_hardening.py, tests/test_swarm_bridge.py (fix 9).
+project would propose. Tests: tests/test_swarm_hardening.py, tests/test_swarm_bridge.py (fixes 9 and 10).
 
 1. Inbound slot leak. ``Swarm._handle_inbound_connection`` takes a slot of
    ``_inbound_limiter`` (max_connections - min_connections = 250) and its
@@ -74,9 +75,11 @@ project would propose. Tests: tests/test_swarm_hardening.py, tests/test_swarm_br
 
 9. Two receives per Noise message: see `fix_noise_reads`.
 
-10. A yamux WINDOW_UPDATE per small read: see `fix_yamux_small_reads`.
+10. A cancelled frame write kills the connection: see `fix_whole_frame_writes`.
 
-11. Two round trips per protocol negotiation on the dialer: see `fix_pipelined_select`.
+11. A yamux WINDOW_UPDATE per small read: see `fix_yamux_small_reads`.
+
+12. Two round trips per protocol negotiation on the dialer: see `fix_pipelined_select`.
 """
 
 from __future__ import annotations
@@ -112,7 +115,8 @@ from libp2p.pubsub import floodsub as floodsub_module
 from libp2p.pubsub import gossipsub as gossipsub_module
 from libp2p.pubsub import pubsub as pubsub_module
 from libp2p.pubsub import utils as pubsub_utils
-from libp2p.stream_muxer.yamux.yamux import YamuxStream
+from libp2p.stream_muxer.exceptions import MuxedConnUnavailable
+from libp2p.stream_muxer.yamux.yamux import Yamux, YamuxStream
 from libp2p.utils import encode_delim
 
 __all__ = ["MAX_HALF_OPEN", "RECORD_CACHE_S", "SMALL_READ", "apply_fixes", "forget_stranger"]
@@ -138,6 +142,7 @@ def apply_fixes(host: IHost, is_admitted: Callable[[str], bool] | None) -> None:
     fix_yamux_window_updates()
     fix_disconnect_delay()
     fix_noise_reads()
+    fix_whole_frame_writes()
     fix_yamux_small_reads()
     fix_pipelined_select()
     network.auto_connector.maybe_connect = _no_auto_connect
@@ -304,8 +309,43 @@ async def _read_ahead(self: TrioTCPStream, n: int | None = None) -> bytes:
     return pending[:n]
 
 
+FRAME_WRITE_LIMIT_S = 10.0
+"""How long one frame write may block (the peer not reading: a full TCP buffer) before the
+connection is given up; cancelling the writer does not cut it shorter."""
+
+
+def fix_whole_frame_writes() -> None:
+    """10. A cancelled frame write kills the connection. ``Yamux._write_frame`` encrypts the
+    frame (the Noise session's nonce moves on) and then sends it; a trio cancellation that
+    lands in between, or in the middle of ``send_all``, leaves that frame unsent or half
+    sent, and the peer fails authentication of every later message on the connection:
+    all its streams die. Any cancellation of a task that writes does it: a stream's reader
+    stopped while it sends a window update, a writer stopped by a reset, a timeout around
+    a write. Here the write of one frame is shielded from cancellation, so a frame goes out
+    whole or the connection is closed: if it blocks longer than `FRAME_WRITE_LIMIT_S`, the
+    connection is closed (it cannot be used any more) and `MuxedConnUnavailable` is raised.
+    Waiting for the connection's write lock stays cancellable. Process-wide (a method of
+    the class), idempotent. Upstream: shield the encrypt-and-send in ``_write_frame`` (or
+    send every frame from one writer task fed by a channel, as go-yamux's ``sendLoop`` does,
+    so that cancelling a caller only drops its frames that were not started)."""
+    if Yamux._write_frame is not _write_whole_frame:
+        Yamux._write_frame = _write_whole_frame  # type: ignore[method-assign]
+
+
+async def _write_whole_frame(self: Yamux, data: bytes) -> None:
+    async with self._write_lock:
+        with trio.CancelScope(shield=True):
+            with trio.move_on_after(FRAME_WRITE_LIMIT_S) as limit:
+                await self.secured_conn.write(data)
+            if limit.cancelled_caught:
+                with contextlib.suppress(Exception):
+                    await self.secured_conn.close()
+                raise MuxedConnUnavailable(f"frame write blocked for {FRAME_WRITE_LIMIT_S} s: connection closed")
+    await trio.lowlevel.checkpoint()
+
+
 def fix_yamux_small_reads() -> None:
-    """10. A yamux WINDOW_UPDATE per small read. ``YamuxStream._auto_tune_and_send_window_update``
+    """11. A yamux WINDOW_UPDATE per small read. ``YamuxStream._auto_tune_and_send_window_update``
     has a branch for ``0 < delta < threshold``: any read below the hysteresis threshold
     (half the window) credits the sender with ``delta + bytes_read`` and sends a frame,
     so every small message costs its reader an encrypted frame and a send, and the
@@ -313,19 +353,19 @@ def fix_yamux_small_reads() -> None:
     the stranger's (``read_delim`` reads a multistream message in two reads). Fix 7's
     variable does not reach that branch. Here a read under `SMALL_READ` bytes only counts
     as pending release (the library's own batch: credited once half the window is
-    consumed, or with the next larger read); larger reads take the library's path
-    unchanged. That path credits about twice what was read, so a sender runs ahead of a
-    reader that stopped: ``tests/test_rope_carriers.py`` sends a 1 MB frame to a ROPE
-    server that stops reading after its length prefix, and relies on it.
+    consumed, or with the next larger read); larger reads (bulk transfers, where a frame
+    per 64 KB read costs nothing) take the library's path unchanged, so bulk flow control
+    behaves as before (that path credits about twice what was read; left alone here).
     Process-wide (a method of the class); idempotent. Upstream: drop the partial-slack
     branch, as go-yamux's ``sendWindowUpdate`` only sends once half the window is consumed
-    (with a server that drains a stream it gives up on)."""
+    (with that rule for every read, the swarm, bridge, hardening and ROPE carrier tests
+    pass too)."""
     if YamuxStream._auto_tune_and_send_window_update is not _no_window_update_per_small_read:
         YamuxStream._auto_tune_and_send_window_update = _no_window_update_per_small_read  # type: ignore[method-assign]
 
 
 SMALL_READ = 16 * 1024
-"""A yamux read below this sends no WINDOW_UPDATE of its own (fix 10)."""
+"""A yamux read below this sends no WINDOW_UPDATE of its own (fix 11)."""
 
 _ORIGINAL_WINDOW_UPDATE = YamuxStream._auto_tune_and_send_window_update
 
@@ -339,7 +379,7 @@ async def _no_window_update_per_small_read(self: YamuxStream, *, bytes_read: int
 
 
 def fix_pipelined_select() -> None:
-    """11. Two round trips per protocol negotiation on the dialer. ``MultiselectClient.select_one_of``
+    """12. Two round trips per protocol negotiation on the dialer. ``MultiselectClient.select_one_of``
     writes the multistream header, waits for the listener's, then writes its proposal
     and waits for the echo: for the security protocol, the muxer and every stream, a
     send and a wait more than needed (the dialer sends 3 messages more per connection

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 from collections.abc import Callable
 
@@ -220,3 +221,49 @@ async def test_noise_messages_take_one_socket_receive(monkeypatch: pytest.Monkey
         await stream.close()
     assert len(received_sizes) >= 100
     assert 2 not in received_sizes  # no receive of a bare length prefix
+
+
+async def test_streams_reset_mid_write_leave_the_connection_usable() -> None:
+    """`swarm.libp2p_fixes.fix_whole_frame_writes`: resetting a stream stops its writer wherever it
+    is, also inside the connection's encrypted write; every other stream on the connection goes on.
+    (A write cancelled after its Noise nonce was used made the peer fail authentication of every
+    later message: the whole connection died with it. A write waiting to go out when its stream
+    was reset never returned.)"""
+    async def sink(stream: P2PStream) -> None:
+        while await stream.read():
+            pass
+
+    async with open_host() as a, open_host() as b:
+        a.set_stream_handler(ECHO, echo)
+        a.set_stream_handler(ECHO + "/sink", sink)
+        await b.connect(a.listen_addrs[0])
+        control = await b.open_stream(a.peer_id, ECHO)
+        for round_ in range(30):
+            bulk = await b.open_stream(a.peer_id, ECHO + "/sink")
+            writing = asyncio.ensure_future(bulk.write(b"x" * (4 << 20)))
+            await asyncio.sleep(0.001 * (round_ % 10))  # the reset lands at a different point of the write each round
+            await bulk.reset()
+            with contextlib.suppress(ConnectionError):
+                await writing
+            await control.write(b"still there %d" % round_)
+            assert await asyncio.wait_for(control.read(), 10) == b"still there %d" % round_
+        await control.close()
+        assert a.connected_peers() == [b.peer_id]
+
+
+async def test_a_handler_that_stops_reading_early_lets_the_remote_finish_its_write() -> None:
+    """A handler that answers the first bytes and returns (as ROPE does on an oversized frame):
+    the remote's write of everything else still completes, and the remote reads the answer and EOF."""
+
+    async def answer_first_chunk(stream: P2PStream) -> None:
+        await stream.read()
+        await stream.write(b"too large")
+
+    async with open_host() as a, open_host() as b:
+        a.set_stream_handler(ECHO, answer_first_chunk)
+        await b.connect(a.listen_addrs[0])
+        stream = await b.open_stream(a.peer_id, ECHO)
+        await stream.write(b"x" * (3 << 20))  # beyond yamux's window and the handler's read-ahead
+        assert await asyncio.wait_for(stream.read(), 10) == b"too large"
+        assert await asyncio.wait_for(stream.read(), 10) == b""
+        await stream.close()

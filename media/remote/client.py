@@ -24,6 +24,7 @@ order) owned by the connection's task set.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import logging
 from collections.abc import Callable
@@ -59,7 +60,6 @@ from media.remote.spec import (
     OBSERVER_PREFIX,
     OBSERVER_REPEATS,
     ROOT_ID,
-    SCALARS,
     SPECS,
     RealRouter,
     RealWorker,
@@ -70,6 +70,7 @@ from media.remote.spec import (
 )
 from media.vertical.pool import Capacity
 from rope import ClientClosed, ConnectionLost, RemoteError, RemoteObject, RopeClient, RopeError, UnknownObject
+from rope.values import SCALARS, untagged
 
 log = logging.getLogger("media.remote.client")
 
@@ -108,9 +109,17 @@ def _remote(name: str, template: Callable[..., Any]) -> Any:
     locally); only those given are sent, so the server applies its defaults.
     """
     signature = inspect.signature(template)
+    parameters = list(signature.parameters.values())[1:]
+    keywords = frozenset(p.name for p in parameters)
+    required = frozenset(p.name for p in parameters if p.default is p.empty)
+    # Most of the API takes keywords only (consume(*, producer_id, ...)): checking the names is all that
+    # binding does for them, at a fraction of `Signature.bind`'s cost (it ran on every remote call).
+    keywords_only = all(p.kind is p.KEYWORD_ONLY for p in parameters)
 
     async def method(self: RemoteBase, *args: Any, **kwargs: Any) -> Any:
-        bound = signature.bind(self, *args, **kwargs)
+        if keywords_only and not args and required <= kwargs.keys() <= keywords:
+            return await self._call(name, **kwargs)
+        bound = signature.bind(self, *args, **kwargs)  # positional parameters, or the TypeError
         return await self._call(name, *bound.args[1:], **bound.kwargs)
 
     method.__name__ = method.__qualname__ = name
@@ -133,6 +142,12 @@ def _capacity(value: Any) -> Capacity | None:
     return Capacity(**value) if isinstance(value, dict) else None
 
 
+@functools.cache
+def _remote_events(spec_events: tuple[str, ...], proxy_events: tuple[str, ...]) -> frozenset[str]:
+    """The server events a remote object handles: its spec's and those its server announced."""
+    return frozenset((*spec_events, *proxy_events))
+
+
 class RemoteBase(EventEmitter):
     """What every remote object shares: identity, closing, calls and forwarded events."""
 
@@ -151,8 +166,8 @@ class RemoteBase(EventEmitter):
         app_data = proxy.state.get("app_data")
         self.app_data: dict[str, Any] = dict(app_data) if isinstance(app_data, dict) else {}
         self.observer = EventEmitter()
-        for event in {*self._spec.events, *proxy.events}:
-            proxy.on(event, partial(self._on_remote_event, event))
+        self._remote_events = _remote_events(self._spec.events, proxy.events)
+        proxy.observer.on("event", self._on_any_event)
         proxy.observer.on("close", self._on_proxy_close)
 
     def __repr__(self) -> str:
@@ -190,9 +205,8 @@ class RemoteBase(EventEmitter):
         return await self._send(method, *args, **kwargs)
 
     async def _send(self, method: str, *args: Any, **kwargs: Any) -> Any:
-        encode = self._mediasoup._encode
         try:
-            result = await self._proxy.call(method, *encode(list(args)), **encode(kwargs))
+            result = await self._proxy.call(method, *args, **kwargs)  # encoded once, by `RemoteMediasoup._encode`
         except RemoteError as error:
             raise _local_error(error) from None
         except UnknownObject:
@@ -236,6 +250,7 @@ class RemoteBase(EventEmitter):
             self._parent._children.pop(self._proxy.id, None)
         if event is not None:
             self.emit(event, *args)
+        self._mediasoup._objects.pop(self._proxy.id, None)  # its observer "close" follows at once
 
     def _parent_closed(self) -> None:
         if self._closed:
@@ -259,6 +274,10 @@ class RemoteBase(EventEmitter):
         self._parent_closed()
 
     # -- events ----------------------------------------------------------------------------
+
+    def _on_any_event(self, event: str, *args: Any) -> None:
+        if event in self._remote_events:
+            self._on_remote_event(event, *args)
 
     def _on_remote_event(self, event: str, *args: Any) -> None:
         values = [self._mediasoup._decode(arg) for arg in args]
@@ -718,6 +737,7 @@ class RemoteMediasoup:
         self._closing = False
         self.observer = EventEmitter()
         """"newworker" (worker) for every worker that appears on the server (any client's)."""
+        client.encode = self._encode  # one walk: our objects and rope's proxies to references, values packed
         self._root = client.get(ROOT_ID)
         client.on("objectadd", lambda proxy: self._adopt(proxy, notify=True))
         client.on("close", self._on_client_close)
@@ -775,7 +795,7 @@ class RemoteMediasoup:
 
     async def _root_call(self, method: str, **kwargs: Any) -> Any:
         try:
-            result = await self._root.call(method, **self._encode(kwargs))
+            result = await self._root.call(method, **kwargs)
         except RemoteError as error:
             raise _local_error(error) from None
         return self._decode(result)
@@ -788,8 +808,7 @@ class RemoteMediasoup:
             return
         parent = self._objects.get(proxy.parent_id) if proxy.parent_id else None
         obj = cls(self, proxy, parent)
-        self._objects[proxy.id] = obj
-        obj.observer.once("close", lambda: self._objects.pop(proxy.id, None))
+        self._objects[proxy.id] = obj  # until it closes (`RemoteBase._finish_close`)
         if obj.closed:
             self._objects.pop(proxy.id, None)
             return
@@ -803,39 +822,50 @@ class RemoteMediasoup:
         return self._objects.get(rope_id)
 
     def _encode(self, value: Any) -> Any:
+        """Call arguments for the wire (the session's `RopeClient.encode`): our objects and proxies as references."""
+        return value if untagged(value) else self._encode_value(value)
+
+    def _encode_value(self, value: Any) -> Any:
         kind = type(value)  # exact types first, scalar leaves without a call: this walks every call's arguments
         if kind is dict:
-            return {key: item if type(item) in SCALARS else self._encode(item) for key, item in value.items()}
+            return {key if type(key) is str else str(key): item if type(item) in SCALARS else self._encode_value(item)
+                    for key, item in value.items()}
         if kind is list or kind is tuple:
-            return [item if type(item) in SCALARS else self._encode(item) for item in value]
+            return [item if type(item) in SCALARS else self._encode_value(item) for item in value]
         if kind in SCALARS:
             return value
         if isinstance(value, RemoteBase):
             if value._mediasoup is not self:
                 raise TypeError(f"{value!r} belongs to another Remote Mediasoup server")
-            return value._proxy
+            return {"$ref": value._proxy.id}
+        if isinstance(value, RemoteObject):
+            return {"$ref": value.id}
         if isinstance(value, dict):
-            return {key: self._encode(item) for key, item in value.items()}
+            return {str(key): self._encode_value(item) for key, item in value.items()}
         if isinstance(value, list | tuple):
-            return [self._encode(item) for item in value]
+            return [self._encode_value(item) for item in value]
         if hasattr(value, "observer") and hasattr(value, "closed"):
             raise TypeError(f"{type(value).__name__} objects of another back-end cannot be sent to this server")
         return pack(value)
 
     def _decode(self, value: Any) -> Any:
+        """Results and event arguments for the application: proxies as our objects, ``$bytes`` as bytes."""
+        return value if untagged(value) else self._decode_value(value)
+
+    def _decode_value(self, value: Any) -> Any:
         kind = type(value)
         if kind is dict:
             if len(value) == 1 and "$bytes" in value:
                 return unpack_bytes(value)
-            return {key: item if type(item) in SCALARS else self._decode(item) for key, item in value.items()}
+            return {key: item if type(item) in SCALARS else self._decode_value(item) for key, item in value.items()}
         if kind is list:
-            return [item if type(item) in SCALARS else self._decode(item) for item in value]
+            return [item if type(item) in SCALARS else self._decode_value(item) for item in value]
         if isinstance(value, RemoteObject):
             return self._objects.get(value.id)
         if isinstance(value, dict):
-            return self._decode(dict(value))
+            return self._decode_value(dict(value))
         if isinstance(value, list):
-            return self._decode(list(value))
+            return self._decode_value(list(value))
         return value
 
     # -- losing the server -------------------------------------------------------------------

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import inspect
 import logging
 from collections.abc import Callable
@@ -39,8 +40,8 @@ from media.remote.spec import (
     FORWARDED_OBSERVER_EVENTS,
     OBSERVER_PREFIX,
     ROOT_ID,
-    SCALARS,
     SPECS,
+    TypeSpec,
     describe_real,
     family,
     pack,
@@ -49,6 +50,7 @@ from media.remote.spec import (
 )
 from rope import ErrorCode, RopeError, RopeObject, RopeServer
 from rope.server import Authorizer, Credentials
+from rope.values import MAX_DEPTH, SCALARS, untagged
 
 log = logging.getLogger("media.remote.server")
 
@@ -237,23 +239,27 @@ def _version(backend: Any) -> str | None:
     return version if isinstance(version, str) else None
 
 
-def from_wire(value: Any) -> Any:
-    """Call arguments from a client: references (already mirrors) become the media objects."""
-    kind = type(value)  # exact types first, scalar leaves without a call: this walks every call's arguments
+def from_wire(value: Any, rope: RopeServer, depth: int = 1) -> Any:
+    """Call arguments from a client (JSON as parsed), in one walk: references become the media objects,
+    ``$bytes`` bytes; nested at most rope's `MAX_DEPTH` deep, as rope's own `RopeServer.resolve`."""
+    kind = type(value)  # exact types, scalar leaves without a call: this walks every call's arguments
     if kind is dict:
-        if len(value) == 1 and "$bytes" in value:
-            return unpack_bytes(value)
-        return {key: item if type(item) in SCALARS else from_wire(item) for key, item in value.items()}
+        if depth > MAX_DEPTH:
+            raise RopeError(f"arguments nest deeper than {MAX_DEPTH} arrays/objects", code=ErrorCode.INVALID_PARAMS)
+        if len(value) == 1:
+            if "$bytes" in value:
+                return unpack_bytes(value)
+            ref = value.get("$ref")
+            if isinstance(ref, str):
+                found = rope.get(ref)
+                if not isinstance(found, MediaObject):
+                    raise RopeError(f"{found.type} {found.id!r} is not a media object", code=ErrorCode.INVALID_PARAMS)
+                return found.target
+        return {key: item if type(item) in SCALARS else from_wire(item, rope, depth + 1) for key, item in value.items()}
     if kind is list:
-        return [item if type(item) in SCALARS else from_wire(item) for item in value]
-    if isinstance(value, MediaObject):
-        return value.target
-    if isinstance(value, RopeObject):
-        raise RopeError(f"{value.type} {value.id!r} is not a media object", code=ErrorCode.INVALID_PARAMS)
-    if isinstance(value, dict):
-        return from_wire(dict(value))
-    if isinstance(value, list):
-        return from_wire(list(value))
+        if depth > MAX_DEPTH:
+            raise RopeError(f"arguments nest deeper than {MAX_DEPTH} arrays/objects", code=ErrorCode.INVALID_PARAMS)
+        return [item if type(item) in SCALARS else from_wire(item, rope, depth + 1) for item in value]
     return value
 
 
@@ -272,40 +278,89 @@ async def _guard(fn: Callable[..., Any], args: Any, kwargs: dict[str, Any]) -> A
         ) from None
 
 
+@functools.cache
+def _method_names(cls: type, name: str) -> tuple[str, ...] | None:
+    """The spec methods objects of class ``cls`` have, sorted (read once per class); None for a class
+    that answers attributes dynamically (a vertical transport's ``__getattr__``): ask each object."""
+    if any("__getattr__" in klass.__dict__ for klass in cls.__mro__):
+        return None
+    return tuple(sorted(method for method in SPECS[name].methods if callable(getattr(cls, method, None))))
+
+
+def _instance_method_names(target: Any, spec: TypeSpec) -> tuple[str, ...]:
+    return tuple(sorted(method for method in spec.methods if callable(getattr(target, method, None))))
+
+
+@functools.cache
+def _observer_events(name: str) -> dict[str, str]:
+    """What a mirror of a ``name`` does with each observer event of its object (the others: nothing)."""
+    spec = SPECS[name]
+    handling = {event: "forward" for event in FORWARDED_OBSERVER_EVENTS}
+    handling.update({event: "vertical" for event in spec.vertical_events})
+    handling["close"] = "close"
+    handling.update({event: "child" for event in CHILD_EVENTS.get(family(name), ())})
+    return handling
+
+
+@functools.cache
+def _wire_events(name: str) -> tuple[str, ...]:
+    spec = SPECS[name]
+    return (*spec.events, *(OBSERVER_PREFIX + event for event in (*FORWARDED_OBSERVER_EVENTS, *spec.vertical_events)))
+
+
 class MediaObject(RopeObject):
-    """The ROPE mirror of one media object: state, methods and events kept in step with it."""
+    """The ROPE mirror of one media object: state, methods and events kept in step with it.
+
+    Its state is `pack`ed values only (never a `RopeObject`): the server takes it as its own wire form.
+    """
+
+    STATE_HOLDS_OBJECTS = False
 
     def __init__(self, glue: MediasoupServer, target: Any, name: str, parent: RopeObject) -> None:
         self.glue = glue
         self.target = target
         self.spec = SPECS[name]
-        self._listeners: list[tuple[Any, str, Callable[..., Any]]] = []
-        methods = {
-            method: partial(self._call, method)
-            for method in self.spec.methods
-            if callable(getattr(target, method, None))
-        }
-        observer_events = (*FORWARDED_OBSERVER_EVENTS, *self.spec.vertical_events)
-        super().__init__(name, state=self._read_state(), methods=methods,
-                         events=(*self.spec.events, *(OBSERVER_PREFIX + e for e in observer_events)),
-                         parent=parent)
-        for event in self.spec.events:
-            self._listen(target, event, partial(self._forward, event))
-        for event in FORWARDED_OBSERVER_EVENTS:
-            self._listen(target.observer, event, partial(self._forward, OBSERVER_PREFIX + event))
-        for event in self.spec.vertical_events:
-            self._listen(target.observer, event, partial(self._forward_vertical, OBSERVER_PREFIX + event))
-        self._listen(target.observer, "close", self.target_closed)
-        for event in CHILD_EVENTS.get(family(name), ()):
-            self._listen(target.observer, event, self._adopt)
-        if name == "PipeTransport":
-            # A server-side pipe_to_router connects pipes without a call through us: catch the new tuple.
-            for event in ("newproducer", "newconsumer"):
-                self._listen(target.observer, event, lambda _child: self.refresh())
+        self._method_names = _method_names(target.__class__, name) or _instance_method_names(target, self.spec)
+        self._observer_events = _observer_events(name)
+        super().__init__(name, state=self._read_state(), events=_wire_events(name), parent=parent)
+        # One tap per emitter, not one listener per event (`media.events.EventEmitter.add_tap`).
+        self._taps: tuple[tuple[Any, Callable[..., None]], ...] = (
+            (target, self._on_target_event), (target.observer, self._on_observer_event))
+        target.add_tap(self._on_target_event)
+        target.observer.add_tap(self._on_observer_event)
 
-    def _listen(self, emitter: Any, event: str, handler: Callable[..., Any]) -> None:
-        emitter.on(event, handler)
-        self._listeners.append((emitter, event, handler))
+    def _on_target_event(self, event: str, *args: Any) -> None:
+        if event in self.spec.events:
+            self._forward(event, *args)
+
+    def _on_observer_event(self, event: str, *args: Any) -> None:
+        handling = self._observer_events.get(event)
+        if handling is None:
+            return
+        if handling == "forward":
+            self._forward(OBSERVER_PREFIX + event, *args)
+        elif handling == "vertical":
+            self._forward_vertical(OBSERVER_PREFIX + event, *args)
+        elif handling == "close":
+            self.target_closed()
+        elif handling == "child":
+            self.glue.mirror(args[0], self)
+            if self.type == "PipeTransport":
+                self.refresh()  # a server-side pipe_to_router connects pipes without a call through us
+
+    @property
+    def method_names(self) -> list[str]:
+        return list(self._method_names)
+
+    def lookup(self, name: str) -> tuple[Callable[..., Any], None] | None:
+        """The spec's methods the target has, made when called (not one partial per method per object);
+        no signature: `_call` takes any arguments and the target's method checks them."""
+        if name not in self._method_names:
+            return None
+        return partial(self._call, name), None
+
+    def import_arguments(self, value: Any) -> Any:
+        return value if untagged(value) else from_wire(value, self.glue.rope)
 
     def _read_state(self) -> dict[str, Any]:
         state = {}
@@ -333,7 +388,7 @@ class MediaObject(RopeObject):
     async def _call(self, method: str, *args: Any, **kwargs: Any) -> Any:
         self.glue.sessions.touch()
         try:
-            result = await _guard(getattr(self.target, method), from_wire(list(args)), from_wire(kwargs))
+            result = await _guard(getattr(self.target, method), args, kwargs)  # arguments: `import_arguments`
         finally:
             self.refresh()
         return self.glue.to_wire(result)
@@ -353,11 +408,10 @@ class MediaObject(RopeObject):
         self.emit(event, *(self.glue.to_wire(arg) if isinstance(arg, str) or self.glue.find(arg) is not None
                            else describe_real(arg) for arg in args))
 
-    def _adopt(self, child: Any) -> None:
-        self.glue.mirror(child, self)
-
     def adopt_existing(self) -> None:
         """Children the object had before we looked (e.g. a proxied back-end's)."""
+        if family(self.type) not in CHILD_EVENTS:
+            return  # a consumer, producer...: no children (and 7 missing attributes cost 7 AttributeErrors)
         target = self.target
         for attribute in ("routers", "webrtc_servers", "transports", "producers", "consumers", "data_producers",
                           "data_consumers"):
@@ -374,9 +428,9 @@ class MediaObject(RopeObject):
         if self.closed:
             return
         self.refresh()
-        for emitter, event, handler in self._listeners:
-            emitter.remove_listener(event, handler)
-        self._listeners.clear()
+        for emitter, tap in self._taps:
+            emitter.remove_tap(tap)
+        self._taps = ()
         for child in self.children:
             if isinstance(child, MediaObject):
                 child.target_closed()

@@ -17,6 +17,8 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
+from rope.values import SCALARS
+
 ROOT_ID = "mediasoup"
 """The id of the root object (type "Mediasoup") whose create_worker() starts it all."""
 
@@ -224,10 +226,6 @@ def type_name(obj: Any) -> str | None:
 
 def family(name: str) -> str:
     return "Transport" if name.endswith("Transport") else name
-
-
-SCALARS = (str, int, float, bool, type(None))
-"""Leaves the value walks (here, client and server) return without a call: most of what RTP parameters hold."""
 
 
 def pack(value: Any) -> Any:

@@ -1,0 +1,40 @@
+"""What the value walks share: which leaves need no call, how deep arguments may nest, and a cheap
+test for values that no walk would change.
+
+The walks (references out, references in, an application's own tagged values) copy what they
+walk; most values hold nothing to translate (a consume()'s RTP capabilities: ~150 dicts, lists
+and scalars), and checking that costs about a third of copying, with nothing allocated.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+SCALARS = (str, int, float, bool, type(None))
+"""Leaves the walks return as they are without a call (most of what RTP parameters hold)."""
+
+MAX_DEPTH = 64
+"""How deeply a call's ``args``/``kwargs`` may nest arrays and objects (PROTOCOL.md §6)."""
+
+
+def untagged(value: Any, depth: int = 1) -> bool:
+    """Whether ``value`` is a dict or list of JSON values only: string keys, at most `MAX_DEPTH` levels,
+    and no tag (a one-key dict whose key starts with ``$``: ROPE's ``$ref``, an application's ``$bytes``)."""
+    if depth > MAX_DEPTH:
+        return False
+    kind = type(value)
+    if kind is dict:
+        if len(value) == 1:
+            key = next(iter(value))
+            if type(key) is not str or key.startswith("$"):
+                return False
+        for key, item in value.items():
+            if type(key) is not str or (type(item) not in SCALARS and not untagged(item, depth + 1)):
+                return False
+        return True
+    if kind is list:
+        for item in value:
+            if type(item) not in SCALARS and not untagged(item, depth + 1):
+                return False
+        return True
+    return False
