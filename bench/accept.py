@@ -10,9 +10,12 @@ each a py-libp2p host keeping `--concurrency` dials in flight) for `--seconds`:
 
 Meanwhile a member joins every 0.5 s (connect + handshake, then leaves): its join
 latency and failures show whether the node still serves members under the flood.
-Rates count completed exchanges per second, as the strangers saw them.
+Rates count completed exchanges per second, as the strangers saw them. The strangers
+share this machine's cores with the node: their CPU per exchange (in a column of its
+own) bounds the rate as much as the node's does.
 
-    .venv/bin/python -m bench.accept [--seconds 10] [--clients 2] [--concurrency 16] [--json]
+    .venv/bin/python -m bench.accept [--seconds 10] [--clients 2] [--concurrency 16]
+        [--modes connect refused] [--json]
 """
 
 from __future__ import annotations
@@ -34,6 +37,8 @@ from swarm.bridge import open_host
 from swarm.gate import MembershipError, MembershipGate
 from swarm.membership import CertificateVerifier, SwarmAuthority, peer_id_of
 from swarm.node import NodeOptions, SwarmNode
+
+MODES = ("connect", "refused")
 
 
 async def _client(target: str, mode: str, seconds: float, concurrency: int) -> dict[str, Any]:
@@ -68,8 +73,10 @@ async def _client(target: str, mode: str, seconds: float, concurrency: int) -> d
                 await host.disconnect(target.rsplit("/p2p/", 1)[1])
             await gate.close()
 
+    cpu_before = sum(psutil.Process().cpu_times()[:2])
     await asyncio.gather(*(loop() for _ in range(concurrency)))
-    return {"done": done, "failed": failed, "elapsed": time.monotonic() - started, "errors": errors}
+    cpu_s = sum(psutil.Process().cpu_times()[:2]) - cpu_before
+    return {"done": done, "failed": failed, "elapsed": time.monotonic() - started, "errors": errors, "cpu_s": cpu_s}
 
 
 async def _member_joins(authority: SwarmAuthority, target: str, stop: asyncio.Event) -> tuple[list[float], int]:
@@ -99,7 +106,7 @@ async def _run(args: argparse.Namespace) -> dict[str, Any]:
     results: dict[str, Any] = {"seconds": args.seconds, "clients": args.clients, "concurrency": args.concurrency}
     async with node:
         target = node.listen_addrs[0]
-        for mode in ("connect", "refused"):
+        for mode in args.modes:
             report.progress(f"{mode}: {args.clients} strangers x {args.concurrency} dials for {args.seconds} s")
             stop = asyncio.Event()
             joins = asyncio.ensure_future(_member_joins(authority, target, stop))
@@ -122,6 +129,7 @@ async def _run(args: argparse.Namespace) -> dict[str, Any]:
             results[mode] = {
                 "per_s": round(sum(o["done"] / o["elapsed"] for o in outputs), 1),
                 "node_cpu_ms_per_connection": round(1000 * node_cpu_s / max(1, done), 2),
+                "stranger_cpu_ms_per_connection": round(1000 * sum(o["cpu_s"] for o in outputs) / max(1, done), 2),
                 "errors": errors,
                 "done": done,
                 "failed": sum(o["failed"] for o in outputs),
@@ -140,8 +148,10 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0, help="flood duration per mode")
     parser.add_argument("--clients", type=int, default=2, help="stranger processes")
     parser.add_argument("--concurrency", type=int, default=16, help="dials in flight per stranger process")
+    parser.add_argument("--modes", nargs="+", default=["connect", "refused"], choices=MODES,
+                        help="stranger modes to run, in order (e.g. only refused, to profile it)")
     parser.add_argument("--client", default=None, help=argparse.SUPPRESS)
-    parser.add_argument("--mode", default="connect", choices=("connect", "refused"), help=argparse.SUPPRESS)
+    parser.add_argument("--mode", default="connect", choices=MODES, help=argparse.SUPPRESS)
     args = parser.parse_args()
     logging.getLogger("libp2p").setLevel(logging.CRITICAL)
     logging.getLogger("swarm").setLevel(logging.ERROR)
@@ -151,13 +161,14 @@ def main() -> None:
     results = asyncio.run(_run(args))
     rows = [
         [mode, results[mode]["per_s"], results[mode]["done"], results[mode]["failed"],
-         results[mode]["node_cpu_ms_per_connection"],
+         results[mode]["node_cpu_ms_per_connection"], results[mode]["stranger_cpu_ms_per_connection"],
          f"{results[mode]['member_joins']} ({results[mode]['member_join_failures']} failed)",
          results[mode]["member_join_p50_ms"], results[mode]["member_join_max_ms"]]
-        for mode in ("connect", "refused")
+        for mode in args.modes
     ]  # fmt: skip
     report.table(
-        ["stranger mode", "per s", "done", "failed", "node CPU ms each", "member joins", "join p50 ms", "join max ms"],
+        ["stranger mode", "per s", "done", "failed", "node CPU ms each", "stranger CPU ms each",
+         "member joins", "join p50 ms", "join max ms"],
         rows,
         title=f"acceptance of stranger connections: {args.clients} processes x {args.concurrency} in flight, "
         f"{args.seconds:.0f} s each",

@@ -14,12 +14,11 @@ asks `is_member`.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 
 from swarm.bridge import P2PHost, P2PStream
-from swarm.frames import FrameError, FrameReader, write_frame
+from swarm.frames import FrameError, FrameReader, encode_frame, write_frame
 from swarm.membership import Certificate, CertificateError, CertificateVerifier
 
 __all__ = ["MEMBERSHIP_PROTOCOL", "MembershipError", "MembershipGate"]
@@ -28,6 +27,9 @@ log = logging.getLogger(__name__)
 
 MEMBERSHIP_PROTOCOL = "/mafalda/membership/1.0.0"
 MAX_FRAME = 8192
+REFUSAL_LINGER_S = 0.5
+"""How long a refused peer has to read the refusal and hang up before the node does."""
+_REFUSAL = encode_frame({"ok": False, "error": "not a member of this swarm"})
 
 
 class MembershipError(ConnectionError):
@@ -65,7 +67,7 @@ class MembershipGate:
         self._members: dict[str, Certificate] = {}
         self._closed = False
         host.set_stream_handler(MEMBERSHIP_PROTOCOL, self._respond)
-        self._remove_listener = host.add_connection_listener(self._connection_changed)
+        self._remove_listener = host.add_connection_listener(self._connection_changed, opens=False)
 
     def is_member(self, peer_id: str) -> bool:
         """True while ``peer_id`` is connected and has proved a valid certificate."""
@@ -88,23 +90,26 @@ class MembershipGate:
 
     async def prove(self, peer_id: str) -> Certificate:
         """Run the dialer's side of the handshake on an existing connection."""
+        stream: P2PStream | None = None
         try:
             async with asyncio.timeout(self._timeout):
                 stream = await self._host.open_stream(peer_id, MEMBERSHIP_PROTOCOL)
-                try:
-                    await write_frame(stream, {"cert": self._certificate_text})
-                    answer = await _read_frame(stream)
-                finally:
-                    await stream.close()
+                await write_frame(stream, {"cert": self._certificate_text})
+                answer = await _read_frame(stream)
         except TimeoutError:
-            await self._host.disconnect(peer_id)
+            await self._host.disconnect(peer_id)  # the stream goes with the connection
             raise MembershipError(f"{peer_id} did not answer the membership handshake") from None
         except MembershipError:
             await self._host.disconnect(peer_id)
             raise
+        except BaseException:
+            if stream is not None:
+                await stream.close()
+            raise
         if answer.get("ok") is not True:
             await self._host.disconnect(peer_id)
             raise MembershipError(f"{peer_id} refused us: {answer.get('error', 'no reason given')}")
+        await stream.close()
         try:
             certificate = self._verifier.verify_text(str(answer.get("cert")), peer_id)
         except CertificateError as error:
@@ -121,15 +126,8 @@ class MembershipGate:
             certificate = self._verifier.verify_text(str(hello.get("cert")), peer_id)
         except (MembershipError, CertificateError, TimeoutError) as error:
             log.info("refused %s: %s", peer_id, error or "handshake timed out")  # strangers: not a warning each
-            with contextlib.suppress(ConnectionError):
-                await write_frame(stream, {"ok": False, "error": "not a member of this swarm"})
-            await stream.close()
             # Let the refusal reach the peer (it hangs up on reading it) before we do.
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(0.5):
-                    while await stream.read():
-                        pass
-            await stream.close_connection()
+            await stream.send_and_hang_up(_REFUSAL, linger_s=REFUSAL_LINGER_S)
             return
         await write_frame(stream, {"ok": True, "cert": self._certificate_text})
         await self._admit(peer_id, certificate)

@@ -76,6 +76,10 @@ project would propose. Tests: tests/test_swarm_hardening.py, tests/test_swarm_br
 9. Two receives per Noise message: see `fix_noise_reads`.
 
 10. A cancelled frame write kills the connection: see `fix_whole_frame_writes`.
+
+11. A yamux WINDOW_UPDATE per small read: see `fix_yamux_small_reads`.
+
+12. Two round trips per protocol negotiation on the dialer: see `fix_pipelined_select`.
 """
 
 from __future__ import annotations
@@ -85,11 +89,13 @@ import logging
 import os
 import time
 import types
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import trio
-from libp2p.abc import IHost
+from libp2p.abc import IHost, IMultiselectCommunicator
+from libp2p.custom_types import TProtocol
+from libp2p.io.exceptions import IOException
 from libp2p.io.trio import TrioTCPStream
 from libp2p.network import swarm as swarm_module
 from libp2p.network.config import RetryConfig
@@ -97,14 +103,23 @@ from libp2p.network.connection.raw_connection import RawConnection
 from libp2p.network.connection.swarm_connection import SwarmConn
 from libp2p.peer import peerstore as peerstore_module
 from libp2p.peer.id import ID
+from libp2p.protocol_muxer import multiselect_client
+from libp2p.protocol_muxer.exceptions import (
+    MultiselectClientError,
+    MultiselectCommunicatorError,
+    ProtocolNotSupportedError,
+)
+from libp2p.protocol_muxer.multiselect_client import MultiselectClient
+from libp2p.protocol_muxer.multiselect_communicator import MultiselectCommunicator
 from libp2p.pubsub import floodsub as floodsub_module
 from libp2p.pubsub import gossipsub as gossipsub_module
 from libp2p.pubsub import pubsub as pubsub_module
 from libp2p.pubsub import utils as pubsub_utils
 from libp2p.stream_muxer.exceptions import MuxedConnUnavailable
-from libp2p.stream_muxer.yamux.yamux import Yamux
+from libp2p.stream_muxer.yamux.yamux import Yamux, YamuxStream
+from libp2p.utils import encode_delim
 
-__all__ = ["MAX_HALF_OPEN", "RECORD_CACHE_S", "apply_fixes", "forget_stranger"]
+__all__ = ["MAX_HALF_OPEN", "RECORD_CACHE_S", "SMALL_READ", "apply_fixes", "forget_stranger"]
 
 log = logging.getLogger(__name__)
 
@@ -128,6 +143,8 @@ def apply_fixes(host: IHost, is_admitted: Callable[[str], bool] | None) -> None:
     fix_disconnect_delay()
     fix_noise_reads()
     fix_whole_frame_writes()
+    fix_yamux_small_reads()
+    fix_pipelined_select()
     network.auto_connector.maybe_connect = _no_auto_connect
     if is_admitted is not None:
         fix_identify(host, is_admitted)
@@ -325,3 +342,91 @@ async def _write_whole_frame(self: Yamux, data: bytes) -> None:
                     await self.secured_conn.close()
                 raise MuxedConnUnavailable(f"frame write blocked for {FRAME_WRITE_LIMIT_S} s: connection closed")
     await trio.lowlevel.checkpoint()
+
+
+def fix_yamux_small_reads() -> None:
+    """11. A yamux WINDOW_UPDATE per small read. ``YamuxStream._auto_tune_and_send_window_update``
+    has a branch for ``0 < delta < threshold``: any read below the hysteresis threshold
+    (half the window) credits the sender with ``delta + bytes_read`` and sends a frame,
+    so every small message costs its reader an encrypted frame and a send, and the
+    sender a wake-up to process it: 4 of the node's 16 sends per refused stranger, 5 of
+    the stranger's (``read_delim`` reads a multistream message in two reads). Fix 7's
+    variable does not reach that branch. Here a read under `SMALL_READ` bytes only counts
+    as pending release (the library's own batch: credited once half the window is
+    consumed, or with the next larger read); larger reads (bulk transfers, where a frame
+    per 64 KB read costs nothing) take the library's path unchanged, so bulk flow control
+    behaves as before (that path credits about twice what was read; left alone here).
+    Process-wide (a method of the class); idempotent. Upstream: drop the partial-slack
+    branch, as go-yamux's ``sendWindowUpdate`` only sends once half the window is consumed
+    (with that rule for every read, the swarm, bridge, hardening and ROPE carrier tests
+    pass too)."""
+    if YamuxStream._auto_tune_and_send_window_update is not _no_window_update_per_small_read:
+        YamuxStream._auto_tune_and_send_window_update = _no_window_update_per_small_read  # type: ignore[method-assign]
+
+
+SMALL_READ = 16 * 1024
+"""A yamux read below this sends no WINDOW_UPDATE of its own (fix 11)."""
+
+_ORIGINAL_WINDOW_UPDATE = YamuxStream._auto_tune_and_send_window_update
+
+
+async def _no_window_update_per_small_read(self: YamuxStream, *, bytes_read: int = 0) -> None:
+    if 0 < bytes_read < SMALL_READ:
+        # No await between this and the library's accounting (under its window lock).
+        self._pending_recv_release += bytes_read
+        bytes_read = 0
+    await _ORIGINAL_WINDOW_UPDATE(self, bytes_read=bytes_read)
+
+
+def fix_pipelined_select() -> None:
+    """12. Two round trips per protocol negotiation on the dialer. ``MultiselectClient.select_one_of``
+    writes the multistream header, waits for the listener's, then writes its proposal
+    and waits for the echo: for the security protocol, the muxer and every stream, a
+    send and a wait more than needed (the dialer sends 3 messages more per connection
+    with one stream; the listener takes 3 wake-ups more). Here the header and the first
+    proposal go out in one write, which multistream-select allows (go-libp2p does it;
+    a listener reads them as two messages), then the dialer reads the header and the
+    answer; the other proposals, if the first is refused, and a listener restarting the
+    handshake take the library's way (`try_select`). Process-wide (a method of the
+    class); idempotent. Upstream: the same in ``select_one_of`` ("lazy"
+    negotiation, as go-multistream's ``SelectProtoOrFail`` writes both at once)."""
+    if MultiselectClient.select_one_of is not _select_pipelined:
+        MultiselectClient.select_one_of = _select_pipelined  # type: ignore[method-assign]
+
+
+_ORIGINAL_SELECT = MultiselectClient.select_one_of
+
+
+async def _select_pipelined(
+    self: MultiselectClient,
+    protocols: Sequence[TProtocol],
+    communicator: IMultiselectCommunicator,
+    negotiate_timeout: int = multiselect_client.DEFAULT_NEGOTIATE_TIMEOUT,
+) -> TProtocol:
+    if not protocols or protocols[0] is None or not isinstance(communicator, MultiselectCommunicator):
+        return await _ORIGINAL_SELECT(self, protocols, communicator, negotiate_timeout)
+    first = protocols[0]
+    header = multiselect_client.MULTISELECT_PROTOCOL_ID
+    with trio.move_on_after(negotiate_timeout):
+        try:
+            await communicator.read_writer.write(encode_delim(header.encode()) + encode_delim(first.encode()))
+        except (IOException, AssertionError, ValueError) as error:  # what MultiselectCommunicator.write maps
+            raise MultiselectClientError(f"handshake write failed: {error}") from error
+        try:
+            if (answer := await communicator.read()) != header:
+                raise MultiselectClientError(f"multiselect protocol ID mismatch: got {answer!r}")
+            answer = await communicator.read()
+        except MultiselectCommunicatorError as error:
+            raise MultiselectClientError(f"protocol read failed: {error}, protocol={first}") from error
+        if answer == first:
+            return first
+        rest = list(protocols[1:])
+        if answer == header:  # the listener restarted the handshake: the library knows what to do
+            rest.insert(0, first)
+        elif answer != multiselect_client.PROTOCOL_NOT_FOUND_MSG:
+            raise MultiselectClientError(f"unrecognized response: {answer!r}, protocol={first}")
+        for protocol in rest:  # the library's way, one round trip each
+            with contextlib.suppress(ProtocolNotSupportedError):
+                return await self.try_select(communicator, protocol)
+        raise MultiselectClientError(f"protocols not supported: {list(protocols)}")
+    raise MultiselectClientError(f"response timed out after {negotiate_timeout}s, protocols tried: {list(protocols)}")

@@ -229,7 +229,7 @@ class SwarmNode:
             )
             host.set_gossip_validator(STATE_TOPIC, self._validate)
             subscription = await host.gossip_subscribe(STATE_TOPIC)
-            host.add_connection_listener(self._connection_changed)
+            host.add_connection_listener(self._connection_changed, opens=False)
         except BaseException:
             await self._stack.aclose()
             raise

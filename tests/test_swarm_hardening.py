@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import struct
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -178,3 +179,100 @@ async def test_a_closed_connection_ends_its_streams_and_is_reported() -> None:
         await wait_until(lambda: gone == [dialer_id])
         assert dialer_id not in listener.connected_peers()
     assert SwarmConn._cleanup is libp2p_fixes._prompt_cleanup  # type: ignore[comparison-overlap]
+
+
+async def test_small_reads_send_no_window_update_each_and_a_large_transfer_still_flows(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """py-libp2p's yamux sent a WINDOW_UPDATE after every read below half the window
+    (fix 10): a frame and a send per small message read. Updates must still come for
+    large reads, or a transfer larger than the window would stall."""
+    from libp2p.stream_muxer.yamux import yamux
+
+    updates = 0
+
+    def count_window_updates() -> None:
+        original = yamux.Yamux._write_frame  # as the hosts' fixes left it
+
+        async def counted(self: Any, data: bytes) -> None:
+            nonlocal updates
+            _, typ, flags, _, _ = struct.unpack(yamux.YAMUX_HEADER_FORMAT, data[:12])
+            if typ == yamux.TYPE_WINDOW_UPDATE and flags == 0:
+                updates += 1
+            await original(self, data)
+
+        monkeypatch.setattr(yamux.Yamux, "_write_frame", counted)
+
+    small, large = 100, 2 * yamux.DEFAULT_WINDOW_SIZE
+
+    async def sink(stream: P2PStream) -> None:
+        for expected in (small * 8, large):
+            received = 0
+            while received < expected:
+                received += len(await stream.read())
+            await stream.write(b"ok")
+
+    async with open_host() as listener, open_host() as dialer:
+        listener.set_stream_handler("/test/sink/1.0.0", sink)
+        count_window_updates()
+        await dialer.connect(listener.listen_addrs[0])
+        stream = await dialer.open_stream(listener.peer_id, "/test/sink/1.0.0")
+        for index in range(small):
+            await stream.write(b"%08d" % index)
+        assert await asyncio.wait_for(stream.read(), 30) == b"ok"
+        assert updates == 0  # 800 bytes read in 100 reads or so: far below half a window
+        await stream.write(b"x" * large)
+        assert await asyncio.wait_for(stream.read(), 60) == b"ok"
+        assert updates > 0
+        await stream.close()
+    assert yamux.YamuxStream._auto_tune_and_send_window_update is libp2p_fixes._no_window_update_per_small_read
+
+
+async def test_a_dialer_proposes_with_its_header_and_falls_back_to_its_next_protocol() -> None:
+    """fix 11: the first proposal travels with the multistream header; a listener that
+    refuses it still gets the dialer's next protocol, and one it serves opens as before."""
+    from libp2p.custom_types import TProtocol
+    from libp2p.protocol_muxer.multiselect_client import MultiselectClient
+
+    async def echo(stream: P2PStream) -> None:
+        await stream.write(await stream.read())
+
+    async with open_host() as listener, open_host() as dialer:
+        listener.set_stream_handler("/test/echo/1.0.0", echo)
+        await dialer.connect(listener.listen_addrs[0])
+        stream = await dialer.open_stream(listener.peer_id, "/test/echo/1.0.0")
+        await stream.write(b"hello")
+        assert await asyncio.wait_for(stream.read(), 30) == b"hello"
+        with pytest.raises(ConnectionError):
+            await dialer.open_stream(listener.peer_id, "/test/nobody/1.0.0")
+        assert dialer._libp2p is not None
+        host = dialer._libp2p
+
+        async def open_either() -> str:
+            protocols = [TProtocol("/test/nobody/1.0.0"), TProtocol("/test/echo/1.0.0")]
+            net_stream = await host.new_stream(ID.from_base58(listener.peer_id), protocols)
+            await net_stream.write(b"again")
+            answer = await net_stream.read(5)
+            await net_stream.close()
+            return f"{net_stream.get_protocol()} {answer.decode()}"
+
+        assert await dialer._call(open_either) == "/test/echo/1.0.0 again"
+    assert MultiselectClient.select_one_of is libp2p_fixes._select_pipelined  # type: ignore[comparison-overlap]
+
+
+async def test_a_listener_of_departures_hears_only_departures() -> None:
+    """Opens are posted across the thread boundary only to listeners that want them (the
+    gate and the node listen to departures only: a stranger flood costs them no crossing)."""
+    both: list[tuple[str, bool]] = []
+    departures: list[tuple[str, bool]] = []
+    async with open_host() as listener:
+        listener.add_connection_listener(lambda peer, up: both.append((peer, up)))
+        remove = listener.add_connection_listener(lambda peer, up: departures.append((peer, up)), opens=False)
+        async with open_host() as dialer:
+            await dialer.connect(listener.listen_addrs[0])
+            dialer_id = dialer.peer_id
+            await wait_until(lambda: both == [(dialer_id, True)])
+        await wait_until(lambda: both == [(dialer_id, True), (dialer_id, False)])
+        assert departures == [(dialer_id, False)]
+        remove()
+        assert listener._open_listeners == 1
