@@ -129,12 +129,15 @@ class _Room:
             return  # a client that left (its router's late events)
         if producer_id in client.own or producer_id in client.rtc.received:
             return
+        if self.senders.get(producer_id) == client.name:
+            return  # its own, from before it entered again (it went with the dead entry)
 
         async def consume() -> None:
             try:
                 await client.rtc.receive(producer_id)
             except Exception as error:  # the producer left meanwhile, or its node died: the room goes on
-                _progress(f"{client.name} could not consume {producer_id[:8]}: {error}")
+                if self.clients.get(client.name) is client:  # not a client that left (entered again) meanwhile
+                    _progress(f"{client.name} could not consume {producer_id[:8]}: {error}")
 
         task = asyncio.get_running_loop().create_task(consume())
         client.tasks.add(task)
