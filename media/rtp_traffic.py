@@ -12,7 +12,7 @@ import contextlib
 import socket
 import struct
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from typing import Any
 
 OPUS_PAYLOAD_TYPE = 100
@@ -159,6 +159,21 @@ async def opus_producer(router: Any) -> AsyncIterator[Any]:
         yield producer
     finally:
         await source.close()
+
+
+async def receive_everywhere(port: int, sinks: Iterable[RtpSink], packets: int) -> None:
+    """Send opus RTP to the comedia PlainTransport listening on ``port`` until every one of ``sinks``
+    received ``packets``; the source and the sinks are closed afterwards, whether they did or not."""
+    sinks = list(sinks)
+    source = RtpSource("127.0.0.1", port)
+    source.start()
+    try:
+        for sink in sinks:
+            await sink.wait_for_packets(packets)
+    finally:
+        await source.close()
+        for sink in sinks:
+            sink.close()
 
 
 async def sink_consumer(router: Any, producer_id: str) -> tuple[RtpSink, Any]:

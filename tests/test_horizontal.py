@@ -20,7 +20,7 @@ import media
 from media.codecs import DEFAULT_MEDIA_CODECS
 from media.errors import InvalidStateError
 from media.horizontal import Candidate, Horizontal, LeastWorkers, LowestCpu
-from media.rtp_traffic import OPUS_RTP_PARAMETERS, RtpSource, sink_consumer
+from media.rtp_traffic import OPUS_RTP_PARAMETERS, receive_everywhere, sink_consumer
 from media.stats import get_stats
 from media.vertical import Capacity, CapacityError, Vertical
 from swarm.loopback import loopback
@@ -188,13 +188,5 @@ async def test_vertical_cluster_pipes_rtp_from_one_server_to_consumers_on_the_ot
         sinks = [(await sink_consumer(router, producer.id))[0] for _ in range(2)]
         servers_used = {_server_of(real.worker, clients) for real in router.real_routers}
         assert servers_used == {0, 1} and router.pipe_count == 1  # the producer piped across servers once
-        source = RtpSource("127.0.0.1", ingress.tuple["localPort"])
-        source.start()
-        try:
-            for sink in sinks:
-                await sink.wait_for_packets(25)
-        finally:
-            await source.stop()
-            for sink in sinks:
-                sink.close()
+        await receive_everywhere(ingress.tuple["localPort"], sinks, 25)
         await vertical_worker.close()

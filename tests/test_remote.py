@@ -24,7 +24,7 @@ from media.aiortc_client import AiortcClient
 from media.codecs import DEFAULT_MEDIA_CODECS
 from media.errors import InvalidStateError
 from media.remote import MediasoupServer, RemoteMediasoup
-from media.rtp_traffic import OPUS_RTP_PARAMETERS, RtpSource, sink_consumer
+from media.rtp_traffic import OPUS_RTP_PARAMETERS, RtpSource, receive_everywhere, sink_consumer
 from media.stats import get_stats
 from media.vertical import Capacity, Vertical
 from rope import InvalidParams, ReconnectPolicy, RopeConnection, UnknownMethod, UnknownObject
@@ -107,13 +107,7 @@ async def test_pipe_between_a_local_router_and_a_remote_one() -> None:
             ingress, producer = await _rtp_producer(local_router)
             await local_router.pipe_to_router(producer_id=producer.id, router=remote_router)
             sink, _ = await sink_consumer(remote_router, producer.id)
-            source = RtpSource("127.0.0.1", ingress.tuple["localPort"])
-            source.start()
-            try:
-                await sink.wait_for_packets(25)
-            finally:
-                await source.stop()
-                sink.close()
+            await receive_everywhere(ingress.tuple["localPort"], [sink], 25)
     finally:
         await worker.close()
 
@@ -126,15 +120,7 @@ async def test_vertical_router_spans_workers_of_a_remote_server() -> None:
         ingress = await router.create_plain_transport(listen_info=LOOPBACK, rtcp_mux=True, comedia=True)
         producer = await ingress.produce(kind="audio", rtp_parameters=OPUS_RTP_PARAMETERS)
         pairs = [await sink_consumer(router, producer.id) for _ in range(3)]
-        source = RtpSource("127.0.0.1", ingress.tuple["localPort"])
-        source.start()
-        try:
-            for sink, _ in pairs:
-                await sink.wait_for_packets(25)
-        finally:
-            await source.stop()
-            for sink, _ in pairs:
-                sink.close()
+        await receive_everywhere(ingress.tuple["localPort"], [sink for sink, _ in pairs], 25)
         real_workers = {r.worker for r in router.real_routers}
         assert len(real_workers) == 2 and all(isinstance(w, media.remote.client.Worker) for w in real_workers)
         assert router.pipe_count == 1
@@ -259,13 +245,7 @@ async def test_a_proxy_reexports_a_remote_server() -> None:
         router = await worker.create_router(media_codecs=DEFAULT_MEDIA_CODECS)
         ingress, producer = await _rtp_producer(router)
         sink, _consumer = await sink_consumer(router, producer.id)
-        source = RtpSource("127.0.0.1", ingress.tuple["localPort"])
-        source.start()
-        try:
-            await sink.wait_for_packets(10)
-        finally:
-            await source.stop()
-            sink.close()
+        await receive_everywhere(ingress.tuple["localPort"], [sink], 10)
         assert len(upstream.workers) == 1 and upstream.workers[0].pid == worker.pid
         await proxy.close()
         await eventually(lambda: not upstream.workers)  # the proxy's workers close upstream too

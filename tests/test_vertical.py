@@ -11,7 +11,7 @@ import pytest
 
 import media
 from media.codecs import DEFAULT_MEDIA_CODECS
-from media.rtp_traffic import OPUS_RTP_PARAMETERS, RtpSource, sink_consumer
+from media.rtp_traffic import OPUS_RTP_PARAMETERS, receive_everywhere, sink_consumer
 from media.vertical import Capacity, Vertical, VerticalRouter
 
 LOOPBACK = {"protocol": "udp", "ip": "127.0.0.1"}
@@ -33,15 +33,7 @@ async def test_consumers_beyond_one_workers_threshold_spread_and_all_receive_rtp
     ingress = await router.create_plain_transport(listen_info=LOOPBACK, rtcp_mux=True, comedia=True)
     producer = await ingress.produce(kind="audio", rtp_parameters=OPUS_RTP_PARAMETERS)
     pairs = [await sink_consumer(router, producer.id) for _ in range(5)]
-    source = RtpSource("127.0.0.1", ingress.tuple["localPort"])
-    source.start()
-    try:
-        for sink, _ in pairs:
-            await sink.wait_for_packets(25)
-    finally:
-        await source.close()
-        for sink, _ in pairs:
-            sink.close()
+    await receive_everywhere(ingress.tuple["localPort"], [sink for sink, _ in pairs], 25)
     # 2 consumers per worker: 5 consumers fill 3 workers; the producer is piped
     # once into each worker that is not its own, not once per consumer.
     assert len({r.worker for r in router.real_routers}) == 3

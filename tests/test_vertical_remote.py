@@ -20,7 +20,7 @@ import pytest
 import media
 from media.codecs import DEFAULT_MEDIA_CODECS
 from media.horizontal import Horizontal
-from media.rtp_traffic import OPUS_RTP_PARAMETERS, RtpSource, sink_consumer
+from media.rtp_traffic import OPUS_RTP_PARAMETERS, receive_everywhere, sink_consumer
 from media.vertical import Capacity, Vertical
 from swarm.loopback import loopback
 
@@ -83,15 +83,7 @@ async def test_capacity_real_routers_and_pipe_events_read_the_same_on_every_back
 
         # Two consumers per worker: the third consumer is on a second worker, fed through one pipe.
         pairs = [await sink_consumer(router, producer.id) for _ in range(3)]
-        source = RtpSource("127.0.0.1", ingress.tuple["localPort"])
-        source.start()
-        try:
-            for sink, _ in pairs:
-                await sink.wait_for_packets(20)
-        finally:
-            await source.stop()
-            for sink, _ in pairs:
-                sink.close()
+        await receive_everywhere(ingress.tuple["localPort"], [sink for sink, _ in pairs], 20)
         reals = router.real_routers
         assert len(reals) == 2 and home.id in {real.id for real in reals}
         assert _pids(worker.real_workers) == {real.worker.pid for real in reals}
