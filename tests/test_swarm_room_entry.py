@@ -82,6 +82,25 @@ def pipe_transports(remote: RemoteMediasoup) -> set[str]:
             if isinstance(transport, PipeTransport) and not transport.closed}
 
 
+@contextlib.asynccontextmanager
+async def one_application_through_each(
+    swarm: LocalSwarm, a: NodeProcess, b: NodeProcess
+) -> AsyncIterator[tuple[Any, Any, list[RtpSink]]]:
+    """Two applications in room "lobby", one entering through ``a`` and one through ``b`` (their
+    routers); the sinks added to the list yielded with them are closed with them."""
+    assert a.entry_url and b.entry_url
+    first = await connect_websocket(a.entry_url, token=swarm.token, reconnect=QUICK)
+    second = await connect_websocket(b.entry_url, token=swarm.token, reconnect=QUICK)
+    sinks: list[RtpSink] = []
+    try:
+        yield await enter_room(first, "lobby"), await enter_room(second, "lobby"), sinks
+    finally:
+        for sink in sinks:
+            sink.close()
+        await first.close()
+        await second.close()
+
+
 async def consume_when_back(router: Any, producer_id: str, sinks: list[RtpSink]) -> tuple[RtpSink, Any]:
     """Consume ``producer_id`` once the room lists it again (an application re-consuming after
     "newproducer"; its connection may have been down when that event fired, the room's state is not)."""
@@ -102,13 +121,7 @@ async def test_an_entry_frozen_for_15_s_comes_back_and_the_room_converges(tmp_pa
     async with LocalSwarm(tmp_path, session_grace_s=GRACE_S) as swarm:
         a = await swarm.start_node("a", workers=1)
         b = await swarm.start_node("b", workers=1)
-        assert a.entry_url and b.entry_url
-        first = await connect_websocket(a.entry_url, token=swarm.token, reconnect=QUICK)
-        second = await connect_websocket(b.entry_url, token=swarm.token, reconnect=QUICK)
-        sinks: list[RtpSink] = []
-        try:
-            here = await enter_room(first, "lobby")
-            there = await enter_room(second, "lobby")
+        async with one_application_through_each(swarm, a, b) as (here, there, sinks):
             announced: list[str] = []
             closed: list[str] = []
             there.on("newproducer", lambda record: announced.append(record["id"]))
@@ -174,11 +187,6 @@ async def test_an_entry_frozen_for_15_s_comes_back_and_the_room_converges(tmp_pa
                 stale = sink_there.packets, sink_here.packets
                 await again_there.wait_for_packets(again_there.packets + 20, within=20)
                 assert (sink_there.packets, sink_here.packets) == stale  # no old consumer is fed
-        finally:
-            for sink in sinks:
-                sink.close()
-            await first.close()
-            await second.close()
 
 
 def record_closing(consumer: Any) -> list[str]:
@@ -193,13 +201,7 @@ async def test_losing_a_host_of_some_consumers_of_a_foreign_producer_leaves_the_
         a = await swarm.start_node("a", workers=1)
         b = await swarm.start_node("b", workers=1, consumers_per_worker=2)
         c = await swarm.start_node("c", workers=1, consumers_per_worker=2, entry=False)
-        assert a.entry_url and b.entry_url
-        first = await connect_websocket(a.entry_url, token=swarm.token, reconnect=QUICK)
-        second = await connect_websocket(b.entry_url, token=swarm.token, reconnect=QUICK)
-        sinks: list[RtpSink] = []
-        try:
-            here = await enter_room(first, "lobby")
-            there = await enter_room(second, "lobby")
+        async with one_application_through_each(swarm, a, b) as (here, there, sinks):
             closed: list[str] = []
             there.on("producerclose", closed.append)
             async with opus_producer(here) as mine:
@@ -226,8 +228,3 @@ async def test_losing_a_host_of_some_consumers_of_a_foreign_producer_leaves_the_
                 await there.dump()
                 assert [seen for seen in events.values() if seen] == [["transportclose"]] * (len(consumers) - len(kept))
                 assert mine.id not in closed and producer_ids(there) == {mine.id}
-        finally:
-            for sink in sinks:
-                sink.close()
-            await first.close()
-            await second.close()
