@@ -197,7 +197,6 @@ class P2PStream:
         self._resume = trio.Event()
         self._discarding = False  # trio
         self._discarded = 0  # trio
-        self._remote_ended = False  # trio: the remote half-closed (EOF), or the stream is gone
         self._reader_done = trio.Event()
         # Writing (asyncio -> trio pump).
         self._outgoing: deque[bytes] = deque()
@@ -331,10 +330,8 @@ class P2PStream:
                 try:
                     chunk = await self._stream.read(65536)
                 except _STREAM_GONE:
-                    self._remote_ended = True
                     return
                 if not chunk:
-                    self._remote_ended = True
                     return
                 if self._discarding:
                     self._discarded += len(chunk)
@@ -407,9 +404,9 @@ class P2PStream:
         `DISCARD_BYTES`; past them the stream is reset."""
         self._discarding = True
         self._resume.set()
-        with trio.move_on_after(DISCARD_S):
+        with trio.move_on_after(DISCARD_S) as waited:
             await self._reader_done.wait()
-        if not self._remote_ended:
+        if waited.cancelled_caught or self._discarded > DISCARD_BYTES:  # the remote did not end it
             with contextlib.suppress(*_STREAM_GONE):
                 await self._stream.reset()
         self._stop_pump()
