@@ -298,7 +298,7 @@ class P2PStream:
 
     async def send_and_hang_up(self, data: bytes, linger_s: float) -> None:
         """Write ``data`` (after what was queued), then hang up this stream's connection
-        once the remote has ended the stream (it read the data) or after ``linger_s``.
+        once the remote has hung up (it read the data) or after ``linger_s``.
 
         One trip to the libp2p thread instead of four (write, half-close, read to EOF,
         hang up), and no half-close frame: what a refused stranger costs the node
@@ -416,10 +416,14 @@ class P2PStream:
         self._end_writer()
         await self._writer_done.wait()
         conn = self._stream.muxed_conn
+        # The remote hanging up (or the connection failing), not the stream's EOF: a peer may
+        # end its side before it reads (js-libp2p's `sink` does), and a connection closed
+        # under it then loses what it had not read yet. Both of py-libp2p's muxers set it.
+        hung_up: trio.Event = getattr(conn, "event_shutting_down", self._reader_done)
         with contextlib.suppress(*_STREAM_GONE):
             await self._stream.write(data)
             with trio.move_on_after(linger_s):
-                await self._reader_done.wait()  # EOF, a reset, or the connection's end
+                await hung_up.wait()
         if not conn.is_closed:
             with contextlib.suppress(*_STREAM_GONE):
                 await conn.close()
