@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import signal
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -98,6 +100,33 @@ async def test_capacity_real_routers_and_pipe_events_read_the_same_on_every_back
             await consumer.close()
         await asyncio.wait_for(pipe_closed.wait(), WAIT)
         assert router.pipe_count == 0
+        await worker.close()
+
+
+@pytest.mark.parametrize("kind", VERTICAL_BACKENDS)
+async def test_a_real_worker_that_dies_leaves_real_routers_with_realrouterclose(kind: str) -> None:
+    """A real worker SIGKILLed under a vertical router: "realrouterclose" (its real router) is heard, on every
+    back-end, and `real_routers` no longer lists it, while the producer's home keeps forwarding."""
+    async with vertical_backend(kind) as mediasoup:
+        worker = await mediasoup.create_worker()
+        router = await worker.create_router(media_codecs=DEFAULT_MEDIA_CODECS)
+        gone: asyncio.Queue[str] = asyncio.Queue()
+        router.observer.on("realrouterclose", lambda real: gone.put_nowait(real.id))
+        ingress = await router.create_plain_transport(listen_info=LOOPBACK, rtcp_mux=True, comedia=True)
+        producer = await ingress.produce(kind="audio", rtp_parameters=OPUS_RTP_PARAMETERS)
+        home = router.home_router(producer.id)
+        pairs = [await sink_consumer(router, producer.id) for _ in range(3)]  # the third on a second worker
+        far = next(real for real in router.real_routers if real.id != home.id)
+        real_of = {c: t.real_router.id for t in router.transports.values() for c in t.consumers}
+        near_sinks = [sink for sink, consumer in pairs if real_of[consumer.id] == home.id]
+        for sink, consumer in pairs:
+            if real_of[consumer.id] == far.id:
+                sink.close()
+
+        os.kill(far.worker.pid, signal.SIGKILL)
+        assert await asyncio.wait_for(gone.get(), WAIT) == far.id
+        assert [real.id for real in router.real_routers] == [home.id]
+        await receive_everywhere(ingress.tuple["localPort"], near_sinks, 20)
         await worker.close()
 
 

@@ -418,7 +418,7 @@ class Router(RemoteBase):
         return home
 
     def _on_remote_event(self, event: str, *args: Any) -> None:
-        """A vertical router's own observer events ("newpipe", "pipeclose", "produceradd") carry
+        """A vertical router's own observer events ("newpipe", "pipeclose", "produceradd", "realrouterclose") carry
         `RealRouter`s where the local ones carry real routers."""
         name = event.removeprefix(OBSERVER_PREFIX)
         if event.startswith(OBSERVER_PREFIX) and name in self._spec.vertical_events:

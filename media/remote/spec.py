@@ -94,7 +94,7 @@ SPECS: dict[str, TypeSpec] = {
         closing_events=("workerclose",),
         parent_close_event="workerclose",
         vertical_state=("real_routers", "pipe_count", "homes"),
-        vertical_events=("newpipe", "pipeclose", "produceradd"),
+        vertical_events=("newpipe", "pipeclose", "produceradd", "realrouterclose"),
     ),
     "WebRtcTransport": TypeSpec(
         state=(*_TRANSPORT_STATE, "ice_role", "ice_parameters", "ice_candidates", "ice_state", "ice_selected_tuple",

@@ -8,7 +8,9 @@ spread as a tree that follows demand rather than EduMeet's full mesh of
 producers x (workers - 1) pipes.
 
 Observer events (besides mediasoup's): "newpipe" (producer id, real router),
-"pipeclose" (producer id) and "produceradd" (producer, its real router).
+"pipeclose" (producer id), "produceradd" (producer, its real router) and
+"realrouterclose" (a real router that closed under us, e.g. its worker died:
+what reads `real_routers`, over Remote Mediasoup too, hears of it).
 
 A router can also be one replica of a room that spans entry points: its
 owner gives it `ForeignProducers` (producers that entered through other
@@ -222,6 +224,8 @@ class VerticalRouter(EventEmitter):
     def _real_router_gone(self, router: Any) -> None:
         if router in self._real_routers:
             self._real_routers.remove(router)
+            if not self._closed:
+                self.observer.emit("realrouterclose", router)
 
     async def _create(self, method: str, **options: Any) -> VerticalTransport:
         self._check_open()
