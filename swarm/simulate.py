@@ -15,11 +15,16 @@ Measures the control plane the way an operator would see it:
 - ``soak_s``: optionally (``--soak S``) S seconds of steady state, e.g. under
   ``--cpu-load 2`` (spinning processes) and ``--pulse-ms 200`` (one node SIGSTOPped
   that long, then SIGCONTed, every ``--pulse-every`` seconds);
+- ``detect_partition_s``: from cutting K nodes off the network (``--partition K``: every
+  node then runs in a network namespace of its own, on a bridge, see `swarm.netns`; needs
+  root) until every other view dropped them (``cut_side_detect_s``: until they dropped
+  the others); ``heal_s``: from the reconnection, after ``--cut-for`` s, until every
+  view is whole again;
 - ``detect_frozen_s``: from SIGSTOPping K nodes (``--freeze K``) until every other view
   dropped them; ``rejoin_s``: from SIGCONT until they are back in every view;
 - ``detect_dead_s``: from SIGKILLing K nodes until every survivor's view dropped them;
 - ``false_removals``: removals, in any view during the whole run, of a node that was
-  neither killed nor frozen at the time (``false_suspicions``: suspicions of such nodes,
+  neither killed, frozen nor cut off at the time (``false_suspicions``: suspicions of such nodes,
   which they refuted);
 - ``cpu_per_node_pct``: each node process's CPU over the byte-counting window.
 
@@ -49,6 +54,7 @@ from typing import Any
 import psutil
 
 from swarm.membership import SwarmAuthority, load_or_create_identity, peer_id_of
+from swarm.netns import NetnsLab
 from swarm.records import heartbeat_s
 
 __all__ = ["add_arguments", "run"]
@@ -59,6 +65,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--kill", type=int, default=1, help="nodes to SIGKILL at the end (default 1)")
     parser.add_argument("--freeze", type=int, default=0, help="nodes to SIGSTOP, then SIGCONT, before the kill")
     parser.add_argument("--frozen-for", type=float, default=5.0, help="seconds the frozen nodes stay stopped")
+    parser.add_argument("--partition", type=int, default=0,
+                        help="nodes to cut off from the rest, then reconnect, before the freeze (each node in a "
+                             "network namespace of its own: needs root)")
+    parser.add_argument("--cut-for", type=float, default=5.0, help="seconds the partition lasts")
     parser.add_argument("--soak", type=float, default=0.0, help="seconds of steady state watched for false removals")
     parser.add_argument("--cpu-load", type=int, default=0, help="spinning processes sharing the CPU for the whole run")
     parser.add_argument("--pulse-ms", type=float, default=0.0, help="SIGSTOP one node this long, repeatedly")
@@ -106,9 +116,11 @@ class _Node:
 
 
 class _Swarm:
-    def __init__(self, args: argparse.Namespace, directory: Path) -> None:
+    def __init__(self, args: argparse.Namespace, directory: Path, lab: NetnsLab | None = None) -> None:
         self.args = args
         self.directory = directory
+        self.lab = lab
+        """With `--partition`: every node in a namespace of its own, at its address there."""
         self.nodes: list[_Node] = []
         self.changed = asyncio.Event()
         self.background: list[asyncio.Task[None]] = []
@@ -124,7 +136,7 @@ class _Swarm:
             authority.issue(peer_id).save(node_dir / "node.cert")
             self.nodes.append(_Node(index, peer_id))
         bootstrap = self.directory / "bootstrap-peers.txt"
-        lines = [f"/ip4/127.0.0.1/tcp/{port}/p2p/{self.nodes[i].peer_id}" for i, port in enumerate(ports)]
+        lines = [f"/ip4/{self._ip(i)}/tcp/{port}/p2p/{self.nodes[i].peer_id}" for i, port in enumerate(ports)]
         bootstrap.write_text("# simulation\n" + "\n".join(lines) + "\n")
         for index in range(self.args.peers):
             port = ports[index] if index < len(ports) else 0
@@ -135,7 +147,7 @@ class _Swarm:
                     "--dir", str(self.directory / f"node{index}"),
                     "--swarm-pub", str(public_key),
                     "--bootstrap", str(bootstrap),
-                    "--listen", f"/ip4/127.0.0.1/tcp/{port}",
+                    "--listen", f"/ip4/{self._ip(index)}/tcp/{port}",
                     "--load-interval", str(self.args.load_interval),
                     "--heartbeat", str(self.args.heartbeat),
                     "--degree", str(self.args.degree),
@@ -144,7 +156,12 @@ class _Swarm:
                 ]
             )
             # fmt: on
+            if self.lab is not None:
+                commands[-1] = self.lab.command(index, commands[-1])
         return commands
+
+    def _ip(self, index: int) -> str:
+        return self.lab.address(index) if self.lab is not None else "127.0.0.1"
 
     async def spawn(self, nodes: list[_Node], commands: list[list[str]], group: asyncio.TaskGroup) -> None:
         for node in nodes:
@@ -332,6 +349,12 @@ async def _measure(
             wrong = _false(nodes, since)
             _progress(f"  {end - time.time():.0f} s left: {wrong[0]} false removals, {wrong[1]} false suspicions")
 
+    partition = max(0, min(args.partition, len(nodes) - 2 - kill - freeze))
+    detect_partition_s = cut_side_s = heal_s = None
+    if partition:
+        detect_partition_s, cut_side_s, heal_s = await _partition(swarm, args, nodes, partition, kill + freeze, since)
+        await asyncio.sleep(args.settle)
+
     detect_frozen_s = rejoin_s = None
     if freeze:
         others = [n for n in nodes if n not in frozen]
@@ -388,6 +411,10 @@ async def _measure(
         "soak_s": args.soak,
         "cpu_load": args.cpu_load,
         "pulse_ms": args.pulse_ms,
+        "partitioned": partition,
+        "detect_partition_s": None if detect_partition_s is None else round(detect_partition_s, 3),
+        "cut_side_detect_s": None if cut_side_s is None else round(cut_side_s, 3),
+        "heal_s": None if heal_s is None else round(heal_s, 3),
         "frozen": freeze,
         "detect_frozen_s": None if detect_frozen_s is None else round(detect_frozen_s, 3),
         "rejoin_s": None if rejoin_s is None else round(rejoin_s, 3),
@@ -399,6 +426,47 @@ async def _measure(
         "load_heartbeat_s": load_heartbeat,
         "ttl_s": 6 * load_heartbeat,
     }
+
+
+async def _partition(
+    swarm: _Swarm, args: argparse.Namespace, nodes: list[_Node], count: int, spared: int,
+    since: dict[str, list[tuple[float, float]]],
+) -> tuple[float, float, float]:
+    """Cut ``count`` nodes (before the last ``spared``, kept for freeze and kill) off from the rest for
+    ``--cut-for`` s, then reconnect them: (seconds until the rest dropped them, until they dropped the
+    rest, and after the reconnection until every view was whole again). The cut side's views are not
+    judged meanwhile."""
+    assert swarm.lab is not None
+    cut = nodes[len(nodes) - spared - count : len(nodes) - spared]
+    rest = [n for n in nodes if n not in cut]
+    cut_ids, rest_ids = {n.peer_id for n in cut}, {n.peer_id for n in rest}
+    t0 = time.time()
+    for victim in cut:
+        since[victim.peer_id] = [(t0, float("inf"))]
+        swarm.lab.cut(victim.index)
+    _progress(f"cut {count} node(s) off the network; waiting for both sides to drop each other")
+    await swarm.until(
+        lambda: all(not (n.view & cut_ids) for n in rest) and all(not (n.view & rest_ids) for n in cut),
+        "the two sides of the partition dropping each other",
+    )
+    detect_s = max(n.removed_at[p] for n in rest for p in cut_ids) - t0
+    cut_side_s = max(n.removed_at[p] for n in cut for p in rest_ids) - t0
+    _progress(f"the rest dropped the cut node(s) in {detect_s:.2f} s; the cut side dropped the rest in "
+              f"{cut_side_s:.2f} s (it cannot tell that it is the one cut off: Lifeguard slows its accusations)")
+    await asyncio.sleep(max(0.0, t0 + args.cut_for - time.time()))
+    t1 = time.time()
+    for victim in cut:
+        swarm.lab.heal(victim.index)
+    everyone = {n.peer_id for n in nodes if n.alive}
+    await swarm.until(lambda: all(n.view == everyone - {n.peer_id} for n in nodes if n.alive), "the partition healed")
+    heal_s = max(
+        *(n.added_at[p] for n in rest for p in cut_ids), *(n.added_at[p] for n in cut for p in rest_ids)
+    ) - t1
+    back = time.time()
+    for victim in cut:
+        since[victim.peer_id] = [(t0, back)]
+    _progress(f"reconnected after {t1 - t0:.1f} s: every view whole again in {heal_s:.2f} s")
+    return detect_s, cut_side_s, heal_s
 
 
 def _published(nodes: list[_Node]) -> dict[str, int]:
@@ -486,6 +554,10 @@ def _table(results: dict[str, Any]) -> str:
         ("background load / pulsed node", f"{results['cpu_load']} spinning / {results['pulse_ms']:.0f} ms pulses"),
         (f"soak: {results['soak_s']:.0f} s", f"{results['false_removals']} false removals, "
                                                f"{results['false_suspicions']} false suspicions (whole run)"),
+        (f"partition: {results['partitioned']} node(s) cut off, the rest drop them",
+         _seconds(results["detect_partition_s"])),
+        ("  the cut side drops the rest", _seconds(results["cut_side_detect_s"])),
+        ("  every view whole after the reconnection", _seconds(results["heal_s"])),
         (f"detect {results['frozen']} SIGSTOPped node(s)", _seconds(results["detect_frozen_s"])),
         ("  back in every view after SIGCONT", _seconds(results["rejoin_s"])),
         (f"detect {results['killed']} SIGKILLed node(s)", _seconds(results["detect_dead_s"])),
@@ -538,8 +610,12 @@ async def _run(args: argparse.Namespace) -> int:
     if args.peers < 2:
         print("mafalda-swarm simulate: --peers must be at least 2", file=sys.stderr)
         return 2
-    with tempfile.TemporaryDirectory(prefix="mafalda-swarm-sim-") as tmp:
-        swarm = _Swarm(args, Path(tmp))
+    if args.partition and (why := NetnsLab.unavailable()) is not None:
+        print(f"mafalda-swarm simulate: --partition {why}", file=sys.stderr)
+        return 2
+    with contextlib.ExitStack() as namespaces, tempfile.TemporaryDirectory(prefix="mafalda-swarm-sim-") as tmp:
+        lab = namespaces.enter_context(NetnsLab(args.peers)) if args.partition else None
+        swarm = _Swarm(args, Path(tmp), lab)
         commands = swarm.prepare()
         _progress(f"starting {args.peers} node processes (bootstrap: nodes 0 and 1) in {tmp}")
         results: dict[str, Any] | None = None
