@@ -282,7 +282,14 @@ def _table(buf: bytearray, obj: Any) -> int:
         raise _bad_scalar(obj, shape, values, error) from None
     for (offset, field), value in zip(shape.children, children, strict=True):
         where = start + offset
-        _pack_u32(buf, where, _child(buf, field, value) - where)
+        kind = field.kind
+        if kind == TABLE or kind == UNION:
+            at = _table(buf, value)
+        elif kind == STRING:
+            at = _string(buf, value)
+        else:
+            at = _vector(buf, field, value)
+        _pack_u32(buf, where, at - where)
     return start
 
 
@@ -296,12 +303,8 @@ def _bad_scalar(obj: Any, shape: Shape, values: dict[str, Any], error: Exception
     return TypeError(f"invalid value in {type(obj).__name__.removesuffix('T')}: {error}")
 
 
-def _child(buf: bytearray, field: Field, value: Any) -> int:
+def _vector(buf: bytearray, field: Field, value: Any) -> int:
     kind = field.kind
-    if kind == STRING:
-        return _string(buf, value)
-    if kind == TABLE or kind == UNION:
-        return _table(buf, value)
     count = len(value)
     if kind == VEC_SCALAR:
         _pad_to(buf, max(4, field.elem_size), 4)
@@ -311,7 +314,7 @@ def _child(buf: bytearray, field: Field, value: Any) -> int:
         except struct.error as error:
             raise _bad_value(None, field, value, error) from None
         return start
-    _pad_to(buf, 4)
+    buf += bytes(-len(buf) % 4)  # align the count
     start = len(buf)
     buf += _U32.pack(count)
     buf += bytes(4 * count)
@@ -335,7 +338,7 @@ def _string(buf: bytearray, value: str | bytes) -> int:
         data = value
     else:
         raise TypeError(f"a string field got {value!r}")
-    _pad_to(buf, 4)
+    buf += bytes(-len(buf) % 4)  # align the length
     start = len(buf)
     buf += _U32.pack(len(data))
     buf += data
