@@ -183,8 +183,9 @@ class Channel:
         data = fbs_codec.encode_size_prefixed(message)
         if len(data) > MESSAGE_MAX_LEN:
             raise ValueError(f"{what} too big ({len(data)} bytes, max {MESSAGE_MAX_LEN})")
-        if not self._sent and not self._outgoing and self._writer is not None:
-            self._writer.write(data)
+        if not self._sent and not self._outgoing:
+            self._outgoing.append(data)
+            self._flush()
             return
         if not self._outgoing:
             asyncio.get_running_loop().call_soon(self._flush)
