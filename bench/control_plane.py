@@ -23,8 +23,12 @@ and each figure is the best of its rounds: on a shared machine other work only
 ever slows a round down, and taking turns puts both layers under the same load.
 
 consume(): one opus producer on a WebRtcTransport, consumers on a second one
-(the producer is audio: no RTX, one encoding). Transports created by the
-transport rounds are closed after each round so ports do not run out.
+(the producer is audio: no RTX, one encoding), all given the router's RTP
+capabilities read once before the loop (Node's getter clones them on every
+read, which is no part of consume()). Transports created by the
+transport rounds are closed after each round so ports do not run out, and the
+next figure starts only once the worker has done those closes (Node's close()
+does not wait for them: a dump request, answered in order, tells).
 """
 
 from __future__ import annotations
@@ -73,7 +77,7 @@ const OPUS = JSON.parse(process.argv[5]);
 const CODECS = JSON.parse(process.argv[6]);
 const LISTEN = [{ protocol: 'udp', ip: '127.0.0.1' }];
 
-async function rate(fn, concurrent, cleanup) {
+async function rate(fn, concurrent, settled) {
   const t0 = process.hrtime.bigint();
   const c0 = process.cpuUsage();
   const made = [];
@@ -88,6 +92,7 @@ async function rate(fn, concurrent, cleanup) {
   const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
   const cpu = process.cpuUsage(c0);
   for (const obj of made) obj.close();
+  await settled();  // close() does not wait for the worker: let it finish them before the next figure
   return [CALLS / seconds, (cpu.user + cpu.system) / CALLS];
 }
 
@@ -100,17 +105,21 @@ function put(out, key, measured) {
   const worker = await mediasoup.createWorker({ logLevel: 'error' });
   const router = await worker.createRouter({ mediaCodecs: CODECS });
   const out = {};
+  // The worker answers in order: once a dump is answered, every close sent before it is done.
+  const settled = () => router.dump();
   const makeTransport = () => router.createWebRtcTransport({ listenInfos: LISTEN });
-  await rate(makeTransport, false);  // warm-up
-  put(out, 'transport_sequential', await rate(makeTransport, false));
-  put(out, 'transport_concurrent', await rate(makeTransport, true));
+  await rate(makeTransport, false, settled);  // warm-up
+  put(out, 'transport_sequential', await rate(makeTransport, false, settled));
+  put(out, 'transport_concurrent', await rate(makeTransport, true, settled));
   const send = await router.createWebRtcTransport({ listenInfos: LISTEN });
   const recv = await router.createWebRtcTransport({ listenInfos: LISTEN });
   const producer = await send.produce({ kind: 'audio', rtpParameters: OPUS });
-  const consume = () => recv.consume({ producerId: producer.id, rtpCapabilities: router.rtpCapabilities });
-  await rate(consume, false);  // warm-up
-  put(out, 'consume_sequential', await rate(consume, false));
-  put(out, 'consume_concurrent', await rate(consume, true));
+  // Read once, as the Python side does: this getter clones on every read, which is no part of consume().
+  const rtpCapabilities = router.rtpCapabilities;
+  const consume = () => recv.consume({ producerId: producer.id, rtpCapabilities });
+  await rate(consume, false, settled);  // warm-up
+  put(out, 'consume_sequential', await rate(consume, false, settled));
+  put(out, 'consume_concurrent', await rate(consume, true, settled));
   worker.close();
   console.log(JSON.stringify(out));
 })().catch((error) => { console.error(String(error && error.stack || error)); process.exit(1); });
@@ -131,7 +140,7 @@ async def _rate(fn: Callable[[], Awaitable[Any]], calls: int, concurrent: bool) 
     seconds = time.perf_counter() - start
     cpu_us = 1e6 * (time.process_time() - cpu) / calls
     for obj in made:
-        await obj.close()
+        await obj.close()  # each waits for the worker's answer: it is idle when the next figure starts
     return calls / seconds, cpu_us
 
 
@@ -155,8 +164,10 @@ async def measure_python(calls: int) -> dict[str, float]:
         recv = await router.create_webrtc_transport(listen_infos=LOOPBACK)
         producer = await send.produce(kind="audio", rtp_parameters=OPUS_RTP_PARAMETERS)
 
+        rtp_capabilities = router.rtp_capabilities  # read once, as the Node side does
+
         def consume() -> Awaitable[Any]:
-            return recv.consume(producer_id=producer.id, rtp_capabilities=router.rtp_capabilities)
+            return recv.consume(producer_id=producer.id, rtp_capabilities=rtp_capabilities)
 
         await _rate(consume, calls, False)  # warm-up
         _put(out, "consume_sequential", await _rate(consume, calls, False))

@@ -58,11 +58,17 @@ def has(path: str, field: str | None = None) -> bool:
 def new(path: str, **fields: Any) -> Any:
     """Build an object-API table with the given attributes (flatc's camelCase names)."""
     obj = table(path)()
-    for key, value in fields.items():
-        if not hasattr(obj, key):
-            raise AttributeError(f"FBS.{path} has no field {key!r}")
-        setattr(obj, key, value)
+    if not fields.keys() <= _field_names(path):
+        key = next(key for key in fields if key not in _field_names(path))
+        raise AttributeError(f"FBS.{path} has no field {key!r}")
+    vars(obj).update(fields)
     return obj
+
+
+@functools.cache
+def _field_names(path: str) -> frozenset[str]:
+    """A table's fields: the attributes its object-API constructor sets."""
+    return frozenset(vars(table(path)()))
 
 
 @functools.cache

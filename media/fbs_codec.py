@@ -64,8 +64,8 @@ _NEVER = object()
 
 
 class Field:
-    __slots__ = ("attr", "child", "default", "elem_size", "fmt", "kind", "pack_into", "size", "skip", "slot",
-                 "union_type", "unpack_from")
+    __slots__ = ("attr", "bit", "child", "default", "elem_size", "fmt", "kind", "pack_into", "size", "skip",
+                 "slot", "union_type", "unpack_from")
 
     def __init__(self, attr: str, slot: int, kind: int) -> None:
         self.attr = attr
@@ -84,6 +84,8 @@ class Field:
         """A scalar equal to this is left out (the schema default, as flatbuffers.Builder does)."""
         self.pack_into: Any = None
         self.unpack_from: Any = None
+        self.bit = 0
+        """This field's bit in a `Shape`'s key (set by its Plan)."""
 
     def set_format(self, fmt: str) -> None:
         """The scalar's (or a VEC_SCALAR's element's) struct format."""
@@ -99,7 +101,7 @@ class Field:
 class Plan:
     """How one object-API class maps to its table."""
 
-    __slots__ = ("cls", "fields", "layout", "template")
+    __slots__ = ("cls", "fields", "layout", "shapes", "template")
 
     def __init__(self, cls: type, fields: list[Field]) -> None:
         self.cls = cls
@@ -108,8 +110,16 @@ class Plan:
             (f for f in fields if f.kind == SCALAR), key=lambda f: -f.size
         )
         """Inline order: offsets, then scalars widest first, so each lands aligned."""
+        for i, field in enumerate(self.layout):
+            field.bit = 1 << i
+        self.shapes: dict[int, Shape] = {}
+        """Which fields are present (their bits) -> their layout."""
         self.template = dict(vars(cls()))
         """The defaults an absent field reads as (flatc's T() holds the schema's)."""
+
+    def shape(self, mask: int) -> Shape:
+        found = self.shapes[mask] = Shape([field for field in self.layout if field.bit & mask])
+        return found
 
 
 def _resolve(dotted: str) -> Any:
@@ -205,58 +215,96 @@ def _pad_to(buf: bytearray, align: int, ahead: int = 0) -> None:
         buf.extend(bytes(align - rest))
 
 
+class Shape:
+    """The inline layout of one table for one set of present fields, worked out once.
+
+    A message type's tables nearly always carry the same fields (every codec of a
+    consume() has its mimeType, payloadType, clockRate...), so the vtable's bytes and
+    one struct for the whole inline part (soffset, scalars, zeroed offset slots) are
+    computed the first time a set of fields is seen and reused after, instead of being
+    laid out field by field on every call.
+    """
+
+    __slots__ = ("align", "children", "inline", "scalars", "vtable")
+
+    def __init__(self, fields: list[Field]) -> None:
+        at = 4  # after the soffset to the vtable
+        offsets = []
+        for field in fields:
+            if field.size == 8 and at & 7:
+                at += 4
+            offsets.append(at)
+            at += field.size
+        max_slot = max((field.slot for field in fields), default=-1)
+        vtable = [0] * (max_slot + 3)
+        vtable[0], vtable[1] = 2 * max_slot + 6, at
+        for offset, field in zip(offsets, fields, strict=True):
+            vtable[field.slot + 2] = offset
+        self.vtable = struct.pack(f"<{len(vtable)}H", *vtable)
+        self.align = 8 if any(field.size == 8 for field in fields) else 4
+        fmt, end = "<I", 4
+        for offset, field in zip(offsets, fields, strict=True):
+            fmt += "x" * (offset - end) + (field.fmt if field.kind == SCALAR else "I")
+            end = offset + field.size
+        self.inline = struct.Struct(fmt)
+        self.scalars = [field for field in fields if field.kind == SCALAR]
+        self.children = [(offset, field) for offset, field in zip(offsets, fields, strict=True)
+                         if field.kind != SCALAR]
+        """(offset in the table, field) of each present offset field, in layout order."""
+
+
 def _table(buf: bytearray, obj: Any) -> int:
+    p = _plans.get(type(obj)) or plan(type(obj))
     values = obj.__dict__
-    present = []
-    at = 4  # after the soffset to the vtable
-    max_slot = -1
-    wide = False
-    for field in (_plans.get(type(obj)) or plan(type(obj))).layout:
+    mask = 0
+    inline = []  # the values of the present fields, in layout order; offsets as 0 until written
+    children = []
+    for field in p.layout:
         value = values[field.attr]
         if value is None or value == field.skip:
             continue
-        if field.size == 8:
-            wide = True
-            if at & 7:
-                at += 4
-        present.append((at, field, value))
-        at += field.size
-        if field.slot > max_slot:
-            max_slot = field.slot
-    vtable = [0] * (max_slot + 3)
-    vtable_size = 2 * max_slot + 6
-    vtable[0] = vtable_size
-    vtable[1] = at
-    for offset, field, _ in present:
-        vtable[field.slot + 2] = offset
-    # The table starts right after its vtable, aligned for its widest scalar.
-    rest = (len(buf) + vtable_size) % (8 if wide else 4)
-    if rest:
-        buf += bytes((8 if wide else 4) - rest)
-    start = len(buf) + vtable_size
-    buf += _vtable_writer(max_slot + 3)(*vtable)
-    buf += bytes(at)
-    _pack_u32(buf, start, vtable_size)  # soffset: table - vtable
-    children = []
-    for offset, field, value in present:
+        mask |= field.bit
         if field.kind == SCALAR:
-            try:
-                field.pack_into(buf, start + offset, value)
-            except struct.error as error:
-                raise _bad_value(obj, field, value, error) from None
+            inline.append(value)
         else:
-            children.append((start + offset, field, value))
-    for where, field, value in children:
-        _pack_u32(buf, where, _child(buf, field, value) - where)
+            inline.append(0)
+            children.append(value)
+    shape = p.shapes.get(mask) or p.shape(mask)
+    # The table starts right after its vtable, aligned for its widest scalar.
+    rest = (len(buf) + len(shape.vtable)) % shape.align
+    if rest:
+        buf += bytes(shape.align - rest)
+    buf += shape.vtable
+    start = len(buf)
+    try:
+        buf += shape.inline.pack(len(shape.vtable), *inline)  # soffset: table - vtable
+    except struct.error as error:
+        raise _bad_scalar(obj, shape, values, error) from None
+    for (offset, field), value in zip(shape.children, children, strict=True):
+        where = start + offset
+        kind = field.kind
+        if kind == TABLE or kind == UNION:
+            at = _table(buf, value)
+        elif kind == STRING:
+            at = _string(buf, value)
+        else:
+            at = _vector(buf, field, value)
+        _pack_u32(buf, where, at - where)
     return start
 
 
-def _child(buf: bytearray, field: Field, value: Any) -> int:
+def _bad_scalar(obj: Any, shape: Shape, values: dict[str, Any], error: Exception) -> TypeError:
+    """Which of a table's scalars the inline struct refused."""
+    for field in shape.scalars:
+        try:
+            struct.pack("<" + field.fmt, values[field.attr])
+        except struct.error as field_error:
+            return _bad_value(obj, field, values[field.attr], field_error)
+    return TypeError(f"invalid value in {type(obj).__name__.removesuffix('T')}: {error}")
+
+
+def _vector(buf: bytearray, field: Field, value: Any) -> int:
     kind = field.kind
-    if kind == STRING:
-        return _string(buf, value)
-    if kind == TABLE or kind == UNION:
-        return _table(buf, value)
     count = len(value)
     if kind == VEC_SCALAR:
         _pad_to(buf, max(4, field.elem_size), 4)
@@ -266,7 +314,7 @@ def _child(buf: bytearray, field: Field, value: Any) -> int:
         except struct.error as error:
             raise _bad_value(None, field, value, error) from None
         return start
-    _pad_to(buf, 4)
+    buf += bytes(-len(buf) % 4)  # align the count
     start = len(buf)
     buf += _U32.pack(count)
     buf += bytes(4 * count)
@@ -290,7 +338,7 @@ def _string(buf: bytearray, value: str | bytes) -> int:
         data = value
     else:
         raise TypeError(f"a string field got {value!r}")
-    _pad_to(buf, 4)
+    buf += bytes(-len(buf) % 4)  # align the length
     start = len(buf)
     buf += _U32.pack(len(data))
     buf += data
@@ -301,13 +349,13 @@ def _string(buf: bytearray, value: str | bytes) -> int:
 # --- decoding ----------------------------------------------------------------
 
 
-def decode(cls: Any, buf: bytes, offset: int = 0) -> Any:
+def decode(cls: Any, buf: bytes | bytearray, offset: int = 0) -> Any:
     """The object-API value of the root table of type `cls` in `buf` (not size-prefixed)."""
     (root,) = _unpack_u32(buf, offset)
     return _read_table(cls, buf, offset + root)
 
 
-def _read_table(cls: Any, buf: bytes, start: int) -> Any:
+def _read_table(cls: Any, buf: bytes | bytearray, start: int) -> Any:
     p = _plans.get(cls) or plan(cls)
     obj = cls.__new__(cls)
     values = obj.__dict__
@@ -353,16 +401,11 @@ def _read_table(cls: Any, buf: bytes, start: int) -> Any:
 
 
 @functools.cache
-def _vtable_writer(entries: int) -> Any:
-    return struct.Struct(f"<{entries}H").pack
-
-
-@functools.cache
 def _vtable_reader(entries: int) -> Any:
     """One unpack for a whole vtable of `entries` uint16s (not one per field)."""
     return struct.Struct(f"<{entries}H").unpack_from
 
 
-def _read_string(buf: bytes, target: int) -> bytes:
+def _read_string(buf: bytes | bytearray, target: int) -> bytes:
     (length,) = _unpack_u32(buf, target)
     return bytes(buf[target + 4 : target + 4 + length])

@@ -915,10 +915,13 @@ def get_consumer_rtp_parameters(
         raise UnsupportedError("no compatible media codecs")
 
     remote_exts: list[RtpHeaderExtension] = remote_caps.get("headerExtensions") or []
+    remote_ext_ids = {  # (id, uri) pairs, looked up once per extension instead of a scan each
+        (cap_ext["preferredId"], cap_ext["uri"])
+        for cap_ext in remote_exts
+        if isinstance(cap_ext.get("preferredId"), int | float) and isinstance(cap_ext.get("uri"), str)
+    }
     consumer_params["headerExtensions"] = [
-        ext
-        for ext in consumable_params["headerExtensions"]
-        if any(cap_ext.get("preferredId") == ext["id"] and cap_ext.get("uri") == ext["uri"] for cap_ext in remote_exts)
+        ext for ext in consumable_params["headerExtensions"] if (ext["id"], ext["uri"]) in remote_ext_ids
     ]
 
     # Reduce codecs' RTCP feedback. Use Transport-CC if available, REMB otherwise.
