@@ -223,6 +223,8 @@ class Channel:
                 self._dispatch(message)
             except Exception:
                 logger.exception("worker[pid:%s] sent a message that could not be handled", self._pid)
+            if self._ended:
+                return  # a handler closed the channel: the rest is not ours to deliver
             at += 4 + length
         if buf is self._incoming:
             del self._incoming[:at]
