@@ -1,6 +1,6 @@
 """Control-plane rate on one router: create_webrtc_transport() and consume() calls per second.
 
-    .venv/bin/python -m bench.control_plane [--calls 600] [--rounds 3] [--node-dir /tmp/msnode-VERSION] [--json]
+    .venv/bin/python -m bench.control_plane [--calls 600] [--rounds 5] [--node-dir /tmp/msnode-VERSION] [--json]
 
 Besides calls per second, each layer's own CPU time per call (process time of
 the Python process, `process.cpuUsage()` of the Node one; the worker's CPU is
@@ -21,6 +21,8 @@ printed and the reason is reported.
 The two layers take turns, --rounds times (Python, Node, Python, Node, ...),
 and each figure is the best of its rounds: on a shared machine other work only
 ever slows a round down, and taking turns puts both layers under the same load.
+On a 2-core VM one round of either layer swings by up to ±40 %, hence 5 rounds
+by default (best of 3 left single figures at the mercy of one slow round).
 
 consume(): one opus producer on a WebRtcTransport, consumers on a second one
 (the producer is audio: no RTX, one encoding), all given the router's RTP
@@ -242,7 +244,7 @@ def main() -> None:
     p.add_argument("--node-dir", type=Path, default=Path(tempfile.gettempdir()) / f"msnode-{media.version}",
                    help="where mediasoup's Node layer is (or gets) installed; outside the repository")
     p.add_argument("--no-node", action="store_true", help="skip the Node.js baseline")
-    p.add_argument("--rounds", type=int, default=3, help="turns each layer takes; figures are the best (default 3)")
+    p.add_argument("--rounds", type=int, default=5, help="turns each layer takes; figures are the best (default 5)")
     args = p.parse_args()
 
     python: dict[str, float] = {}
