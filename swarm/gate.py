@@ -78,12 +78,18 @@ class MembershipGate:
     def members(self) -> dict[str, Certificate]:
         return dict(self._members)
 
-    async def join(self, multiaddr: str) -> str:
+    async def join(self, multiaddr: str, connect_timeout_s: float | None = None) -> str:
         """Connect to ``multiaddr`` and prove membership both ways; returns the peer id.
 
-        Raises ConnectionError (MembershipError if either side is not a member).
+        Raises ConnectionError (MembershipError if either side is not a member). The connect takes
+        at most ``connect_timeout_s`` (default: the handshake timeout), the handshake its timeout.
         """
-        peer_id = await self._host.connect(multiaddr)
+        timeout = self._timeout if connect_timeout_s is None else connect_timeout_s
+        try:
+            async with asyncio.timeout(timeout):  # a cut network drops SYNs: the kernel retries for minutes
+                peer_id = await self._host.connect(multiaddr)
+        except TimeoutError:
+            raise ConnectionError(f"cannot connect to {multiaddr}: no answer within {timeout:.1f} s") from None
         if peer_id not in self._members:
             await self.prove(peer_id)
         return peer_id

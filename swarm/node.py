@@ -106,8 +106,17 @@ class NodeOptions:
     Probes go over these connections (a SIGKILL closes them: its neighbours know at
     once); more connections cost handshakes and memory, not probe traffic."""
     handshake_timeout_s: float = 5.0
+    """Bounds a join: the TCP connect (a SYN into a cut network is otherwise retried for two
+    minutes) and the membership handshake, each."""
     reconnect_min_s: float = 0.5
     reconnect_max_s: float = 30.0
+    redial_every_s: float = 2.0
+    """Members that left the view are redialled this often (with jitter), as Serf reconnects
+    failed members: whichever side of a healed partition dials first, the swarm is one again
+    in seconds (nothing else dials a peer no view holds; a cut node's view ends up empty)."""
+    redial_for_s: float = 300.0
+    """...for this long after they left; a dead node's closed port refuses at once."""
+    redial_at_once: int = 4
 
     @property
     def effective_ttl_s(self) -> float:
@@ -166,6 +175,10 @@ class SwarmNode:
         self._placements_version = 0
         self._placements_changed = asyncio.Event()
         self._dial_backoff: dict[str, float] = {}
+        self._addrs: dict[str, tuple[str, ...]] = {}
+        """Each peer in the view: the addresses its load record gave (kept once it leaves)."""
+        self._departed: dict[str, tuple[tuple[str, ...], float]] = {}
+        """Peers that left the view: their addresses and when (see `NodeOptions.redial_every_s`)."""
         self._incarnation = time.time_ns() // 1000
         """SWIM incarnation: only this node raises it (to refute); wall-clock start, so a
         restarted node supersedes what the swarm remembers of its previous life."""
@@ -257,6 +270,7 @@ class SwarmNode:
             assert self._prober is not None
             group.create_task(self._prober.run())
             group.create_task(self._peer_exchange_loop())
+            group.create_task(self._redial_loop())
             for peer in self.options.bootstrap:
                 if peer.peer_id != self.peer_id:
                     group.create_task(self._bootstrap_loop(peer))
@@ -284,11 +298,11 @@ class SwarmNode:
     def members(self) -> list[str]:
         return list(self._gate.members()) if self._gate else []
 
-    async def join(self, multiaddr: str) -> str:
-        """Connect to one more peer and prove membership both ways."""
+    async def join(self, multiaddr: str, connect_timeout_s: float | None = None) -> str:
+        """Connect to one more peer and prove membership both ways (`MembershipGate.join`)."""
         if self._gate is None:
             raise RuntimeError("node is not started")
-        return await self._gate.join(multiaddr)
+        return await self._gate.join(multiaddr, connect_timeout_s)
 
     def set_load_provider(self, provider: LoadProvider | None) -> None:
         self._load_provider = provider
@@ -490,6 +504,13 @@ class SwarmNode:
     def _view_changed(self, event: ViewEvent) -> None:
         if event.kind == "added":
             self._view_grew_at = time.monotonic()
+            self._departed.pop(event.peer_id, None)
+        if event.kind in ("added", "load") and self.view is not None:
+            load = self.view.load(event.peer_id)
+            if load is not None and load.addrs:
+                self._addrs[event.peer_id] = tuple(load.addrs)
+        elif event.kind == "removed" and (addrs := self._addrs.pop(event.peer_id, None)):
+            self._departed[event.peer_id] = (addrs, time.monotonic())
 
     def _member_joined(self, peer_id: str, certificate: Certificate) -> None:
         """Re-announce ourselves soon after a new member connects (once its pubsub
@@ -566,6 +587,30 @@ class SwarmNode:
                     delay = min(delay * 2, self.options.reconnect_max_s)
                     continue
             await asyncio.sleep(1.0)
+
+    async def _redial_loop(self) -> None:
+        """Redial members that left the view (a partition, a false removal, a restart on the same
+        address) until they are back or `NodeOptions.redial_for_s` has passed."""
+        options = self.options
+        while True:
+            await asyncio.sleep(options.redial_every_s * random.uniform(0.8, 1.2))
+            now = time.monotonic()
+            for peer_id in [p for p, (_, since) in self._departed.items() if now - since > options.redial_for_s]:
+                del self._departed[peer_id]
+            due = [(p, addrs) for p, (addrs, _) in self._departed.items() if not self.is_member(p)]
+            random.shuffle(due)
+            async with asyncio.TaskGroup() as group:
+                for peer_id, addrs in due[: options.redial_at_once]:
+                    group.create_task(self._redial(peer_id, addrs[0]))
+
+    async def _redial(self, peer_id: str, multiaddr: str) -> None:
+        try:
+            # A redial waits no longer than the next one comes: once the network is back, the next
+            # attempt's first SYN gets through, instead of a SYN retransmitted seconds later.
+            await self.join(multiaddr, connect_timeout_s=self.options.redial_every_s)
+            log.info("redialled %s, which had left the view", peer_id)
+        except (ConnectionError, ValueError) as error:
+            log.debug("redial of %s: %s", peer_id, error)
 
     async def _peer_exchange_loop(self) -> None:
         """Dial peers learned from gossip (their load records carry addresses) until

@@ -65,6 +65,10 @@ class SwimConfig:
     hear of is only a suspicion (it may be older than the refutation queued behind it)."""
     dead_memory_s: float = 120.0
     """How long a dead member's incarnation is remembered (late gossip cannot revive it)."""
+    returned_doubt_s: float = 10.0
+    """For this long after a member comes back from the dead (the other side of a healed
+    partition), a death it reports is only a suspicion: it saw nobody refute while it was
+    cut off, so its deaths are stale, and a live subject clears the suspicion by answering."""
 
     @classmethod
     def local(cls, **overrides: Any) -> SwimConfig:

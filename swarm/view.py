@@ -79,6 +79,8 @@ class SwarmView:
         self._clock = clock
         self._peers: dict[str, PeerState] = {}
         self._dead: dict[str, tuple[int, float]] = {}
+        self._returned: dict[str, float] = {}
+        """Members back from the dead (a higher incarnation): when (see `SwimConfig.returned_doubt_s`)."""
         """peer -> (incarnation declared dead, when)."""
         self._listeners: list[Callable[[ViewEvent], None]] = []
         self._next_tick = float("inf")
@@ -179,11 +181,12 @@ class SwarmView:
         if peer_id == self.self_id:
             return False
         dead = self._dead.get(peer_id)
+        now = self._clock()
         if dead is not None:
             if incarnation <= dead[0]:
                 return False
             del self._dead[peer_id]
-        now = self._clock()
+            self._returned[peer_id] = now
         state = self._peers.get(peer_id)
         if state is None:
             self._peers[peer_id] = PeerState(peer_id, now + self.default_ttl_s, incarnation=incarnation)
@@ -222,11 +225,12 @@ class SwarmView:
             state = self._peers.get(subject)
             if state is not None and news.incarnation < state.incarnation:
                 return False
-            if state is None or not self._doubting():
+            if state is None or not (self._doubting() or self._returned_lately(accuser)):
                 self.declare_dead(subject, news.incarnation)
                 return state is not None
-            # We were stalled: this death may be older than the subject's refutation
-            # queued behind it. Suspect it instead: the refutation clears it, or it dies later.
+            # We were stalled (this death may be older than the subject's refutation queued
+            # behind it), or the accuser was cut off from the subject until lately. Suspect it
+            # instead: the refutation clears it, or it dies later.
             news = MemberNews(subject, "suspect", news.incarnation)
         state = self._peers.get(subject)
         if state is None or news.incarnation < state.incarnation:
@@ -277,6 +281,10 @@ class SwarmView:
         if seconds >= self.swim.backlog_stall_s:  # its backlog takes a second or two to read
             self._doubt_deaths_until = self._clock() + min(seconds, 2 * self.swim.backlog_stall_s)
 
+    def _returned_lately(self, peer_id: str) -> bool:
+        back = self._returned.get(peer_id)
+        return back is not None and self._clock() - back < self.swim.returned_doubt_s
+
     def _doubting(self) -> bool:
         now = self._clock()
         return now < self._doubt_deaths_until or now > self._next_tick + self.swim.backlog_stall_s
@@ -296,6 +304,8 @@ class SwarmView:
         forget = now - self.swim.dead_memory_s
         for peer_id in [p for p, (_, when) in self._dead.items() if when < forget]:
             del self._dead[peer_id]
+        for peer_id in [p for p, when in self._returned.items() if now - when >= self.swim.returned_doubt_s]:
+            del self._returned[peer_id]
         return gone
 
     def remove(self, peer_id: str) -> None:

@@ -273,6 +273,30 @@ def test_a_stalled_node_takes_news_of_a_death_as_a_suspicion() -> None:
     assert view.expire() == [("c", 10)]  # unrefuted, the doubted death comes true
 
 
+def test_deaths_reported_by_a_member_back_from_the_dead_are_suspicions_for_a_while() -> None:
+    """The cut side of a healed partition declared everyone dead and saw no refutation: once it is
+    back (a higher incarnation), its deaths of live members are only suspicions for
+    `returned_doubt_s`, which their answers clear; later, its deaths are believed again."""
+    clock = FakeClock()
+    swim = SwimConfig(suspicion_min_s=1.0, suspicion_max_s=4.0, returned_doubt_s=10.0, initial_rto_s=0.0)
+    view = SwarmView("me", default_ttl_s=60.0, clock=clock, swim=swim)
+    for peer in ("a", "b", "cut"):
+        view.apply(LoadRecord(peer, 1, 0, 1, (), 0, 0, (), 60.0, incarnation=10))
+    view.tick(1.0)
+    view.declare_dead("cut", 10)  # our side dropped it during the partition
+    view.apply(MembershipRecord("cut", 2, (MemberNews("a", "dead", 10),), 10))
+    assert view.state_of("a") == ("alive", 10)  # from the dead: not heard at all
+    view.apply(MembershipRecord("cut", 3, (MemberNews("cut", "alive", 11), MemberNews("a", "dead", 10)), 11))
+    assert view.state_of("cut") == ("alive", 11)
+    assert view.state_of("a") == ("suspect", 10)  # doubted, not removed
+    view.apply(MembershipRecord("a", 2, (MemberNews("a", "alive", 11),), 11))
+    assert view.state_of("a") == ("alive", 11)  # its refutation wins
+    clock.now += 10.0
+    view.tick(1.0)
+    view.apply(MembershipRecord("cut", 4, (MemberNews("b", "dead", 10),), 11))
+    assert "b" not in view  # back long enough: a death is a death
+
+
 def test_timeouts_follow_the_measured_round_trips() -> None:
     """RFC 6298's estimator: probe timeouts follow the round trips of every ping (what the
     machine does now); a suspicion lasts at least a few of the suspect's own round trips;
