@@ -8,33 +8,20 @@ another. Needs root (network namespaces); elsewhere the test says so and skips.
 
 from __future__ import annotations
 
-import asyncio
-import json
-import sys
-
 import pytest
 
 from swarm.netns import NetnsLab
+from tests.cli import run_json
 
 UNAVAILABLE = NetnsLab.unavailable()
 
 
 @pytest.mark.skipif(UNAVAILABLE is not None, reason=f"partitions need network namespaces: {UNAVAILABLE}")
 async def test_a_cut_node_and_the_rest_drop_each_other_and_merge_again_when_it_is_back() -> None:
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "swarm.cli", "simulate", "--peers", "4", "--partition", "1", "--kill", "0",
-        "--cut-for", "3", "--window", "2", "--settle", "1", "--json",
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
-    try:
-        async with asyncio.timeout(300):
-            out, err = await process.communicate()
-    finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
-    assert process.returncode == 0, err.decode(errors="replace")[-3000:]
-    result = json.loads(out.decode().strip().splitlines()[-1])
+    result = await run_json(
+        "simulate", "--peers", "4", "--partition", "1", "--kill", "0", "--cut-for", "3", "--window", "2",
+        "--settle", "1", within=300,
+    )
     assert result["partitioned"] == 1
     assert result["detect_partition_s"] is not None and result["cut_side_detect_s"] is not None
     assert result["heal_s"] is not None  # every view whole again (the simulation waited for it)

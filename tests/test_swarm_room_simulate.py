@@ -2,25 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
-import json
-import sys
+from tests.cli import run_json
 
 
 async def test_simulate_media_shows_one_room_through_every_entry_surviving_a_kill() -> None:
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "swarm.cli", "simulate", "--media", "--seconds", "1", "--json",
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )
-    try:
-        async with asyncio.timeout(240):
-            out, err = await process.communicate()
-    finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
-    assert process.returncode == 0, err.decode(errors="replace")[-3000:]
-    result = json.loads(out.decode().strip().splitlines()[-1])
+    result = await run_json("simulate", "--media", "--seconds", "1", within=240)
     before, after = result["before"], result["after"]
     assert {client["entry"] for client in before.values()} == {"n0", "n1", "n2"}  # three entries, one room
     for name, client in before.items():
