@@ -47,6 +47,7 @@ import psutil
 from libp2p.crypto.ed25519 import create_new_key_pair
 
 from bench import report
+from swarm import gc_policy
 from swarm.bridge import open_host
 from swarm.gate import MembershipError, MembershipGate
 from swarm.membership import CertificateVerifier, SwarmAuthority, peer_id_of
@@ -161,6 +162,7 @@ async def _run(args: argparse.Namespace) -> dict[str, Any]:
         "strangers": args.strangers,
     }
     async with node:
+        gc_policy.tune_for_a_server()  # as `mafalda-swarm node` does once its node is up
         target = node.listen_addrs[0]
         for mode in args.modes:
             report.progress(
@@ -220,6 +222,7 @@ def main() -> None:
     logging.getLogger("libp2p").setLevel(logging.CRITICAL)
     logging.getLogger("swarm").setLevel(logging.ERROR)
     if args.client:
+        gc_policy.tune_for_a_server()  # py-libp2p hosts, as this project's nodes run them
         print(json.dumps(asyncio.run(_client(args.client, args.mode, args.seconds, args.concurrency))))
         return
     if args.strangers == "js":

@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from swarm import logs
+from swarm import gc_policy, logs
 from swarm.bootstrap import BootstrapError, load_bootstrap
 from swarm.membership import (
     Certificate,
@@ -212,6 +212,7 @@ async def run(args: argparse.Namespace) -> int:
         async with node:
             assert node.view is not None
             logs.set_peer_id(node.peer_id)
+            gc_policy.tune_for_a_server()  # the host is up: what it imported and built stays
             if args.control:
                 control = _Control(node, stop)
                 node.set_load_provider(control.report)
