@@ -63,8 +63,6 @@ class Channel:
         self._incoming = bytearray()
         """Bytes read that do not yet make a whole message."""
         self._ended = False
-        self._method_names = fbs.enum_names("Request.Method")
-        self._event_names = fbs.enum_names("Notification.Event")
         self._body = fbs.enum("Message.Body")
         self.on_eof: Callable[[], None] | None = None
         """Called once when the worker closes its end (it exited or died)."""
