@@ -79,9 +79,9 @@ class SwarmView:
         self._clock = clock
         self._peers: dict[str, PeerState] = {}
         self._dead: dict[str, tuple[int, float]] = {}
+        """peer -> (incarnation declared dead, when)."""
         self._returned: dict[str, float] = {}
         """Members back from the dead (a higher incarnation): when (see `SwimConfig.returned_doubt_s`)."""
-        """peer -> (incarnation declared dead, when)."""
         self._listeners: list[Callable[[ViewEvent], None]] = []
         self._next_tick = float("inf")
         """When the node's sweep is due next (`tick`); inf: no sweep (a view used alone)."""
