@@ -243,9 +243,9 @@ def from_wire(value: Any, rope: RopeServer, depth: int = 1) -> Any:
     """Call arguments from a client (JSON as parsed), in one walk: references become the media objects,
     ``$bytes`` bytes; nested at most rope's `MAX_DEPTH` deep, as rope's own `RopeServer.resolve`."""
     kind = type(value)  # exact types, scalar leaves without a call: this walks every call's arguments
+    if (kind is dict or kind is list) and depth > MAX_DEPTH:
+        raise RopeError(f"arguments nest deeper than {MAX_DEPTH} arrays/objects", code=ErrorCode.INVALID_PARAMS)
     if kind is dict:
-        if depth > MAX_DEPTH:
-            raise RopeError(f"arguments nest deeper than {MAX_DEPTH} arrays/objects", code=ErrorCode.INVALID_PARAMS)
         if len(value) == 1:
             if "$bytes" in value:
                 return unpack_bytes(value)
@@ -257,8 +257,6 @@ def from_wire(value: Any, rope: RopeServer, depth: int = 1) -> Any:
                 return found.target
         return {key: item if type(item) in SCALARS else from_wire(item, rope, depth + 1) for key, item in value.items()}
     if kind is list:
-        if depth > MAX_DEPTH:
-            raise RopeError(f"arguments nest deeper than {MAX_DEPTH} arrays/objects", code=ErrorCode.INVALID_PARAMS)
         return [item if type(item) in SCALARS else from_wire(item, rope, depth + 1) for item in value]
     return value
 
@@ -284,10 +282,11 @@ def _method_names(cls: type, name: str) -> tuple[str, ...] | None:
     that answers attributes dynamically (a vertical transport's ``__getattr__``): ask each object."""
     if any("__getattr__" in klass.__dict__ for klass in cls.__mro__):
         return None
-    return tuple(sorted(method for method in SPECS[name].methods if callable(getattr(cls, method, None))))
+    return _instance_method_names(cls, SPECS[name])
 
 
 def _instance_method_names(target: Any, spec: TypeSpec) -> tuple[str, ...]:
+    """The spec methods ``target`` (an object, or a class) has, sorted."""
     return tuple(sorted(method for method in spec.methods if callable(getattr(target, method, None))))
 
 
