@@ -72,10 +72,9 @@ class NetnsLab:
                 _ip("link", "set", f"{link}n", "netns", namespace)
                 _ip("link", "set", f"{link}h", "master", self.bridge)
                 _ip("link", "set", f"{link}h", "up")
-                inside = ["ip", "netns", "exec", namespace, "ip"]
-                subprocess.run([*inside, "addr", "add", f"{self.address(index)}/24", "dev", f"{link}n"], check=True)
-                subprocess.run([*inside, "link", "set", f"{link}n", "up"], check=True)
-                subprocess.run([*inside, "link", "set", "lo", "up"], check=True)
+                _ip("-n", namespace, "addr", "add", f"{self.address(index)}/24", "dev", f"{link}n")
+                _ip("-n", namespace, "link", "set", f"{link}n", "up")
+                _ip("-n", namespace, "link", "set", "lo", "up")
         except BaseException:
             self._remove()
             raise

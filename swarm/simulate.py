@@ -261,10 +261,6 @@ async def _measure(
     last_ready = max(n.ready_at or 0 for n in first)
     _progress(f"{len(first)} nodes listening after {last_ready - spawned:.1f} s; waiting for full views")
 
-    def full_views(group_of: list[_Node]) -> Callable[[], bool]:
-        everyone = {n.peer_id for n in group_of}
-        return lambda: all(n.view == everyone - {n.peer_id} for n in group_of)
-
     async def report_views() -> None:
         while True:
             await asyncio.sleep(2)
@@ -273,7 +269,7 @@ async def _measure(
 
     reporter = asyncio.get_running_loop().create_task(report_views())
     try:
-        await swarm.until(full_views(first), "full views")
+        await swarm.until(_full_views(first), "full views")
     finally:
         reporter.cancel()
     initial_s = time.time() - last_ready
@@ -282,7 +278,7 @@ async def _measure(
     _progress(f"starting node {late.index} to join the running swarm")
     await swarm.spawn([late], commands, group)
     await swarm.until(lambda: late.ready_at is not None, "the late node listening")
-    await swarm.until(full_views(nodes), "the late node in every view")
+    await swarm.until(_full_views(nodes), "the late node in every view")
     assert late.ready_at is not None
     join_s = time.time() - late.ready_at
     _progress(f"node {late.index} joined (in every view, its view full) {join_s:.2f} s after it listened")
@@ -373,7 +369,7 @@ async def _measure(
         for victim in frozen:
             assert victim.process is not None
             victim.process.send_signal(signal.SIGCONT)
-        await swarm.until(full_views(nodes), "the frozen nodes back in every view")
+        await swarm.until(_full_views(nodes), "the frozen nodes back in every view")
         rejoin_s = max(n.added_at[p] for n in others for p in stopped) - t1
         back = time.time()
         for victim in frozen:  # from now on, a removal of them is a false one again
@@ -428,6 +424,11 @@ async def _measure(
     }
 
 
+def _full_views(group_of: list[_Node]) -> Callable[[], bool]:
+    everyone = {n.peer_id for n in group_of}
+    return lambda: all(n.view == everyone - {n.peer_id} for n in group_of)
+
+
 async def _partition(
     swarm: _Swarm, args: argparse.Namespace, nodes: list[_Node], count: int, spared: int,
     since: dict[str, list[tuple[float, float]]],
@@ -457,8 +458,7 @@ async def _partition(
     t1 = time.time()
     for victim in cut:
         swarm.lab.heal(victim.index)
-    everyone = {n.peer_id for n in nodes if n.alive}
-    await swarm.until(lambda: all(n.view == everyone - {n.peer_id} for n in nodes if n.alive), "the partition healed")
+    await swarm.until(_full_views(nodes), "the partition healed")  # nobody is dead yet: the kill comes last
     heal_s = max(
         *(n.added_at[p] for n in rest for p in cut_ids), *(n.added_at[p] for n in cut for p in rest_ids)
     ) - t1
@@ -613,8 +613,8 @@ async def _run(args: argparse.Namespace) -> int:
     if args.partition and (why := NetnsLab.unavailable()) is not None:
         print(f"mafalda-swarm simulate: --partition {why}", file=sys.stderr)
         return 2
-    with contextlib.ExitStack() as namespaces, tempfile.TemporaryDirectory(prefix="mafalda-swarm-sim-") as tmp:
-        lab = namespaces.enter_context(NetnsLab(args.peers)) if args.partition else None
+    namespaces = NetnsLab(args.peers) if args.partition else contextlib.nullcontext()
+    with namespaces as lab, tempfile.TemporaryDirectory(prefix="mafalda-swarm-sim-") as tmp:
         swarm = _Swarm(args, Path(tmp), lab)
         commands = swarm.prepare()
         _progress(f"starting {args.peers} node processes (bootstrap: nodes 0 and 1) in {tmp}")
