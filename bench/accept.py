@@ -109,18 +109,20 @@ def _js_identities(count: int) -> list[dict[str, str]]:
 
 async def _stranger_process(strangers: str, target: str, mode: str, args: argparse.Namespace) -> bytes:
     """Run one stranger process to its end; its last stdout line is its JSON result."""
+    stdin: bytes | None = None
     if strangers == "py":
         command = [sys.executable, "-m", "bench.accept", "--client", target, "--mode", mode]
         command += ["--seconds", str(args.seconds), "--concurrency", str(args.concurrency)]
-        process = await asyncio.create_subprocess_exec(*command, stdout=asyncio.subprocess.PIPE)
-        return (await process.communicate())[0]
-    config = {"target": target, "mode": mode, "seconds": args.seconds, "identities": _js_identities(args.concurrency)}
+    else:
+        command = ["node", str(JS_STRANGER)]
+        identities = _js_identities(args.concurrency)
+        stdin = json.dumps({"target": target, "mode": mode, "seconds": args.seconds, "identities": identities}).encode()
     process = await asyncio.create_subprocess_exec(
-        "node", str(JS_STRANGER), stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE
+        *command, stdin=asyncio.subprocess.PIPE if stdin is not None else None, stdout=asyncio.subprocess.PIPE
     )
-    output = (await process.communicate(json.dumps(config).encode()))[0]
+    output = (await process.communicate(stdin))[0]
     if process.returncode != 0:
-        raise RuntimeError(f"the js stranger failed (exit {process.returncode})")
+        raise RuntimeError(f"a {strangers} stranger failed (exit {process.returncode})")
     return output
 
 

@@ -1,8 +1,8 @@
 // A js-libp2p stranger process for bench.accept (`--strangers js`): dials a node over TCP +
 // Noise + yamux again and again and, in "refused" mode, presents a certificate of another swarm
 // on /mafalda/membership/1.0.0 and reads the node's refusal, then hangs up. This is how the issue's
-// outsider probed the node, and it costs far less CPU per dial than a py-libp2p stranger, so on a
-// small machine the bench measures the node rather than its strangers.
+// outsider probed the node: another implementation, which ends its side of a stream before reading
+// and hangs up first (it costs about as much CPU per dial as a py-libp2p stranger).
 //
 // stdin: one JSON object {target, mode, seconds, identities: [{key, cert}]}; one dial loop per
 // identity (a peer id holds one connection at a time), key = base64 of the raw ed25519 key
