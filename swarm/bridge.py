@@ -505,9 +505,8 @@ class _ConnectionNotifee(INotifee):
 
     async def disconnected(self, network: INetwork, conn: INetConn) -> None:
         peer_id = conn.muxed_conn.peer_id
-        self._host._unproven.pop(conn, None)
-        if (deadline := self._host._deadlines.pop(conn, None)) is not None:
-            deadline.cancel()
+        if (deadline := self._host._unproven.pop(conn, None)) is not None:
+            deadline.cancel()  # it ended unproved: its deadline task goes with it
         remaining = [c for c in network.connections.get(peer_id, []) if c is not conn]
         if not remaining:
             self._host._peer_gone(peer_id)
@@ -595,12 +594,11 @@ class P2PHost:
         """Admitted peers: written on the asyncio thread, read on both (a set, under the GIL)."""
         self._admission: dict[str, trio.Event] = {}
         """trio side: set when the peer is admitted; what gated streams and deadlines wait on."""
-        self._unproven: dict[INetConn, float] = {}
-        """trio side: open connections of peers not admitted yet, oldest first."""
-        self._deadlines: dict[INetConn, trio.CancelScope] = {}
-        """trio side: each unproved connection's admission deadline, cancelled when the connection
-        ends: a stranger that hangs up at once leaves no task waiting out the deadline (at 170
-        strangers a second, 850 such tasks and 64,000 objects were alive at any time)."""
+        self._unproven: dict[INetConn, trio.CancelScope] = {}
+        """trio side: open connections of peers not admitted yet, oldest first, with their admission
+        deadlines, cancelled when the connection ends: a stranger that hangs up at once leaves no task
+        waiting out the deadline (at 170 strangers a second, 850 such tasks and 64,000 objects were
+        alive at any time)."""
         self._subscriptions: list[P2PSubscription] = []
         self._started: asyncio.Future[None] = self._loop.create_future()
         self._finished: asyncio.Future[None] = self._loop.create_future()
@@ -770,19 +768,17 @@ class P2PHost:
         (a second connection of the same peer is not cut by the first one's)."""
         if not self._members_only or peer in self._admitted or self._nursery is None:
             return
-        self._unproven[conn] = trio.current_time()
+        deadline = self._unproven[conn] = trio.CancelScope(deadline=trio.current_time() + self._admission_wait_s)
         while len(self._unproven) > MAX_UNPROVEN:
             oldest = next(iter(self._unproven))
             del self._unproven[oldest]
             log.info("closing an unproved connection from %s: too many unproved", oldest.muxed_conn.peer_id)
             self._nursery.start_soon(self._close_conn, oldest)
-        self._nursery.start_soon(self._admission_deadline, conn, peer)
+        self._nursery.start_soon(self._admission_deadline, conn, peer, deadline)
 
-    async def _admission_deadline(self, conn: INetConn, peer: str) -> None:
-        with trio.move_on_after(self._admission_wait_s) as scope:
-            self._deadlines[conn] = scope
+    async def _admission_deadline(self, conn: INetConn, peer: str, deadline: trio.CancelScope) -> None:
+        with deadline:
             await self._admission_event(peer).wait()
-        self._deadlines.pop(conn, None)
         self._unproven.pop(conn, None)
         if peer not in self._admitted and not conn.is_closed:
             log.warning("closing connection from %s: no membership proof within %.1f s", peer, self._admission_wait_s)
