@@ -485,23 +485,24 @@ who proves itself in milliseconds, always gets in."""
 
 class _ConnectionNotifee(INotifee):
     """Forwards connection events to asyncio listeners; with members_only, gives every
-    new connection its own admission deadline."""
+    new connection its own admission deadline. Called inline (libp2p fix 14): it never waits."""
+
+    notifies_inline = True
 
     def __init__(self, host: P2PHost) -> None:
         self._host = host
 
     async def opened_stream(self, network: INetwork, stream: INetStream) -> None:
-        await trio.lowlevel.checkpoint()
+        return None
 
     async def closed_stream(self, network: INetwork, stream: INetStream) -> None:
-        await trio.lowlevel.checkpoint()
+        return None
 
     async def connected(self, network: INetwork, conn: INetConn) -> None:
         peer = conn.muxed_conn.peer_id.to_base58()
         if self._host._open_listeners:  # no crossing per stranger for listeners of departures only
             self._host._post(self._host._emit_connection, peer, True)
         self._host._watch_admission(conn, peer)
-        await trio.lowlevel.checkpoint()
 
     async def disconnected(self, network: INetwork, conn: INetConn) -> None:
         peer_id = conn.muxed_conn.peer_id
@@ -511,40 +512,50 @@ class _ConnectionNotifee(INotifee):
         if not remaining:
             self._host._peer_gone(peer_id)
             self._host._post(self._host._emit_connection, peer_id.to_base58(), False)
-        await trio.lowlevel.checkpoint()
 
     async def listen(self, network: INetwork, multiaddr: multiaddr.Multiaddr) -> None:
-        await trio.lowlevel.checkpoint()
+        return None
 
     async def listen_close(self, network: INetwork, multiaddr: multiaddr.Multiaddr) -> None:
-        await trio.lowlevel.checkpoint()
+        return None
 
 
 class _GatedPubsubNotifee(INotifee):
     """Stands in for pubsub's own notifee: new connections reach pubsub only once
     the application admits the peer (`P2PHost.admit_peer`), so a stranger is
-    never offered a pubsub stream; disconnections pass straight through."""
+    never offered a pubsub stream; disconnections of peers pubsub may know pass
+    through, in a task of their own (pubsub's queue has no buffer: the send waits
+    for its reader), so that this notifee is called inline (libp2p fix 14)."""
 
-    def __init__(self, inner: PubsubNotifee) -> None:
+    notifies_inline = True
+
+    def __init__(self, inner: PubsubNotifee, host: P2PHost) -> None:
         self.inner = inner
+        self._host = host
 
     async def opened_stream(self, network: INetwork, stream: INetStream) -> None:
-        await trio.lowlevel.checkpoint()
+        return None
 
     async def closed_stream(self, network: INetwork, stream: INetStream) -> None:
-        await trio.lowlevel.checkpoint()
+        return None
 
     async def connected(self, network: INetwork, conn: INetConn) -> None:
-        await trio.lowlevel.checkpoint()
+        return None
 
     async def disconnected(self, network: INetwork, conn: INetConn) -> None:
-        await self.inner.disconnected(network, conn)
+        peer_id = conn.muxed_conn.peer_id
+        pubsub, nursery = self._host._pubsub, self._host._nursery
+        if pubsub is not None and peer_id not in pubsub.peers and not self._host.is_admitted(peer_id.to_base58()):
+            return  # a stranger: pubsub never heard of it
+        if nursery is not None:
+            with contextlib.suppress(RuntimeError):  # the host is closing: pubsub goes with it
+                nursery.start_soon(self.inner.disconnected, network, conn)
 
     async def listen(self, network: INetwork, multiaddr: multiaddr.Multiaddr) -> None:
-        await trio.lowlevel.checkpoint()
+        return None
 
     async def listen_close(self, network: INetwork, multiaddr: multiaddr.Multiaddr) -> None:
-        await trio.lowlevel.checkpoint()
+        return None
 
 
 def new_libp2p_host(key_pair: KeyPair, listen: multiaddr.Multiaddr) -> IHost:
@@ -728,7 +739,7 @@ class P2PHost:
         for index, notifee in enumerate(network.notifees):
             if notifee not in notifees_before and isinstance(notifee, PubsubNotifee):
                 self._pubsub_inner_notifee = notifee
-                network.notifees[index] = _GatedPubsubNotifee(notifee)
+                network.notifees[index] = _GatedPubsubNotifee(notifee, self)
         if self._pubsub_inner_notifee is None:
             raise RuntimeError("py-libp2p changed: pubsub notifee not found, cannot gate pubsub to members")
         for protocol in pubsub.router.get_protocols():
@@ -909,11 +920,6 @@ class P2PHost:
         host = self._require_host()
 
         async def _connect() -> str:
-            # py-libp2p refuses to redial a peer for 60 s after a failed dial; callers
-            # here run their own backoff (a bootstrap peer that starts late must be reached).
-            negative_cache = getattr(host.get_network(), "_negative_peer_cache", None)
-            if negative_cache is not None:
-                negative_cache.evict(str(info.peer_id))
             try:
                 await host.connect(info)
             except trio.Cancelled:

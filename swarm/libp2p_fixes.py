@@ -5,7 +5,7 @@ dial delay, the signed-record caches' entry points, the yamux default, the
 disconnection delay, the Noise reads, the frame writes and the reads at the end of
 a stream, see `fix_dial_delay`, `fix_signed_records`, `fix_yamux_window_updates`,
 `fix_disconnect_delay`, `fix_noise_reads`, `fix_whole_frame_writes`,
-`fix_reads_at_eof`) right after ``new_host`` and before it listens, by `apply_fixes`
+`fix_reads_at_eof`, `fix_yamux_close_linger`) right after ``new_host`` and before it listens, by `apply_fixes`
 from `swarm.bridge`. Each names the upstream fix this project would propose.
 Tests: tests/test_swarm_hardening.py, tests/test_swarm_bridge.py (fixes 9, 10 and 13).
 
@@ -20,10 +20,14 @@ Tests: tests/test_swarm_hardening.py, tests/test_swarm_bridge.py (fixes 9, 10 an
    connection to close. Upstream: in ``_do_handle_inbound_connection``, await the
    new SwarmConn's ``event_closed`` instead of ``manager.wait_finished()``.
 
-2. Dial retries. ``Swarm._dial_with_retry`` retries a refused dial 3 times with
-   backoff (0.7 s for a closed port on loopback): a probe of a SIGKILLed peer
-   would wait for that. Callers here run their own backoff, so: no retries.
-   Upstream: nothing wrong, but ``new_host`` should take ``retry_config``.
+2. Dial retries, and no redial for 60 s. ``Swarm._dial_with_retry`` retries a refused
+   dial 3 times with backoff (0.7 s for a closed port on loopback): a probe of a
+   SIGKILLed peer would wait for that. And once every address of a peer failed, its
+   negative cache refuses to dial it again for 60 s: a bootstrap peer that starts late,
+   or a member back from a partition, could not be reached for a minute. Callers here
+   run their own backoff, so: no retries, and a cache that keeps nothing (its time to
+   live is 0). Upstream: nothing wrong, but ``new_host`` should take ``retry_config``
+   and the cache's time to live.
 
 3. Happy-eyeballs delay after success. ``Swarm.dial_peer`` waits 250 ms after
    starting each address's dial "unless it fails", even when it has already
@@ -83,6 +87,10 @@ Tests: tests/test_swarm_hardening.py, tests/test_swarm_bridge.py (fixes 9, 10 an
 12. Two round trips per protocol negotiation on the dialer: see `fix_pipelined_select`.
 
 13. A hundred reads of a closed connection: see `fix_reads_at_eof`.
+
+14. A task per listener per connection event: see `fix_inline_notifications`.
+
+15. Every closed connection waits 100 ms: see `fix_yamux_close_linger`.
 """
 
 from __future__ import annotations
@@ -96,8 +104,9 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import trio
-from libp2p.abc import IHost, IMultiselectCommunicator
+from libp2p.abc import IHost, IMultiselectCommunicator, INotifee
 from libp2p.custom_types import TProtocol
+from libp2p.host import basic_host as basic_host_module
 from libp2p.host import ping as ping_module
 from libp2p.io import msgio as msgio_module
 from libp2p.io import utils as io_utils
@@ -108,6 +117,7 @@ from libp2p.network import swarm as swarm_module
 from libp2p.network.config import RetryConfig
 from libp2p.network.connection.raw_connection import RawConnection
 from libp2p.network.connection.swarm_connection import SwarmConn
+from libp2p.network.tag_store import TagStoreNotifee
 from libp2p.peer import peerstore as peerstore_module
 from libp2p.peer.id import ID
 from libp2p.protocol_muxer import multiselect_client
@@ -124,7 +134,7 @@ from libp2p.pubsub import pubsub as pubsub_module
 from libp2p.pubsub import utils as pubsub_utils
 from libp2p.stream_muxer.exceptions import MuxedConnUnavailable
 from libp2p.stream_muxer.yamux import yamux as yamux_module
-from libp2p.stream_muxer.yamux.yamux import Yamux, YamuxStream
+from libp2p.stream_muxer.yamux.yamux import GO_AWAY_NORMAL, Yamux, YamuxStream
 from libp2p.utils import encode_delim
 from libp2p.utils import varint as varint_module
 
@@ -146,6 +156,7 @@ def apply_fixes(host: IHost, is_admitted: Callable[[str], bool] | None) -> None:
     network: Any = host.get_network()
     fix_inbound_slots(network)
     network.retry_config = RetryConfig(max_retries=0)
+    network._negative_peer_cache = type(network._negative_peer_cache)(ttl=0.0)
     fix_dial_delay()
     fix_signed_records()
     fix_yamux_window_updates()
@@ -155,6 +166,8 @@ def apply_fixes(host: IHost, is_admitted: Callable[[str], bool] | None) -> None:
     fix_yamux_small_reads()
     fix_pipelined_select()
     fix_reads_at_eof()
+    fix_inline_notifications(network)
+    fix_yamux_close_linger()
     network.auto_connector.maybe_connect = _no_auto_connect
     if is_admitted is not None:
         fix_identify(host, is_admitted)
@@ -477,3 +490,94 @@ async def _read_exactly_to_eof(reader: Reader, n: int, retry_count: int = io_uti
         expected_bytes=n,
         received_bytes=len(buffer),
     )
+
+
+def fix_inline_notifications(network: Any) -> None:
+    """14. A task per listener per connection event. ``Swarm._notify`` opens a nursery and
+    starts one task for every registered notifee on every event (connected, disconnected,
+    stream opened, stream closed): with the four notifees of a host here (the tag store's,
+    identify's, pubsub's and the bridge's), 16 tasks and 4 nurseries for a connection with
+    one stream, on both ends, although nearly every callback is a few lines of bookkeeping
+    that never waits. That was 16.5 of the 28 tasks a refused stranger cost the node, and
+    12 of the stranger's 27 (cProfile, bench.accept). go-libp2p calls notifees inline
+    (as the library's own docstring says). Here a callback known not to wait runs inline,
+    its exceptions isolated as before: the tag store's, identify's except ``connected``
+    (it waits for the connection to start), and those of any notifee that declares
+    ``notifies_inline = True`` (the bridge's own, which must then never wait). Every
+    other callback gets its task, as before. One host (an instance attribute).
+    Upstream: ``_notify`` could call notifees inline and document that they must not
+    block (go-libp2p's rule), or take an ``inline`` flag at ``register_notifee``."""
+
+    async def notify(method: str, *args: Any) -> None:
+        spawned = []
+        for notifee in list(network.notifees):
+            if _notifies_inline(notifee, method):
+                try:
+                    await getattr(notifee, method)(network, *args)
+                except Exception:
+                    log.exception("notifee %s.%s raised", type(notifee).__name__, method)
+            else:
+                spawned.append(notifee)
+        if spawned:
+            async with trio.open_nursery() as nursery:
+                for notifee in spawned:
+                    nursery.start_soon(_notify_one, notifee, method, network, args)
+
+    network._notify = notify
+
+
+_IDENTIFY_NOTIFEE: type | None = getattr(basic_host_module, "_IdentifyNotifee", None)
+_INLINE_BY_CLASS: dict[type, frozenset[str]] = {
+    TagStoreNotifee: frozenset({"connected", "disconnected", "opened_stream", "closed_stream"}),
+}
+if _IDENTIFY_NOTIFEE is not None:
+    _INLINE_BY_CLASS[_IDENTIFY_NOTIFEE] = frozenset({"disconnected", "opened_stream", "closed_stream"})
+
+
+def _notifies_inline(notifee: INotifee, method: str) -> bool:
+    if getattr(notifee, "notifies_inline", False):
+        return True
+    return method in _INLINE_BY_CLASS.get(type(notifee), ())
+
+
+async def _notify_one(notifee: INotifee, method: str, network: Any, args: tuple[Any, ...]) -> None:
+    try:
+        await getattr(notifee, method)(network, *args)
+    except Exception:
+        log.exception("notifee %s.%s raised", type(notifee).__name__, method)
+
+
+def fix_yamux_close_linger() -> None:
+    """15. Every closed connection waits 100 ms. ``Yamux.close`` ends with ``trio.sleep(0.1)``,
+    after it sent GO_AWAY, closed the socket, set ``event_closed`` and called ``on_close``:
+    nothing is left to wait for, yet whoever closes a connection (a member leaving, the
+    node hanging up on a refused stranger, every dial loop of bench.accept) is held 100 ms.
+    It costs no CPU, but it is wall time on every hang-up: a bench stranger's loop spent
+    106 ms of its 234 ms per refused exchange in it. Here the sleep is cut short once
+    ``on_close`` has returned (a checkpoint stays: a context switch, as fix 8). Process-wide
+    (a method of the class), idempotent. Upstream: drop the sleep (or make it a
+    checkpoint)."""
+    if Yamux.close is not _close_without_linger:
+        Yamux.close = _close_without_linger  # type: ignore[method-assign]
+
+
+_ORIGINAL_YAMUX_CLOSE = Yamux.close
+
+
+async def _close_without_linger(self: Yamux, error_code: int = GO_AWAY_NORMAL) -> None:
+    on_close = self.on_close
+    closer = trio.lowlevel.current_task()
+    with trio.CancelScope() as linger:
+
+        async def on_close_then_stop_lingering() -> None:
+            if on_close is not None:
+                await on_close()
+            if trio.lowlevel.current_task() is closer:  # not the read loop's cleanup meanwhile
+                linger.cancel()  # what is left of this close() is its sleep
+
+        self.on_close = on_close_then_stop_lingering
+        try:
+            await _ORIGINAL_YAMUX_CLOSE(self, error_code)
+        finally:
+            self.on_close = on_close
+    await trio.lowlevel.checkpoint()

@@ -309,3 +309,66 @@ async def test_the_end_of_a_connection_costs_one_read(monkeypatch: pytest.Monkey
             await _wait_for(lambda: a.peer_id not in b.connected_peers())
     # Each end of each connection reads its end at most once or twice (EOF, then its own close).
     assert len(empty_reads) <= 2 * 2 * 5, f"{len(empty_reads)} reads of ended connections"
+
+
+async def test_a_connection_event_starts_no_task_per_listener() -> None:
+    """`swarm.libp2p_fixes.fix_inline_notifications`: the listeners of a connection's events (the
+    bridge's, the tag store's, identify's) run inline, not each in a task of its own (the library
+    alone starts 12 tasks for a connection with one stream here, 16 with pubsub: on both ends)."""
+    import trio
+
+    notify_tasks: list[str] = []
+
+    class TaskNames(trio.abc.Instrument):
+        def task_spawned(self, task: trio.lowlevel.Task) -> None:
+            if "_notify" in task.name:
+                notify_tasks.append(task.name)
+
+    async def add_instrument() -> None:
+        trio.lowlevel.add_instrument(TaskNames())
+
+    events: asyncio.Queue[tuple[str, bool]] = asyncio.Queue()
+    async with open_host() as a, open_host() as b:
+        await a._call(add_instrument)
+        a.add_connection_listener(lambda peer, up: events.put_nowait((peer, up)))
+        a.set_stream_handler(ECHO, echo)
+        for _ in range(5):
+            await b.connect(a.listen_addrs[0])
+            assert await asyncio.wait_for(events.get(), 10) == (b.peer_id, True)
+            stream = await b.open_stream(a.peer_id, ECHO)
+            await stream.write(b"hello")
+            assert await stream.read() == b"hello"
+            await stream.close()
+            await b.disconnect(a.peer_id)
+            assert await asyncio.wait_for(events.get(), 10) == (b.peer_id, False)
+    # One task per connection is left (identify's `connected` waits for the connection to start),
+    # and the host's start and end (identify's `listen`, `listen_close`).
+    assert len(notify_tasks) <= 5 + 2, notify_tasks
+
+
+async def test_closing_a_connection_does_not_linger(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`swarm.libp2p_fixes.fix_yamux_close_linger`: closing a connection returns once it is closed
+    (the library then sleeps 100 ms more: every hang-up, a refused stranger's or a leaving
+    member's, held its closer that long)."""
+    import trio
+    from libp2p.stream_muxer.yamux import yamux
+
+    finished_sleeps: list[float] = []
+
+    class RecordedTrio:
+        def __getattr__(self, name: str) -> object:
+            return getattr(trio, name)
+
+        @staticmethod
+        async def sleep(seconds: float) -> None:
+            await trio.sleep(seconds)
+            finished_sleeps.append(seconds)
+
+    monkeypatch.setattr(yamux, "trio", RecordedTrio())
+    async with open_host() as a, open_host() as b:
+        a.set_stream_handler(ECHO, echo)
+        for closer, other in ((b, a), (a, b)) * 3:
+            await closer.connect(other.listen_addrs[0])
+            await closer.disconnect(other.peer_id)
+            await _wait_for(lambda: not a.connected_peers() and not b.connected_peers())
+    assert 0.1 not in finished_sleeps
