@@ -179,7 +179,9 @@ class Prober:
     async def run(self) -> None:
         try:
             while True:
+                neighbours = sum(1 for peer in self._view.peers() if self._is_member(peer))
                 interval = self.health.scale(self._config.probe_interval_s)
+                interval *= min(1.0, self._config.probe_round_members / max(1, neighbours))
                 started = time.monotonic()
                 await asyncio.sleep(interval)
                 if time.monotonic() - started > interval + self._config.stall_s:
@@ -259,6 +261,7 @@ class Prober:
     async def probe(self, target: str) -> bool:
         """Direct, then indirect; on failure suspect ``target``. True if it answered."""
         self.probes += 1
+        started = time.monotonic()
         self._unreachable.discard(target)
         if not self._is_member(target):
             # Reconnect outside the probe's timeout: a join cut short by it would leave a
@@ -277,13 +280,21 @@ class Prober:
         except _Void:
             self.voided += 1
             self.health.worse()
+            log.info("probe of %s void after %.2f s: we stalled meanwhile", target, time.monotonic() - started)
             return True  # unknown: no accusation
         # A dial refused at once is no timeout (a stopped process still accepts TCP):
         # nothing listens where the member listened. Its suspicion runs the minimum.
         news = self._view.suspect(target, certain=target in self._unreachable)
         self.suspicions += 1
         if news is not None:
-            log.info("suspect %s (incarnation %d): direct and indirect probes failed", target, news.incarnation)
+            log.info(
+                "suspect %s (incarnation %d): direct and indirect probes failed in %.2f s (health %d, rto %.0f ms)",
+                target,
+                news.incarnation,
+                time.monotonic() - started,
+                self.health.score,
+                1000 * self.health.rto(),
+            )
             self._on_suspect(news)
         belief = self._view.state_of(target)
         if belief is not None and belief[0] == "suspect":
