@@ -180,8 +180,7 @@ class Prober:
         try:
             while True:
                 neighbours = sum(1 for peer in self._view.peers() if self._is_member(peer))
-                interval = self.health.scale(self._config.probe_interval_s)
-                interval *= min(1.0, self._config.probe_round_members / max(1, neighbours))
+                interval = self.health.scale(self._config.probe_period_s(neighbours))
                 started = time.monotonic()
                 await asyncio.sleep(interval)
                 if time.monotonic() - started > interval + self._config.stall_s:

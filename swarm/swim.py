@@ -31,7 +31,7 @@ __all__ = ["LocalHealth", "SwimConfig"]
 @dataclass(frozen=True)
 class SwimConfig:
     probe_interval_s: float = 0.5
-    """One probe per period (at health 0): probe load per node is O(1) in N. Each probe
+    """One probe per period (at health 0; faster with many neighbours, `probe_round_members`). Each probe
     is two frames on the member's long-lived probe stream through py-libp2p: CPU on each
     end that, on a 2-core box with 20 nodes, is what bounds the period."""
     probe_round_members: int = 4
@@ -113,6 +113,10 @@ class SwimConfig:
             max_rto_s=15.0,
         )
         return replace(base, **overrides)
+
+    def probe_period_s(self, neighbours: int) -> float:
+        """The time between two probes of ours (at health 0) with this many neighbours."""
+        return self.probe_interval_s * min(1.0, self.probe_round_members / max(1, neighbours))
 
     def suspicion_timeout_s(self, confirmations: int, members: int) -> float:
         """Lifeguard's formula: max - (max - min) * log(C + 1) / log(K + 1), at least min,

@@ -21,6 +21,27 @@ async def echo(stream: P2PStream) -> None:
         await stream.write(data)
 
 
+async def echo_once_per_connection(a: P2PHost, b: P2PHost, connections: int, closer: str) -> None:
+    """``b`` dials ``a`` ``connections`` times: one echo on a stream, then the ``closer``
+    ("dialer" or "listener") hangs up; each time until both ends saw the connection go."""
+    events: asyncio.Queue[tuple[str, bool]] = asyncio.Queue()
+    remove = a.add_connection_listener(lambda peer, up: events.put_nowait((peer, up)))
+    a.set_stream_handler(ECHO, echo)
+    for _ in range(connections):
+        await b.connect(a.listen_addrs[0])
+        assert await asyncio.wait_for(events.get(), 10) == (b.peer_id, True)
+        stream = await b.open_stream(a.peer_id, ECHO)
+        await stream.write(b"hello")
+        assert await stream.read() == b"hello"
+        if closer == "dialer":
+            await b.disconnect(a.peer_id)
+        else:
+            await a.disconnect(b.peer_id)
+        assert await asyncio.wait_for(events.get(), 10) == (b.peer_id, False)
+        await _wait_for(lambda: a.peer_id not in b.connected_peers())
+    remove()
+
+
 def libp2p_threads() -> list[threading.Thread]:
     return [t for t in threading.enumerate() if t.name == "libp2p-trio"]
 
@@ -291,22 +312,8 @@ async def test_the_end_of_a_connection_costs_one_read(monkeypatch: pytest.Monkey
         return data
 
     monkeypatch.setattr(trio.SocketStream, "receive_some", recorded_receive)
-    events: asyncio.Queue[tuple[str, bool]] = asyncio.Queue()
     async with open_host() as a, open_host() as b:
-        a.add_connection_listener(lambda peer, up: events.put_nowait((peer, up)))
-        a.set_stream_handler(ECHO, echo)
-        for _ in range(5):
-            await b.connect(a.listen_addrs[0])
-            assert await asyncio.wait_for(events.get(), 10) == (b.peer_id, True)
-            stream = await b.open_stream(a.peer_id, ECHO)
-            await stream.write(b"hello")
-            assert await stream.read() == b"hello"
-            if closer == "dialer":
-                await b.disconnect(a.peer_id)
-            else:
-                await a.disconnect(b.peer_id)
-            assert await asyncio.wait_for(events.get(), 10) == (b.peer_id, False)
-            await _wait_for(lambda: a.peer_id not in b.connected_peers())
+        await echo_once_per_connection(a, b, 5, closer)
     # Each end of each connection reads its end at most once or twice (EOF, then its own close).
     assert len(empty_reads) <= 2 * 2 * 5, f"{len(empty_reads)} reads of ended connections"
 
@@ -327,20 +334,9 @@ async def test_a_connection_event_starts_no_task_per_listener() -> None:
     async def add_instrument() -> None:
         trio.lowlevel.add_instrument(TaskNames())
 
-    events: asyncio.Queue[tuple[str, bool]] = asyncio.Queue()
     async with open_host() as a, open_host() as b:
         await a._call(add_instrument)
-        a.add_connection_listener(lambda peer, up: events.put_nowait((peer, up)))
-        a.set_stream_handler(ECHO, echo)
-        for _ in range(5):
-            await b.connect(a.listen_addrs[0])
-            assert await asyncio.wait_for(events.get(), 10) == (b.peer_id, True)
-            stream = await b.open_stream(a.peer_id, ECHO)
-            await stream.write(b"hello")
-            assert await stream.read() == b"hello"
-            await stream.close()
-            await b.disconnect(a.peer_id)
-            assert await asyncio.wait_for(events.get(), 10) == (b.peer_id, False)
+        await echo_once_per_connection(a, b, 5, "dialer")
     # One task per connection is left (identify's `connected` waits for the connection to start),
     # and the host's start and end (identify's `listen`, `listen_close`).
     assert len(notify_tasks) <= 5 + 2, notify_tasks

@@ -325,3 +325,18 @@ def test_timeouts_follow_the_measured_round_trips() -> None:
     view.suspect("b")
     state = view.peers()["b"]
     assert state.suspect_deadline - state.suspected_at == swim.suspicion_round_trips * swim.max_rto_s
+
+
+def test_every_neighbour_is_probed_at_least_every_few_periods() -> None:
+    """A member probes one neighbour per period, and a hub (a bootstrap node: everyone's neighbour)
+    faster, so that each of its neighbours is probed at least every `probe_round_members` periods:
+    a member whose neighbours are hubs is probed as often as one whose neighbours are not."""
+    swim = SwimConfig.local()
+    rounds = swim.probe_round_members
+    for neighbours in (1, rounds, rounds + 1, 19, 200):
+        period = swim.probe_period_s(neighbours)
+        assert period <= swim.probe_interval_s  # never fewer probes than one per period
+        if neighbours >= rounds:  # a round over all neighbours: at most `rounds` periods
+            assert neighbours * period == pytest.approx(rounds * swim.probe_interval_s)
+    assert swim.probe_period_s(rounds) == swim.probe_period_s(1) == swim.probe_interval_s
+    assert swim.probe_period_s(2 * rounds) == swim.probe_interval_s / 2
