@@ -2,12 +2,13 @@
 
 Each fix is applied to one host (instance attributes; process-wide only the
 dial delay, the signed-record caches' entry points, the yamux default, the
-disconnection delay, the Noise reads, the frame writes and the reads at the end of
-a stream, see `fix_dial_delay`, `fix_signed_records`, `fix_yamux_window_updates`,
-`fix_disconnect_delay`, `fix_noise_reads`, `fix_whole_frame_writes`,
-`fix_reads_at_eof`, `fix_yamux_close_linger`) right after ``new_host`` and before it listens, by `apply_fixes`
-from `swarm.bridge`. Each names the upstream fix this project would propose.
-Tests: tests/test_swarm_hardening.py, tests/test_swarm_bridge.py (fixes 9, 10 and 13).
+disconnection delay, the Noise reads, the frame writes, the reads at the end of
+a stream and the close of a connection, see `fix_dial_delay`, `fix_signed_records`,
+`fix_yamux_window_updates`, `fix_disconnect_delay`, `fix_noise_reads`,
+`fix_whole_frame_writes`, `fix_reads_at_eof`, `fix_yamux_close_linger`) right after
+``new_host`` and before it listens, by `apply_fixes` from `swarm.bridge`. Each names
+the upstream fix this project would propose. Tests: tests/test_swarm_hardening.py,
+tests/test_swarm_bridge.py (fixes 9, 10, 13, 14 and 15).
 
 1. Inbound slot leak. ``Swarm._handle_inbound_connection`` takes a slot of
    ``_inbound_limiter`` (max_connections - min_connections = 250) and its
@@ -512,10 +513,7 @@ def fix_inline_notifications(network: Any) -> None:
         spawned = []
         for notifee in list(network.notifees):
             if _notifies_inline(notifee, method):
-                try:
-                    await getattr(notifee, method)(network, *args)
-                except Exception:
-                    log.exception("notifee %s.%s raised", type(notifee).__name__, method)
+                await _notify_one(notifee, method, network, args)
             else:
                 spawned.append(notifee)
         if spawned:

@@ -179,8 +179,7 @@ class Prober:
     async def run(self) -> None:
         try:
             while True:
-                neighbours = sum(1 for peer in self._view.peers() if self._is_member(peer))
-                interval = self.health.scale(self._config.probe_period_s(neighbours))
+                interval = self.health.scale(self._config.probe_period_s(len(self._neighbours())))
                 started = time.monotonic()
                 await asyncio.sleep(interval)
                 if time.monotonic() - started > interval + self._config.stall_s:
@@ -240,7 +239,7 @@ class Prober:
         """Round robin over a shuffled list of the members we are connected to (each
         probed once per round, as memberlist); on swarms larger than the peer-exchange
         target, a member's neighbours probe it."""
-        members = {p for p in self._view.peers() if self._is_member(p)}
+        members = self._neighbours()
         while self._round:
             peer = self._round.pop()
             if peer in members:
@@ -248,6 +247,10 @@ class Prober:
         self._round = list(members)
         random.shuffle(self._round)
         return self._round.pop() if self._round else None
+
+    def _neighbours(self) -> set[str]:
+        """The members in the view we are connected to: those we probe."""
+        return {peer for peer in self._view.peers() if self._is_member(peer)}
 
     def probe_soon(self, peer_id: str) -> None:
         """Probe now, outside the round (its connection closed, or it is suspected)."""

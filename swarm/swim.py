@@ -31,9 +31,9 @@ __all__ = ["LocalHealth", "SwimConfig"]
 @dataclass(frozen=True)
 class SwimConfig:
     probe_interval_s: float = 0.5
-    """One probe per period (at health 0; faster with many neighbours, `probe_round_members`). Each probe
-    is two frames on the member's long-lived probe stream through py-libp2p: CPU on each
-    end that, on a 2-core box with 20 nodes, is what bounds the period."""
+    """One probe per period (at health 0; faster with many neighbours: `probe_round_members`).
+    Each probe is two frames on the member's long-lived probe stream through py-libp2p: CPU
+    on each end that, on a 2-core box with 20 nodes, is what bounds the period."""
     probe_round_members: int = 4
     """A member probes each of its neighbours at least every ``probe_round_members`` periods:
     one with more neighbours than that probes faster. Probes go to connected members only, and
