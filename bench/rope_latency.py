@@ -13,7 +13,7 @@ include all of that CPU; the libp2p/websocket ratio is what to compare.
 
 In the same run, the library's own floor: a bare echo of a message of the
 same size on one py-libp2p stream between two hosts built as `swarm.bridge`
-builds them (TCP, Noise, yamux), all in one trio loop (no asyncio, no ROPE),
+builds them (TCP, Noise, yamux, with `swarm.libp2p_fixes`), all in one trio loop (no asyncio, no ROPE),
 one caller; so the note shows ROPE's distance both to WebSocket and to what
 py-libp2p itself costs.
 """
@@ -39,6 +39,7 @@ from rope import RemoteObject, RopeConnection, RopeObject, RopeServer
 from rope.libp2p import libp2p_connector, serve_libp2p
 from rope.websocket import WebSocketListener, websocket_connector
 from swarm.bridge import new_libp2p_host, open_host
+from swarm.libp2p_fixes import apply_fixes
 
 PAYLOAD = {"kind": "ping", "text": "x" * 64, "n": 1}
 
@@ -116,6 +117,8 @@ def bare_libp2p_echo(seconds: float) -> dict[str, float]:
     async def run() -> dict[str, float]:
         listen = multiaddr.Multiaddr("/ip4/127.0.0.1/tcp/0")
         server, client = new_libp2p_host(create_new_key_pair(), listen), new_libp2p_host(create_new_key_pair(), listen)
+        for host in (server, client):
+            apply_fixes(host, None)
         async with server.run([listen]), client.run([listen]):
 
             async def echo(stream: Any) -> None:

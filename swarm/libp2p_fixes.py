@@ -5,10 +5,10 @@ dial delay, the signed-record caches' entry points, the yamux default, the
 disconnection delay, the Noise reads, the frame writes, the reads at the end of
 a stream and the close of a connection, see `fix_dial_delay`, `fix_signed_records`,
 `fix_yamux_window_updates`, `fix_disconnect_delay`, `fix_noise_reads`,
-`fix_whole_frame_writes`, `fix_reads_at_eof`, `fix_yamux_close_linger`) right after
+`fix_whole_frame_writes`, `fix_reads_at_eof`, `fix_yamux_close_linger`, `fix_free_locks`) right after
 ``new_host`` and before it listens, by `apply_fixes` from `swarm.bridge`. Each names
 the upstream fix this project would propose. Tests: tests/test_swarm_hardening.py,
-tests/test_swarm_bridge.py (fixes 9, 10, 13, 14 and 15).
+tests/test_swarm_bridge.py (fixes 9, 10, 13, 14, 15 and 16).
 
 1. Inbound slot leak. ``Swarm._handle_inbound_connection`` takes a slot of
    ``_inbound_limiter`` (max_connections - min_connections = 250) and its
@@ -92,6 +92,8 @@ tests/test_swarm_bridge.py (fixes 9, 10, 13, 14 and 15).
 14. A task per listener per connection event: see `fix_inline_notifications`.
 
 15. Every closed connection waits 100 ms: see `fix_yamux_close_linger`.
+
+16. A scheduler pass per free lock on every stream read and write: see `fix_free_locks`.
 """
 
 from __future__ import annotations
@@ -118,6 +120,7 @@ from libp2p.network import swarm as swarm_module
 from libp2p.network.config import RetryConfig
 from libp2p.network.connection.raw_connection import RawConnection
 from libp2p.network.connection.swarm_connection import SwarmConn
+from libp2p.network.stream.net_stream import NetStream
 from libp2p.network.tag_store import TagStoreNotifee
 from libp2p.peer import peerstore as peerstore_module
 from libp2p.peer.id import ID
@@ -169,6 +172,7 @@ def apply_fixes(host: IHost, is_admitted: Callable[[str], bool] | None) -> None:
     fix_reads_at_eof()
     fix_inline_notifications(network)
     fix_yamux_close_linger()
+    fix_free_locks()
     network.auto_connector.maybe_connect = _no_auto_connect
     if is_admitted is not None:
         fix_identify(host, is_admitted)
@@ -365,7 +369,6 @@ async def _write_whole_frame(self: Yamux, data: bytes) -> None:
                 with contextlib.suppress(Exception):
                     await self.secured_conn.close()
                 raise MuxedConnUnavailable(f"frame write blocked for {FRAME_WRITE_LIMIT_S} s: connection closed")
-    await trio.lowlevel.checkpoint()
 
 
 def fix_yamux_small_reads() -> None:
@@ -579,3 +582,80 @@ async def _close_without_linger(self: Yamux, error_code: int = GO_AWAY_NORMAL) -
         finally:
             self.on_close = on_close
     await trio.lowlevel.checkpoint()
+
+
+def fix_free_locks() -> None:
+    """16. A scheduler pass per free lock on every stream read and write. A 200-byte message
+    takes eight trio locks on its way out and in (the stream's state lock, its read-write
+    and window locks, the connection's write and streams locks, the TCP stream's locks),
+    and trio's ``Lock.acquire`` yields to the scheduler even when the lock is free: a pass
+    through the run loop, with an ``epoll_wait``, per lock. A bare 200-byte echo on one
+    stream cost 32 scheduler passes per round trip (cProfile, issue 15), most of them
+    here, plus the one ``_write_frame`` adds after every frame. Here those locks are
+    `FreeLock`s: a free one is taken at once, a held one is waited for as before (with
+    its checkpoints). Fairness stays with the socket operations, each of which still
+    yields (trio's ``send_all``/``receive_some``); fix 10's frame write no longer adds its
+    own. Process-wide (the classes' ``__init__``), idempotent. Upstream: take free locks
+    with ``acquire_nowait`` on the data path (go-yamux's mutexes never yield when free),
+    or guard the stream state without locks (trio code between two awaits is atomic)."""
+    for cls, attributes in _FREE_LOCKS.items():
+        init = vars(cls)["__init__"]
+        if not getattr(init, "_free_locks", False):
+            setattr(cls, "__init__", _init_with_free_locks(init, attributes))  # noqa: B010
+
+
+class FreeLock:
+    """A trio lock or semaphore whose acquire takes no scheduler pass when it is free.
+
+    Wraps the library's own object, so its fairness, ownership rules and statistics stay
+    trio's; only a free acquire skips trio's checkpoint."""
+
+    __slots__ = ("_inner",)
+
+    def __init__(self, inner: trio.Lock | trio.Semaphore) -> None:
+        self._inner = inner
+
+    async def acquire(self) -> None:
+        try:
+            self._inner.acquire_nowait()
+        except trio.WouldBlock:
+            await self._inner.acquire()
+
+    def acquire_nowait(self) -> None:
+        self._inner.acquire_nowait()
+
+    def release(self) -> None:
+        self._inner.release()
+
+    async def __aenter__(self) -> None:
+        await self.acquire()
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        self._inner.release()
+
+    def __getattr__(self, name: str) -> Any:  # locked(), statistics(), value...
+        return getattr(self._inner, name)
+
+
+_FREE_LOCKS: dict[type, tuple[str, ...]] = {
+    NetStream: ("_state_lock",),
+    YamuxStream: ("window_lock", "close_lock"),
+    Yamux: ("streams_lock", "_write_lock"),
+    TrioTCPStream: ("read_lock", "write_lock"),
+}
+"""The locks a stream read or write takes, by the class that makes them (and `YamuxStream`'s
+read-write lock's two, see `_init_with_free_locks`)."""
+
+
+def _init_with_free_locks(init: Callable[..., None], attributes: tuple[str, ...]) -> Callable[..., None]:
+    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+        init(self, *args, **kwargs)
+        for attribute in attributes:
+            setattr(self, attribute, FreeLock(getattr(self, attribute)))
+        rw_lock = getattr(self, "rw_lock", None)
+        if rw_lock is not None:  # a YamuxStream's: every write takes its writer semaphore
+            rw_lock._readers_lock = FreeLock(rw_lock._readers_lock)
+            rw_lock._writer_lock = FreeLock(rw_lock._writer_lock)
+
+    __init__._free_locks = True  # type: ignore[attr-defined]
+    return __init__
