@@ -10,7 +10,7 @@ JSON goes through orjson (several times faster than the standard library:
 standard library's strict one; everything else is decided by the standard
 library as before, so output, refusals and their messages do not change:
 orjson writes NaN/Infinity as ``null`` (output holding ``null`` is re-encoded
-strictly), refuses integers beyond 64 bits and non-string keys (re-encoded:
+strictly when the value holds a non-finite float), refuses integers beyond 64 bits and non-string keys (re-encoded:
 the standard library sends big integers), reads integers beyond 64 bits as
 floats (a run of 19 digits is re-read) and refuses NaN, Infinity, 1e400 and
 lone surrogates (re-read, for the same errors as before).
@@ -46,9 +46,31 @@ def dumps(value: Any) -> str:
         data = orjson.dumps(value, option=_ORJSON)
     except TypeError:  # orjson.JSONEncodeError: big integers, non-string keys, a set...
         return _strict_dumps(value)
-    if b"null" in data or not data.isascii():  # a null may be a NaN; non-ASCII needs escapes
+    if not data.isascii() or (b"null" in data and _holds_non_finite(value)):  # non-ASCII needs escapes
         return _strict_dumps(value)
     return data.decode("ascii")
+
+
+_FINITE_LEAVES = (str, int, bool, type(None))
+
+
+def _holds_non_finite(value: Any) -> bool:
+    """Whether orjson wrote a NaN or an infinity of ``value`` as ``null``: then the strict encoder
+    refuses it. A walk of what orjson took (exact dicts, lists and tuples; anything else made it
+    raise), several times cheaper than re-encoding everything that holds a ``None``."""
+    kind = type(value)
+    if kind is dict:
+        items: Any = value.values()
+    elif kind is list or kind is tuple:
+        items = value
+    elif kind is float or isinstance(value, float):
+        return not math.isfinite(value)
+    else:
+        return False
+    for item in items:
+        if type(item) not in _FINITE_LEAVES and _holds_non_finite(item):
+            return True
+    return False
 
 
 @dataclass(frozen=True, slots=True)

@@ -495,6 +495,11 @@ def test_validated_rtp_capabilities_are_shared_and_follow_the_input() -> None:
         ortc.validated_rtp_capabilities(
             {"headerExtensions": [{"kind": "audio", "uri": "urn:shared", "preferredId": True}]}
         )
+    # Equal JSON but not the same input: a tuple is not an array.
+    extension = {"kind": "audio", "uri": "urn:tuple", "preferredId": 2}
+    ortc.validated_rtp_capabilities({"headerExtensions": [extension]})
+    with pytest.raises(TypeError, match="not an array"):
+        ortc.validated_rtp_capabilities({"headerExtensions": (extension,)})
     with pytest.raises(TypeError, match="caps is not an object"):
         ortc.validated_rtp_capabilities(None)
 

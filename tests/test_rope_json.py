@@ -46,7 +46,7 @@ def test_dumps_agrees_with_the_strict_standard_encoder_on_any_value(value: Any) 
 
 @pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf])
 def test_non_finite_floats_are_refused_even_where_nothing_else_is_null(bad: float) -> None:
-    for value in (bad, [1, bad], {"a": {"b": [bad]}}, {"a": None, "b": bad}):
+    for value in (bad, [1, bad], {"a": {"b": [bad]}}, {"a": None, "b": bad}, {"t": (None, (1, bad))}):
         with pytest.raises(ValueError, match="Out of range float values are not JSON compliant"):
             dumps(value)
     with pytest.raises(ValueError):
