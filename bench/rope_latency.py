@@ -16,13 +16,19 @@ same size on one py-libp2p stream between two hosts built as `swarm.bridge`
 builds them (TCP, Noise, yamux, with `swarm.libp2p_fixes`), all in one trio loop (no asyncio, no ROPE),
 one caller; so the note shows ROPE's distance both to WebSocket and to what
 py-libp2p itself costs.
+
+Then both carriers again with the server in a process of its own (``--serve``,
+started by the bench), as between two nodes: each process has one asyncio loop
+and, for libp2p, one trio thread, instead of three threads sharing one GIL.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
 import statistics
+import sys
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -95,19 +101,58 @@ async def phase(proxy: RemoteObject, callers: int, seconds: float) -> dict[str, 
 
 
 async def measure(name: str, concurrency: list[int], seconds: float) -> dict[int, dict[str, float]]:
-    server = bench_server()
+    async with carrier(name, bench_server()) as connector:
+        return await measure_through(connector, name, concurrency, seconds)
+
+
+async def measure_through(connector: Callable[[], Any], name: str, concurrency: list[int],
+                          seconds: float) -> dict[int, dict[str, float]]:
     results: dict[int, dict[str, float]] = {}
-    async with carrier(name, server) as connector:
-        connect_started = time.perf_counter()
-        async with RopeConnection(connector, call_timeout=30, ping_interval=None) as connection:
-            client = await connection.client()
-            progress(f"{name}: connected and synchronised in {1000 * (time.perf_counter() - connect_started):.0f} ms")
-            proxy = client.get("bench")
-            await phase(proxy, 4, min(0.5, seconds))  # warm-up
-            for callers in concurrency:
-                results[callers] = await phase(proxy, callers, seconds)
-                progress(f"{name}: {callers} caller(s): {results[callers]['calls']} calls")
+    connect_started = time.perf_counter()
+    async with RopeConnection(connector, call_timeout=30, ping_interval=None) as connection:
+        client = await connection.client()
+        progress(f"{name}: connected and synchronised in {1000 * (time.perf_counter() - connect_started):.0f} ms")
+        proxy = client.get("bench")
+        await phase(proxy, 4, min(0.5, seconds))  # warm-up
+        for callers in concurrency:
+            results[callers] = await phase(proxy, callers, seconds)
+            progress(f"{name}: {callers} caller(s): {results[callers]['calls']} calls")
     return results
+
+
+async def serve() -> None:
+    """``--serve``: the bench server over both carriers; prints where, one JSON line; ends at stdin's EOF."""
+    server = bench_server()
+    async with AsyncExitStack() as stack:
+        listener = await stack.enter_async_context(WebSocketListener(server))
+        host = await stack.enter_async_context(open_host())
+        serve_libp2p(server, host)
+        print(json.dumps({"websocket": listener.url, "libp2p": host.listen_addrs[0], "peer": host.peer_id}),
+              flush=True)
+        await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
+        await server.close()
+
+
+async def measure_server_process(concurrency: list[int], seconds: float) -> dict[str, dict[int, dict[str, float]]]:
+    """Both carriers, with the server in a process of its own."""
+    child = await asyncio.create_subprocess_exec(sys.executable, "-m", "bench.rope_latency", "--serve",
+                                                 stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE)
+    assert child.stdin is not None and child.stdout is not None
+    try:
+        where = json.loads(await asyncio.wait_for(child.stdout.readline(), 30))
+        async with open_host() as host:
+            await host.connect(where["libp2p"])
+            connectors = {"websocket": websocket_connector(where["websocket"]),
+                          "libp2p": libp2p_connector(host, where["peer"])}
+            return {name: await measure_through(connector, f"{name} (server process)", concurrency, seconds)
+                    for name, connector in connectors.items()}
+    finally:
+        child.stdin.close()
+        try:
+            await asyncio.wait_for(child.wait(), 10)
+        except TimeoutError:
+            child.kill()
+            await child.wait()
 
 
 def bare_libp2p_echo(seconds: float) -> dict[str, float]:
@@ -160,19 +205,8 @@ def bare_libp2p_echo(seconds: float) -> dict[str, float]:
     return trio.run(run)
 
 
-async def main_async(seconds: float, concurrency: list[int], json_output: bool, bare: dict[str, float]) -> None:
-    figures = {name: await measure(name, concurrency, seconds) for name in ("websocket", "libp2p")}
-    rows = []
-    for callers in concurrency:
-        for name in ("websocket", "libp2p"):
-            r = figures[name][callers]
-            rows.append([name, callers, int(r["calls"]), r["p50_ms"], r["p99_ms"], r["calls_per_s"]])
-    rows.append(["bare py-libp2p echo (trio, no ROPE)", 1, int(bare["calls"]), bare["p50_ms"], bare["p99_ms"],
-                 bare["calls_per_s"]])
-    table(["carrier", "callers", "calls", "p50 ms", "p99 ms", "calls/s"], rows,
-          title=f"ROPE echo call round trip, loopback, {seconds:g} s per phase")
-    ratio_rows = []
-    ratios: dict[str, dict[str, float]] = {}
+def _ratios(figures: dict[str, dict[int, dict[str, float]]], concurrency: list[int]) -> dict[str, dict[str, float]]:
+    ratios = {}
     for callers in concurrency:
         ws, p2p = figures["websocket"][callers], figures["libp2p"][callers]
         ratios[str(callers)] = {
@@ -180,17 +214,41 @@ async def main_async(seconds: float, concurrency: list[int], json_output: bool, 
             "p99": p2p["p99_ms"] / ws["p99_ms"],
             "calls_per_s": p2p["calls_per_s"] / ws["calls_per_s"],
         }
-        ratio_rows.append([callers, *ratios[str(callers)].values()])
-    table(["callers", "p50 x", "p99 x", "calls/s x"], ratio_rows, title="libp2p / websocket")
+    return ratios
+
+
+def _carrier_rows(figures: dict[str, dict[int, dict[str, float]]], concurrency: list[int]) -> list[list[Any]]:
+    return [[name, callers, int(r["calls"]), r["p50_ms"], r["p99_ms"], r["calls_per_s"]]
+            for callers in concurrency for name in ("websocket", "libp2p") for r in (figures[name][callers],)]
+
+
+async def main_async(seconds: float, concurrency: list[int], json_output: bool, bare: dict[str, float]) -> None:
+    figures = {name: await measure(name, concurrency, seconds) for name in ("websocket", "libp2p")}
+    apart = await measure_server_process(concurrency, seconds)
+    rows = _carrier_rows(figures, concurrency)
+    rows.append(["bare py-libp2p echo (trio, no ROPE)", 1, int(bare["calls"]), bare["p50_ms"], bare["p99_ms"],
+                 bare["calls_per_s"]])
+    headers = ["carrier", "callers", "calls", "p50 ms", "p99 ms", "calls/s"]
+    table(headers, rows, title=f"ROPE echo call round trip, loopback, {seconds:g} s per phase, one process")
+    ratios, ratios_apart = _ratios(figures, concurrency), _ratios(apart, concurrency)
+    table(["callers", "p50 x", "p99 x", "calls/s x"], [[c, *ratios[str(c)].values()] for c in concurrency],
+          title="libp2p / websocket, one process")
     if 1 in figures["libp2p"]:
         floor = figures["libp2p"][1]["p50_ms"] / bare["p50_ms"]
         print(f"ROPE over libp2p / bare py-libp2p echo, p50 with 1 caller: {floor:.2f}x")
+    table(headers, _carrier_rows(apart, concurrency), title="the same, server in another process")
+    table(["callers", "p50 x", "p99 x", "calls/s x"], [[c, *ratios_apart[str(c)].values()] for c in concurrency],
+          title="libp2p / websocket, server in another process")
     emit_json(json_output, {
         "bench": "rope_latency",
         "seconds_per_phase": seconds,
         "results": {name: {str(k): v for k, v in per.items()} for name, per in figures.items()},
         "libp2p_over_websocket": ratios,
         "bare_libp2p_echo": bare,
+        "server_in_another_process": {
+            "results": {name: {str(k): v for k, v in per.items()} for name, per in apart.items()},
+            "libp2p_over_websocket": ratios_apart,
+        },
     })
 
 
@@ -198,7 +256,11 @@ def main() -> None:
     args_parser = parser(__doc__.splitlines()[0] if __doc__ else "rope latency")
     args_parser.add_argument("--seconds", type=float, default=2.0, help="duration of each phase")
     args_parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 32])
+    args_parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)  # the server process
     args = args_parser.parse_args()
+    if args.serve:
+        asyncio.run(serve())
+        return
     progress("bare py-libp2p echo (trio only) ...")
     bare = bare_libp2p_echo(args.seconds)
     asyncio.run(main_async(args.seconds, args.concurrency, args.json, bare))
