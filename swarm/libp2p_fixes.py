@@ -362,13 +362,13 @@ def fix_whole_frame_writes() -> None:
 
 async def _write_whole_frame(self: Yamux, data: bytes) -> None:
     async with self._write_lock:
-        with trio.CancelScope(shield=True):
-            with trio.move_on_after(FRAME_WRITE_LIMIT_S) as limit:
-                await self.secured_conn.write(data)
-            if limit.cancelled_caught:
-                with contextlib.suppress(Exception):
-                    await self.secured_conn.close()
-                raise MuxedConnUnavailable(f"frame write blocked for {FRAME_WRITE_LIMIT_S} s: connection closed")
+        # One scope: shielded from the caller's cancellation, cancelled by its own deadline.
+        with trio.CancelScope(shield=True, deadline=trio.current_time() + FRAME_WRITE_LIMIT_S) as limit:
+            await self.secured_conn.write(data)
+        if limit.cancelled_caught:
+            with trio.CancelScope(shield=True), contextlib.suppress(Exception):
+                await self.secured_conn.close()
+            raise MuxedConnUnavailable(f"frame write blocked for {FRAME_WRITE_LIMIT_S} s: connection closed")
 
 
 def fix_yamux_small_reads() -> None:
