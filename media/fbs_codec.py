@@ -20,9 +20,8 @@ import hashlib
 import importlib
 import importlib.util
 import logging
-from collections.abc import Callable
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING
 
 logger = logging.getLogger(__name__)
 
@@ -55,6 +54,9 @@ def load() -> ModuleType:
 implementation = load()
 """The codec module in use: media.fbs_codec_compiled or media.fbs_codec_impl."""
 
-encode_size_prefixed: Callable[[Any], bytes] = implementation.encode_size_prefixed
-decode: Callable[..., Any] = implementation.decode
-plan: Callable[[Any], Any] = implementation.plan
+if TYPE_CHECKING:  # the same functions, either way: mypy checks the callers against the source's signatures
+    from media.fbs_codec_impl import decode, encode_size_prefixed, plan
+else:
+    encode_size_prefixed = implementation.encode_size_prefixed
+    decode = implementation.decode
+    plan = implementation.plan
