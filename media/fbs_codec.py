@@ -11,15 +11,17 @@ name, so it never shadows the source, stamped with ``SOURCE_SHA256``: the
 digest of the source it was built from. This module uses the compiled codec only
 while that stamp matches the source as it is now; with no build, a build for
 another Python, or a source edited since, it uses the pure-Python module (and
-says why in a debug log line), so stale compiled code never runs.
+says why in a debug log line), so stale compiled code never runs. (A compiled
+module named fbs_codec_impl, as an in-place ``mypyc media/fbs_codec_impl.py``
+makes, would shadow the source itself: that is logged as a warning.)
 """
 
 from __future__ import annotations
 
 import hashlib
 import importlib
-import importlib.util
 import logging
+from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING
 
@@ -29,12 +31,12 @@ SOURCE = "media.fbs_codec_impl"
 COMPILED = "media.fbs_codec_compiled"
 
 
+SOURCE_FILE = Path(__file__).with_name("fbs_codec_impl.py")
+
+
 def source_digest() -> str:
     """SHA-256 (hex) of fbs_codec_impl.py's bytes: the stamp a compiled build of it must carry."""
-    spec = importlib.util.find_spec(SOURCE)
-    assert spec is not None and spec.origin is not None, SOURCE
-    with open(spec.origin, "rb") as source:
-        return hashlib.sha256(source.read()).hexdigest()
+    return hashlib.sha256(SOURCE_FILE.read_bytes()).hexdigest()
 
 
 def load() -> ModuleType:
@@ -43,12 +45,20 @@ def load() -> ModuleType:
         compiled = importlib.import_module(COMPILED)
     except ImportError as error:
         logger.debug("pure-Python FlatBuffers codec: no compiled one (%s; scripts/build-codec builds it)", error)
-        return importlib.import_module(SOURCE)
+        return _pure()
     if getattr(compiled, "SOURCE_SHA256", None) != source_digest():
         logger.debug("pure-Python FlatBuffers codec: %s was built from another fbs_codec_impl.py "
                      "(scripts/build-codec rebuilds it)", compiled.__file__)
-        return importlib.import_module(SOURCE)
+        return _pure()
     return compiled
+
+
+def _pure() -> ModuleType:
+    module = importlib.import_module(SOURCE)
+    if module.__file__ is None or not module.__file__.endswith(".py"):  # e.g. `mypyc media/fbs_codec_impl.py`
+        logger.warning("%s shadows %s and may be stale: delete it (scripts/build-codec builds the compiled codec)",
+                       module.__file__, SOURCE_FILE)
+    return module
 
 
 implementation = load()

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import logging
 import pkgutil
 import sys
 from collections.abc import Iterator
@@ -260,3 +261,15 @@ def test_a_compiled_codec_from_another_source_is_not_used(monkeypatch: pytest.Mo
     assert fbs_codec.load() is fbs_codec_impl
     stand_in.SOURCE_SHA256 = fbs_codec.source_digest()  # type: ignore[attr-defined]
     assert fbs_codec.load() is stand_in
+
+
+def test_a_compiled_module_shadowing_the_source_is_warned_of(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    stray = ModuleType(fbs_codec.SOURCE)
+    stray.__file__ = str(fbs_codec.SOURCE_FILE.with_suffix(".cpython-311-x86_64-linux-gnu.so"))
+    monkeypatch.setitem(sys.modules, fbs_codec.SOURCE, stray)
+    monkeypatch.setitem(sys.modules, fbs_codec.COMPILED, None)  # not built: importing it raises ImportError
+    with caplog.at_level(logging.WARNING, logger="media.fbs_codec"):
+        assert fbs_codec.load() is stray
+    assert "shadows" in caplog.text
