@@ -18,21 +18,13 @@ from typing import Any
 
 from media import fbs, fbs_codec
 from media.errors import NotFoundError, WorkerClosedError, WorkerError
+from rope.reads import read_at_most
 
 logger = logging.getLogger("media.channel")
 worker_logger = logging.getLogger("media.worker.log")
 
 MESSAGE_MAX_LEN = 4_194_308
 """The worker refuses (and never sends) larger messages."""
-
-PIPE_READ_SIZE = 65536
-"""Bytes one read of the worker's pipe asks for: what a Linux pipe holds, so no read returns less
-than it would with more. asyncio's pipe transport asks for 256 KiB; CPython allocates the whole
-size for the bytes object first, which glibc serves with mmap (over its 128 KiB threshold), then
-mremap and munmap once the read came back short: three syscalls and fresh page faults per answer
-(strace: 2,005 mremap for 2,000 answers). mediasoup's Node layer reads into 64 KiB buffers.
-The upstream fix we would propose: a pipe read size no larger than the pipe, or ``readinto`` a
-reused buffer (a BufferedProtocol for pipes)."""
 
 NotificationHandler = Callable[[int, Any], None]
 """Called with the event number (`FBS.Notification.Event`) and the decoded body (or None)."""
@@ -88,7 +80,7 @@ class Channel:
         self._reader, _ = await loop.connect_read_pipe(
             lambda: _ReadProtocol(self), os.fdopen(self._read_fd, "rb", buffering=0)
         )
-        self._reader.max_size = PIPE_READ_SIZE  # type: ignore[attr-defined]  # see PIPE_READ_SIZE
+        read_at_most(self._reader)  # a pipe holds 64 KiB: asyncio's 256 KiB reads cost three syscalls each
         self._writer, _ = await loop.connect_write_pipe(
             asyncio.Protocol, os.fdopen(self._write_fd, "wb", buffering=0)
         )

@@ -24,6 +24,7 @@ from rope.channel import Peer
 from rope.client import Connector, RopeConnection
 from rope.errors import ErrorCode, FrameError
 from rope.framing import DEFAULT_MAX_FRAME
+from rope.reads import read_at_most
 from rope.server import RopeServer
 
 CARRIER = "websocket"
@@ -34,6 +35,7 @@ log = logging.getLogger("rope.websocket")
 class WebSocketChannel:
     def __init__(self, ws: ServerConnection | ClientConnection, peer: Peer, max_message: int) -> None:
         self._ws = ws
+        read_at_most(ws.transport)
         self.peer = peer
         self.max_message = max_message
 
