@@ -241,6 +241,16 @@ async def test_calls_results_and_errors(site: Site) -> None:
         assert await room.add(1, 1) == 2  # still serving after all that
 
 
+async def test_values_larger_than_one_read_travel_whole(site: Site) -> None:
+    """A carrier reads 64 KiB at a time (`rope.reads`): a call and its result of over half a MB each
+    arrive whole, in order with a small call behind them."""
+    async with site.connection() as connection:
+        room = (await connection.client()).get("room")
+        big = {"blob": "é" * 1_000 + "x" * 500_000, "list": list(range(10_000))}
+        result, small = await asyncio.gather(room.echo(big), room.add(1, 2))
+        assert result == big and small == 3
+
+
 # -- state, events, objects across clients ------------------------------------------------
 
 
