@@ -416,3 +416,38 @@ async def test_a_round_trip_on_a_stream_takes_few_scheduler_passes() -> None:
             await host._call(remove)
     per_round_trip = sum(passes) / round_trips
     assert per_round_trip <= 14, f"{per_round_trip} scheduler passes per round trip"
+
+
+def test_a_loop_of_free_locks_still_lets_other_tasks_run() -> None:
+    """`swarm.libp2p_fixes.FreeLock`: free acquires skip trio's scheduler pass, but not all of them, so
+    a connection's read loop going through frames already read ahead cannot starve the host's other
+    tasks (a probe, another connection) however many tiny frames a peer sends at once."""
+    import trio
+
+    from swarm.libp2p_fixes import FreeLock
+
+    async def main() -> int:
+        lock = FreeLock(trio.Lock())
+        other_ran = 0
+        done = False
+
+        async def other() -> None:
+            nonlocal other_ran
+            while not done:
+                other_ran += 1
+                await trio.lowlevel.checkpoint()
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(other)
+            await trio.lowlevel.checkpoint()  # let it start
+            started = other_ran
+            for _ in range(1000):
+                async with lock:
+                    pass
+            during = other_ran - started
+            done = True
+        return during
+
+    during = trio.run(main)
+    # Every 32nd acquire passes through the scheduler: the other task runs about 31 times.
+    assert during >= 20, f"the other task ran {during} times during 1000 free acquires"
