@@ -7,6 +7,7 @@ conversion here means no other module knows the wire schema.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from media import fbs
@@ -35,6 +36,16 @@ calls ssrc-audio-level "AudioLevel" and has framemarking; 3.27 has dependency-de
 
 def header_extension_uri_to_fbs(uri: str) -> int:
     """The worker's number for a header extension URI; TypeError if this worker version lacks it."""
+    return _header_extension_uri_to_fbs(uri) if type(uri) is str else _uri_number(uri)
+
+
+@functools.cache
+def _header_extension_uri_to_fbs(uri: str) -> int:
+    """Once per URI (five per consume()): the enum's lookups by name cost more than the rest of its table."""
+    return _uri_number(uri)
+
+
+def _uri_number(uri: Any) -> int:
     uri_enum = fbs.enum("RtpParameters.RtpHeaderExtensionUri")
     for name in HEADER_EXTENSION_URIS.get(uri, ()):
         if hasattr(uri_enum, name):
