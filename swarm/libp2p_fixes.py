@@ -589,13 +589,15 @@ def fix_free_locks() -> None:
     takes eight trio locks on its way out and in (the stream's state lock, its read-write
     and window locks, the connection's write and streams locks, the TCP stream's locks),
     and trio's ``Lock.acquire`` yields to the scheduler even when the lock is free: a pass
-    through the run loop, with an ``epoll_wait``, per lock. A bare 200-byte echo on one
-    stream cost 32 scheduler passes per round trip (cProfile, issue 15), most of them
-    here, plus the one ``_write_frame`` adds after every frame. Here those locks are
-    `FreeLock`s: a free one is taken at once, a held one is waited for as before (with
-    its checkpoints). Fairness stays with the socket operations, each of which still
-    yields (trio's ``send_all``/``receive_some``); fix 10's frame write no longer adds its
-    own. Process-wide (the classes' ``__init__``), idempotent. Upstream: take free locks
+    through the run loop, with an ``epoll_wait``, per lock. A bare 200-byte echo between
+    two hosts in one trio loop took 20 scheduler passes per round trip with the other
+    fixes (a trio instrument, issue 15), most of them here, plus the one ``_write_frame``
+    adds after every frame; 4 with this one. Here those locks are `FreeLock`s: a free one
+    is taken at once (but every 32nd), a held one is waited for as before (with its
+    checkpoints). Fairness stays with the socket operations, each of which still yields
+    (trio's ``send_all``/``receive_some``), and with `FreeLock`'s periodic pass; fix 10's
+    frame write no longer adds its own. Process-wide (the classes' ``__init__``),
+    idempotent. Upstream: take free locks
     with ``acquire_nowait`` on the data path (go-yamux's mutexes never yield when free),
     or guard the stream state without locks (trio code between two awaits is atomic)."""
     for cls, attributes in _FREE_LOCKS.items():
