@@ -89,12 +89,9 @@ def per_call_us(fn: Callable[[], object], seconds: float) -> float:
 
 def builds() -> tuple[dict[str, ModuleType], str | None]:
     found = {"pure Python": importlib.import_module(fbs_codec.SOURCE)}
-    try:
-        compiled = importlib.import_module(fbs_codec.COMPILED)
-    except ImportError:
-        return found, "no compiled codec: scripts/build-codec builds it"
-    if getattr(compiled, "SOURCE_SHA256", None) != fbs_codec.source_digest():
-        return found, "the compiled codec is built from another fbs_codec_impl.py: rerun scripts/build-codec"
+    compiled, why_not = fbs_codec.compiled_build()
+    if compiled is None:
+        return found, why_not
     found["compiled (mypyc)"] = compiled
     return found, None
 

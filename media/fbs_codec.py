@@ -39,16 +39,22 @@ def source_digest() -> str:
     return hashlib.sha256(SOURCE_FILE.read_bytes()).hexdigest()
 
 
-def load() -> ModuleType:
-    """The compiled codec if it is built from the current source, else the pure-Python one."""
+def compiled_build() -> tuple[ModuleType | None, str]:
+    """The compiled codec if it is built from the current source, else None and why not."""
     try:
         compiled = importlib.import_module(COMPILED)
     except ImportError as error:
-        logger.debug("pure-Python FlatBuffers codec: no compiled one (%s; scripts/build-codec builds it)", error)
-        return _pure()
+        return None, f"no compiled codec ({error}; scripts/build-codec builds it)"
     if getattr(compiled, "SOURCE_SHA256", None) != source_digest():
-        logger.debug("pure-Python FlatBuffers codec: %s was built from another fbs_codec_impl.py "
-                     "(scripts/build-codec rebuilds it)", compiled.__file__)
+        return None, f"{compiled.__file__} was built from another fbs_codec_impl.py (scripts/build-codec rebuilds it)"
+    return compiled, ""
+
+
+def load() -> ModuleType:
+    """The compiled codec if it is built from the current source, else the pure-Python one."""
+    compiled, why_not = compiled_build()
+    if compiled is None:
+        logger.debug("pure-Python FlatBuffers codec: %s", why_not)
         return _pure()
     return compiled
 

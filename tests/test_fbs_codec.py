@@ -13,7 +13,6 @@ is not built); the two must write the same bytes for every table of the schema.
 from __future__ import annotations
 
 import importlib
-import importlib.util
 import logging
 import pkgutil
 import sys
@@ -133,11 +132,9 @@ def every_table() -> Iterator[Any]:
 
 def compiled_codec() -> ModuleType:
     """The mypyc build of the codec, if it is built from the current source; else the test skips."""
-    if importlib.util.find_spec(fbs_codec.COMPILED) is None:
-        pytest.skip("the compiled codec is not built (scripts/build-codec builds it): pure-Python codec only")
-    compiled = importlib.import_module(fbs_codec.COMPILED)
-    if compiled.SOURCE_SHA256 != fbs_codec.source_digest():
-        pytest.skip(f"{compiled.__file__} is built from another fbs_codec_impl.py: rerun scripts/build-codec")
+    compiled, why_not = fbs_codec.compiled_build()
+    if compiled is None:
+        pytest.skip(f"{why_not}: pure-Python codec only")
     return compiled
 
 
