@@ -217,6 +217,10 @@ def _ratios(figures: dict[str, dict[int, dict[str, float]]], concurrency: list[i
     return ratios
 
 
+def _ratio_table(ratios: dict[str, dict[str, float]], concurrency: list[int], title: str) -> None:
+    table(["callers", "p50 x", "p99 x", "calls/s x"], [[c, *ratios[str(c)].values()] for c in concurrency], title=title)
+
+
 def _carrier_rows(figures: dict[str, dict[int, dict[str, float]]], concurrency: list[int]) -> list[list[Any]]:
     return [[name, callers, int(r["calls"]), r["p50_ms"], r["p99_ms"], r["calls_per_s"]]
             for callers in concurrency for name in ("websocket", "libp2p") for r in (figures[name][callers],)]
@@ -231,14 +235,12 @@ async def main_async(seconds: float, concurrency: list[int], json_output: bool, 
     headers = ["carrier", "callers", "calls", "p50 ms", "p99 ms", "calls/s"]
     table(headers, rows, title=f"ROPE echo call round trip, loopback, {seconds:g} s per phase, one process")
     ratios, ratios_apart = _ratios(figures, concurrency), _ratios(apart, concurrency)
-    table(["callers", "p50 x", "p99 x", "calls/s x"], [[c, *ratios[str(c)].values()] for c in concurrency],
-          title="libp2p / websocket, one process")
+    _ratio_table(ratios, concurrency, "libp2p / websocket, one process")
     if 1 in figures["libp2p"]:
         floor = figures["libp2p"][1]["p50_ms"] / bare["p50_ms"]
         print(f"ROPE over libp2p / bare py-libp2p echo, p50 with 1 caller: {floor:.2f}x")
     table(headers, _carrier_rows(apart, concurrency), title="the same, server in another process")
-    table(["callers", "p50 x", "p99 x", "calls/s x"], [[c, *ratios_apart[str(c)].values()] for c in concurrency],
-          title="libp2p / websocket, server in another process")
+    _ratio_table(ratios_apart, concurrency, "libp2p / websocket, server in another process")
     emit_json(json_output, {
         "bench": "rope_latency",
         "seconds_per_phase": seconds,
