@@ -597,13 +597,13 @@ def fix_free_locks() -> None:
     checkpoints). Fairness stays with the socket operations, each of which still yields
     (trio's ``send_all``/``receive_some``), and with `FreeLock`'s periodic pass; fix 10's
     frame write no longer adds its own. Process-wide (the classes' ``__init__``),
-    idempotent. Upstream: take free locks
-    with ``acquire_nowait`` on the data path (go-yamux's mutexes never yield when free),
-    or guard the stream state without locks (trio code between two awaits is atomic)."""
-    for cls, attributes in _FREE_LOCKS.items():
+    idempotent. Upstream: take free locks with ``acquire_nowait`` on the data path
+    (go-yamux's mutexes never yield when free), or guard the stream state without locks
+    (trio code between two awaits is atomic)."""
+    for cls, paths in _FREE_LOCKS.items():
         init = vars(cls)["__init__"]
         if not getattr(init, "_free_locks", False):
-            setattr(cls, "__init__", _init_with_free_locks(init, attributes))  # noqa: B010
+            setattr(cls, "__init__", _init_with_free_locks(init, paths))  # noqa: B010
 
 
 class FreeLock:
@@ -651,23 +651,24 @@ class FreeLock:
 
 _FREE_LOCKS: dict[type, tuple[str, ...]] = {
     NetStream: ("_state_lock",),
-    YamuxStream: ("window_lock", "close_lock"),
+    # Every write takes the read-write lock's writer semaphore.
+    YamuxStream: ("window_lock", "close_lock", "rw_lock._readers_lock", "rw_lock._writer_lock"),
     Yamux: ("streams_lock", "_write_lock"),
     TrioTCPStream: ("read_lock", "write_lock"),
 }
-"""The locks a stream read or write takes, by the class that makes them (and `YamuxStream`'s
-read-write lock's two, see `_init_with_free_locks`)."""
+"""The locks a stream read or write takes, by the class whose constructor makes them (dotted: an
+attribute of one of its attributes)."""
 
 
-def _init_with_free_locks(init: Callable[..., None], attributes: tuple[str, ...]) -> Callable[..., None]:
+def _init_with_free_locks(init: Callable[..., None], paths: tuple[str, ...]) -> Callable[..., None]:
     def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
         init(self, *args, **kwargs)
-        for attribute in attributes:
-            setattr(self, attribute, FreeLock(getattr(self, attribute)))
-        rw_lock = getattr(self, "rw_lock", None)
-        if rw_lock is not None:  # a YamuxStream's: every write takes its writer semaphore
-            rw_lock._readers_lock = FreeLock(rw_lock._readers_lock)
-            rw_lock._writer_lock = FreeLock(rw_lock._writer_lock)
+        for path in paths:
+            *parents, name = path.split(".")
+            owner = self
+            for parent in parents:
+                owner = getattr(owner, parent)
+            setattr(owner, name, FreeLock(getattr(owner, name)))
 
     __init__._free_locks = True  # type: ignore[attr-defined]
     return __init__
