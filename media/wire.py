@@ -35,14 +35,11 @@ calls ssrc-audio-level "AudioLevel" and has framemarking; 3.27 has dependency-de
 
 
 def header_extension_uri_to_fbs(uri: str) -> int:
-    """The worker's number for a header extension URI; TypeError if this worker version lacks it."""
-    return _header_extension_uri_to_fbs(uri) if type(uri) is str else _uri_number(uri)
+    """The worker's number for a header extension URI; TypeError if this worker version lacks it.
 
-
-@functools.cache
-def _header_extension_uri_to_fbs(uri: str) -> int:
-    """Once per URI (five per consume()): the enum's lookups by name cost more than the rest of its table."""
-    return _uri_number(uri)
+    Worked out once per URI (five per consume()): the enum's lookups by name cost more than the
+    rest of the extension's table."""
+    return _cached_uri_number(uri) if type(uri) is str else _uri_number(uri)
 
 
 def _uri_number(uri: Any) -> int:
@@ -51,6 +48,9 @@ def _uri_number(uri: Any) -> int:
         if hasattr(uri_enum, name):
             return int(getattr(uri_enum, name))
     raise TypeError(f"invalid RtpHeaderExtensionUri: {uri}")
+
+
+_cached_uri_number = functools.cache(_uri_number)
 
 
 def header_extension_uri_from_fbs(value: int) -> str:

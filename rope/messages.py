@@ -10,10 +10,11 @@ JSON goes through orjson (several times faster than the standard library:
 standard library's strict one; everything else is decided by the standard
 library as before, so output, refusals and their messages do not change:
 orjson writes NaN/Infinity as ``null`` (output holding ``null`` is re-encoded
-strictly when the value holds a non-finite float), refuses integers beyond 64 bits and non-string keys (re-encoded:
-the standard library sends big integers), reads integers beyond 64 bits as
-floats (a run of 19 digits is re-read) and refuses NaN, Infinity, 1e400 and
-lone surrogates (re-read, for the same errors as before).
+strictly when the value holds a non-finite float), refuses integers beyond 64
+bits and non-string keys (re-encoded: the standard library sends big integers),
+reads integers beyond 64 bits as floats (a run of 19 digits is re-read) and
+refuses NaN, Infinity, 1e400 and lone surrogates (re-read, for the same errors
+as before).
 """
 
 from __future__ import annotations
