@@ -5,10 +5,11 @@ dial delay, the signed-record caches' entry points, the yamux default, the
 disconnection delay, the Noise reads, the frame writes, the reads at the end of
 a stream and the close of a connection, see `fix_dial_delay`, `fix_signed_records`,
 `fix_yamux_window_updates`, `fix_disconnect_delay`, `fix_noise_reads`,
-`fix_whole_frame_writes`, `fix_reads_at_eof`, `fix_yamux_close_linger`, `fix_free_locks`) right after
+`fix_whole_frame_writes`, `fix_reads_at_eof`, `fix_yamux_close_linger`, `fix_free_locks`,
+`fix_yamux_env_reads`) right after
 ``new_host`` and before it listens, by `apply_fixes` from `swarm.bridge`. Each names
 the upstream fix this project would propose. Tests: tests/test_swarm_hardening.py,
-tests/test_swarm_bridge.py (fixes 9, 10, 13, 14, 15 and 16).
+tests/test_swarm_bridge.py (fixes 9, 10, 13, 14, 15, 16 and 17).
 
 1. Inbound slot leak. ``Swarm._handle_inbound_connection`` takes a slot of
    ``_inbound_limiter`` (max_connections - min_connections = 250) and its
@@ -94,6 +95,8 @@ tests/test_swarm_bridge.py (fixes 9, 10, 13, 14, 15 and 16).
 15. Every closed connection waits 100 ms: see `fix_yamux_close_linger`.
 
 16. A scheduler pass per free lock on every stream read and write: see `fix_free_locks`.
+
+17. The environment read on every yamux frame: see `fix_yamux_env_reads`.
 """
 
 from __future__ import annotations
@@ -173,6 +176,7 @@ def apply_fixes(host: IHost, is_admitted: Callable[[str], bool] | None) -> None:
     fix_inline_notifications(network)
     fix_yamux_close_linger()
     fix_free_locks()
+    fix_yamux_env_reads()
     network.auto_connector.maybe_connect = _no_auto_connect
     if is_admitted is not None:
         fix_identify(host, is_admitted)
@@ -210,6 +214,31 @@ async def _prompt_cleanup(self: Any) -> None:
 
 def fix_yamux_window_updates() -> None:
     os.environ.setdefault("PY_YAMUX_RELEASE_ON_READ", "0")
+
+
+def fix_yamux_env_reads() -> None:
+    """17. The environment read on every yamux frame. The yamux module reads its ``PY_YAMUX_*``
+    tuning variables (a perf harness's) from ``os.environ`` each time it needs one: 10.75
+    lookups per 200-byte round trip through the bridge (the data read timeout of every frame,
+    the window-update policy of every read, the debug switch), each an encode of the name and
+    a decode of the value; a bare echo's p50 went from 266-333 to 246-294 µs without them
+    (4 runs each, taking turns, issue 15). Here they are read once, when the first host is fixed (after
+    fix 7's default), into a mapping the module's two readers consult: setting one later takes
+    a new process, as for most of a program's environment. Process-wide (module functions),
+    idempotent. Upstream: read the variables once at import, or into the muxer's config."""
+    if getattr(yamux_module._py_yamux_env, "_read_once", False):
+        return
+    tuning = {key.removeprefix("PY_YAMUX_"): value for key, value in os.environ.items() if key.startswith("PY_YAMUX_")}
+
+    def py_yamux_env(name: str, default: str = "") -> str:
+        return tuning.get(name, default)
+
+    def py_yamux_env_set(name: str) -> bool:
+        return name in tuning
+
+    py_yamux_env._read_once = True  # type: ignore[attr-defined]
+    yamux_module._py_yamux_env = py_yamux_env
+    yamux_module._py_yamux_env_set = py_yamux_env_set
 
 
 def fix_signed_records() -> None:

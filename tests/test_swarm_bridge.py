@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, MutableMapping
 from functools import partial
 
 import pytest
@@ -415,6 +416,58 @@ async def test_a_round_trip_on_a_stream_takes_few_scheduler_passes() -> None:
             await on_trio(host, partial(trio.lowlevel.remove_instrument, instrument))
     per_round_trip = sum(passes) / round_trips
     assert per_round_trip <= 14, f"{per_round_trip} scheduler passes per round trip"
+
+
+async def test_yamux_frames_read_no_environment_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`swarm.libp2p_fixes.fix_yamux_env_reads`: the yamux module's tuning variables are read once,
+    not from ``os.environ`` on every frame (about ten reads per 200-byte round trip without the fix),
+    and what the environment held when they were read still holds (fix 7's default)."""
+    from libp2p.stream_muxer.yamux import yamux as yamux_module
+
+    reads: list[str] = []
+
+    class WatchedEnviron(MutableMapping[str, str]):
+        def __init__(self, inner: MutableMapping[str, str]) -> None:
+            self.inner = inner
+
+        def __getitem__(self, key: str) -> str:
+            if key.startswith("PY_YAMUX_"):
+                reads.append(key)
+            return self.inner[key]
+
+        def __contains__(self, key: object) -> bool:
+            if isinstance(key, str) and key.startswith("PY_YAMUX_"):
+                reads.append(key)
+            return key in self.inner
+
+        def __setitem__(self, key: str, value: str) -> None:
+            self.inner[key] = value
+
+        def __delitem__(self, key: str) -> None:
+            del self.inner[key]
+
+        def __iter__(self) -> Iterator[str]:
+            return iter(self.inner)
+
+        def __len__(self) -> int:
+            return len(self.inner)
+
+    async with open_host() as a, open_host() as b:
+        a.set_stream_handler(ECHO, echo)
+        await b.connect(a.listen_addrs[0])
+        stream = await b.open_stream(a.peer_id, ECHO)
+        monkeypatch.setattr(os, "environ", WatchedEnviron(os.environ))
+        message = b"x" * 200
+        round_trips = 20
+        for _ in range(round_trips):
+            await stream.write(message)
+            got = b""
+            while len(got) < len(message):
+                got += await stream.read()
+            assert got == message
+        monkeypatch.undo()
+    assert reads == [], f"{len(reads) / round_trips} reads per round trip: {sorted(set(reads))}"
+    assert not yamux_module._yamux_release_on_read()  # fix 7's default, read with the others
 
 
 def test_a_loop_of_free_locks_still_lets_other_tasks_run() -> None:
