@@ -418,7 +418,7 @@ class RopeConnection:
             return
         change = request.params.get("change")
         if isinstance(change, dict):
-            client._apply_change(change)
+            client._apply_change(change, untagged=request.untagged)
 
     def _forget(self, client: RopeClient) -> None:
         self._clients.pop(client.session, None)
@@ -636,7 +636,8 @@ class RopeClient:
             for proxy in added:
                 self._emitter.emit("objectadd", proxy)
 
-    def _apply_change(self, change: dict[str, Any]) -> None:
+    def _apply_change(self, change: dict[str, Any], *, untagged: bool = False) -> None:
+        """``untagged``: its message's text showed no tag (`Request.untagged`), so no value needs decoding."""
         seq = change.get("seq")
         if not isinstance(seq, int) or self._resyncing or self.state is not ClientState.CONNECTED:
             return
@@ -647,12 +648,13 @@ class RopeClient:
             raise _Resync(self)
         self.seq = seq
         kind = change.get("kind")
+        decode = _as_is if untagged else self._decode
         if kind == "add":
             record = change.get("object")
             if isinstance(record, dict) and _valid_record(record):
                 proxy = RemoteObject(self, record, self.connection.tasks)
                 self.objects[proxy.id] = proxy
-                proxy._set_state(self._decode(record.get("state") or {}), notify=False)
+                proxy._set_state(decode(record.get("state") or {}), notify=False)
                 self._emitter.emit("objectadd", proxy)
             return
         found = self.objects.get(str(change.get("id")))
@@ -660,10 +662,10 @@ class RopeClient:
             return
         proxy = found
         if kind == "state" and isinstance(change.get("state"), dict):
-            proxy._update_state(self._decode(change["state"]))
+            proxy._update_state(decode(change["state"]))
         elif kind == "event" and isinstance(change.get("event"), str):
             args = change.get("args")
-            proxy._emit(change["event"], self._decode(args) if isinstance(args, list) else [])
+            proxy._emit(change["event"], decode(args) if isinstance(args, list) else [])
         elif kind == "close":
             self._remove(proxy.id)
 
@@ -733,3 +735,7 @@ __all__ = [
     "RopeConnection",
     "connect",
 ]
+
+
+def _as_is(value: Any) -> Any:
+    return value

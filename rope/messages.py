@@ -21,12 +21,13 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 
 from rope.errors import ErrorCode, ProtocolError
+from rope.values import untagged_text
 
 JSONRPC = "2.0"
 RequestId = int | str | None
@@ -80,6 +81,9 @@ class Request:
     params: dict[str, Any] | list[Any]
     id: RequestId
     is_notification: bool
+    untagged: bool = field(default=False, compare=False)
+    """Whether its text shows that its values hold no tag and nest no deeper than allowed
+    (`rope.values.untagged_text`): then they need no walk to find references."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,7 +112,7 @@ def _valid_id(value: Any) -> bool:
 def parse(text: str | bytes) -> Message:
     """Parse one JSON-RPC 2.0 message (batches are refused: ROPE never sends them)."""
     try:
-        data = _loads(text)
+        data, raw = _loads(text)
     except _NonFinite as refused:
         # Python's json reads NaN/Infinity and turns 1e400 into inf; ``dumps`` can never send
         # them on, so one such value kept in state would break every later snapshot: refuse it,
@@ -120,7 +124,7 @@ def parse(text: str | bytes) -> Message:
                            answerable=not message.is_notification) from None
     except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
         raise MessageError(f"parse error: {exc}", code=ErrorCode.PARSE_ERROR, answerable=True) from None
-    return _shape(data)
+    return _shape(data, untagged=untagged_text(raw))
 
 
 class _NonFinite(Exception):  # not a ValueError: json must not turn it into a parse error
@@ -146,18 +150,20 @@ _LONG = b"0" * 19
 """The fewest digits an integer beyond 64 bits has (-2**63 - 1 has 19)."""
 
 
-def _loads(text: str | bytes) -> Any:
+def _loads(text: str | bytes) -> tuple[Any, bytes]:
+    """The value, and the text as bytes."""
     try:
         data = orjson.loads(text)
     except orjson.JSONDecodeError:  # NaN, 1e400, a lone surrogate, bad JSON: the errors of the strict parser
-        return _strict_loads(text.decode("utf-8") if isinstance(text, bytes) else text)
+        text = text.decode("utf-8") if isinstance(text, bytes) else text
+        return _strict_loads(text), text.encode("utf-8", "surrogatepass")
     raw = text.encode() if isinstance(text, str) else text  # valid UTF-8: orjson read it
     if _LONG in raw.translate(_DIGITS):  # maybe an integer orjson read as a float
-        return _strict_loads(raw.decode("utf-8"))
-    return data
+        return _strict_loads(raw.decode("utf-8")), raw
+    return data, raw
 
 
-def _shape(data: Any) -> Message:
+def _shape(data: Any, *, untagged: bool = False) -> Message:
     if isinstance(data, list):
         raise MessageError("batches are not supported", code=ErrorCode.INVALID_REQUEST, answerable=True)
     if not isinstance(data, dict):
@@ -187,7 +193,7 @@ def _shape(data: Any) -> Message:
         if not isinstance(params, dict | list):
             raise MessageError('"params" must be an object or an array', code=ErrorCode.INVALID_REQUEST,
                                request_id=request_id, answerable=has_id)
-        return Request(method=method, params=params, id=request_id, is_notification=not has_id)
+        return Request(method=method, params=params, id=request_id, is_notification=not has_id, untagged=untagged)
     if "result" in data or "error" in data:
         if "id" not in data or not _valid_id(raw_id):
             raise MessageError("a response needs a valid id", code=ErrorCode.INVALID_REQUEST)

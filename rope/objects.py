@@ -180,7 +180,8 @@ class RopeObject:
     def import_arguments(self, value: Any) -> Any:
         """A call's ``args`` (a list) or ``kwargs`` (a dict) as this object's methods get them: references
         resolved by `RopeServer.resolve` (which bounds the nesting). A subclass with argument types of its
-        own overrides it to resolve references and decode its values in one walk."""
+        own overrides it to resolve references and decode its values in one walk. Not called for a call
+        whose text holds no tag (`Request.untagged`): its arguments are what the methods get."""
         assert self._server is not None, "only a registered object is called"
         return value if untagged(value) else self._server.resolve(value)
 

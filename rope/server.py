@@ -633,7 +633,8 @@ class _Connection:
         if entry is None:
             raise RopeError(f"{obj.type} {object_id!r} has no method {name!r}", code=ErrorCode.UNKNOWN_METHOD)
         fn, signature = entry
-        args, kwargs = obj.import_arguments(args), obj.import_arguments(kwargs)
+        if not request.untagged:  # else nothing in them to import
+            args, kwargs = obj.import_arguments(args), obj.import_arguments(kwargs)
         if signature is not None:
             try:
                 signature.bind(*args, **kwargs)

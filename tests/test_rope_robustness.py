@@ -235,6 +235,32 @@ async def test_deep_arguments_get_an_error_and_the_connection_stays_up(site: Sit
     await raw.close()
 
 
+async def test_a_reference_written_with_an_escaped_dollar_is_still_a_reference(site: Site) -> None:
+    """The server reads off a call's text that no tag is in it (`rope.values.untagged_text`), to skip the
+    walk of its arguments: a tag's ``$`` written as the JSON escape ``\\u0024`` is a tag all the same."""
+
+    class Probe(RopeObject):
+        def __init__(self) -> None:
+            super().__init__("Probe", id="probe")
+            self.method(self.kind)
+
+        async def kind(self, value: Any) -> str:
+            return type(value).__name__
+
+    site.server.rope.register(Probe())
+    raw = await site.raw()
+    await raw.send(HELLO)
+    await raw.answer(0)
+    await raw.send(request(1, "rope.open", session="s"))
+    await raw.answer(1)
+    call = json.dumps(request(2, "rope.call", session="s", object="probe", method="kind", args=[{"$ref": "probe"}]))
+    await raw.send(call.replace('"$ref"', '"\\u0024ref"'))
+    assert (await raw.answer(2))["result"]["value"] == "Probe"
+    await raw.send(request(3, "rope.call", session="s", object="probe", method="kind", args=[{"ref": "probe"}]))
+    assert (await raw.answer(3))["result"]["value"] == "dict"
+    await raw.close()
+
+
 # -- large state -------------------------------------------------------------------------------------
 
 

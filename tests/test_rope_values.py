@@ -1,4 +1,5 @@
-"""`rope.values.untagged`: the check that lets the value walks hand a value on uncopied.
+"""`rope.values.untagged` (and `untagged_text`): the check that lets the value walks hand a value on
+uncopied.
 
 A wrong "yes" would send a reference, a tagged value or over-deep arguments untranslated, so
 every way a value can need a walk is a "no" here.
@@ -8,9 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
 import pytest
 
-from rope.values import MAX_DEPTH, untagged
+from rope.values import MAX_DEPTH, untagged, untagged_text
 
 
 def nested(depth: int) -> Any:
@@ -26,6 +28,17 @@ def nested(depth: int) -> Any:
 ])
 def test_json_values_without_tags_need_no_walk(value: Any) -> None:
     assert untagged(value)
+    assert untagged_text(orjson.dumps(value)) == (value != {"$ref": "x", "other": 1})  # a "$": walk to see
+
+
+@pytest.mark.parametrize("text", [
+    b'{"\\u0024ref":"a"}', b'[{"a":{"\\u0024bytes":"aGk="}}]',  # a tag's "$" as an escape is a tag
+    orjson.dumps(nested(MAX_DEPTH + 1)), orjson.dumps({"a": nested(MAX_DEPTH)}),  # too deep
+    orjson.dumps([{"$ref": "a"}]),
+])
+def test_a_text_that_may_hold_a_tag_or_nest_too_deep_needs_its_values_walked(text: bytes) -> None:
+    assert not untagged_text(text)
+    assert not untagged(orjson.loads(text))
 
 
 @pytest.mark.parametrize("value", [
