@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import copy
 import os
 import signal
 
@@ -10,9 +11,11 @@ import psutil
 import pytest
 
 import media
+from media import fbs, wire
 from media.channel import WorkerTypeError
 from media.codecs import DEFAULT_MEDIA_CODECS
 from media.errors import InvalidStateError, WorkerError
+from media.rtp_traffic import OPUS_RTP_PARAMETERS
 from tests.conftest import LOOPBACK_UDP
 
 
@@ -95,6 +98,49 @@ async def test_producer_close_closes_its_consumers_with_producerclose(router: ob
     assert consumer.closed
     assert consumer.id not in transport.consumers
     assert producer.id not in router.producers  # type: ignore[attr-defined]
+
+
+async def test_each_request_reaches_the_worker_with_its_own_codecs_and_header_extensions(router: object) -> None:
+    """`media.wire` shares the tables of equal codecs and header extensions between requests (every
+    consumer of one producer through the same capabilities has the same ones). Consumers through other
+    capabilities, and a producer whose parameters the application changed in place after an earlier
+    produce(), still reach the worker with their own, as its dumps show."""
+    transport = await router.create_webrtc_transport(listen_infos=LOOPBACK_UDP)  # type: ignore[attr-defined]
+    params = copy.deepcopy(OPUS_RTP_PARAMETERS)
+    params["codecs"][0]["parameters"] = {"useinbandfec": 1}
+    first = await transport.produce(kind="audio", rtp_parameters=params)
+    params["codecs"][0]["parameters"]["useinbandfec"] = 0  # the same dict, changed in place
+    params["encodings"] = [{"ssrc": 22222222}]
+    second = await transport.produce(kind="audio", rtp_parameters=params)
+    assert [(await p.dump())["rtpParameters"]["codecs"][0]["parameters"] for p in (first, second)] == [
+        {"useinbandfec": 1}, {"useinbandfec": 0}]
+    caps = copy.deepcopy(router.rtp_capabilities)  # type: ignore[attr-defined]
+    fewer = copy.deepcopy(caps)
+    fewer["headerExtensions"] = [ext for ext in caps["headerExtensions"] if "audio-level" not in ext["uri"]]
+    consumers = [await transport.consume(producer_id=first.id, rtp_capabilities=c) for c in (caps, fewer, caps)]
+    uris = [[ext["uri"] for ext in (await c.dump())["rtpParameters"]["headerExtensions"]] for c in consumers]
+    assert "urn:ietf:params:rtp-hdrext:ssrc-audio-level" in uris[0]
+    assert uris[1] == [uri for uri in uris[0] if "audio-level" not in uri]
+    assert uris[2] == uris[0]
+
+
+def test_rtp_parameters_are_converted_as_they_are_now_whatever_was_converted_before() -> None:
+    """`media.wire`'s shared tables of codecs and header extensions: one changed in place since gets
+    tables of its own, and a value the same JSON cannot tell apart (a tuple where a list was) is
+    refused as before, not given the list's tables."""
+    params = copy.deepcopy(OPUS_RTP_PARAMETERS)
+    codec_parameters = params["codecs"][0]["parameters"] = {"useinbandfec": 1, "x": [1, 2]}
+
+    def sent() -> dict[str, object]:
+        table = fbs.to_plain(wire.rtp_parameters_to_fbs(params))
+        return {p["name"]: p["value"]["value"] for p in table["codecs"][0]["parameters"]}
+
+    assert sent() == {"useinbandfec": 1, "x": [1, 2]}
+    codec_parameters["useinbandfec"] = 0
+    assert sent() == {"useinbandfec": 0, "x": [1, 2]}
+    codec_parameters["x"] = (1, 2)
+    with pytest.raises(TypeError, match="invalid parameter type"):
+        sent()
 
 
 async def test_pause_and_resume_reach_consumers(router: object) -> None:
