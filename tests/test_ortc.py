@@ -18,6 +18,8 @@ validation, canConsume, H264 profile negotiation and scalability modes.
 from __future__ import annotations
 
 import copy
+import math
+from collections import OrderedDict
 from typing import Any
 
 import pytest
@@ -357,6 +359,51 @@ def test_mapping_consumable_consumer_and_pipe_consumer_parameters_succeed() -> N
         assert isinstance(encoding["maxBitrate"], int)
         assert encoding["scalabilityMode"] == "L1T3"
     assert pipe_consumer["rtcp"] == {"cname": "qwerty1234", "reducedSize": True}
+
+
+def test_consumers_through_shared_capabilities_get_one_negotiation_and_ssrcs_of_their_own() -> None:
+    """`get_consumer_rtp_parameters` keeps its negotiation for capabilities `validated_rtp_capabilities`
+    shares (every consumer of one producer through them has the same codecs and extensions). Each
+    consumer still gets SSRCs and copies of its own, and consumable parameters changed in place since
+    are negotiated again."""
+    router_caps = _h264_router_capabilities()
+    rtp_parameters = _h264_producer_parameters()
+    mapping = ortc.get_producer_rtp_parameters_mapping(rtp_parameters, router_caps)
+    consumable = ortc.get_consumable_rtp_parameters("video", rtp_parameters, router_caps, mapping)
+    caps = ortc.validated_rtp_capabilities(_remote_rtp_capabilities())
+
+    def negotiated(params: dict[str, Any]) -> dict[str, Any]:
+        return {**params, "encodings": [{k: v for k, v in e.items() if k not in ("ssrc", "rtx")}
+                                        for e in params["encodings"]]}
+
+    afresh = ortc.get_consumer_rtp_parameters(consumable, copy.deepcopy(caps), enable_rtx=True)  # not shared
+    first, second = (ortc.get_consumer_rtp_parameters(consumable, caps, enable_rtx=True) for _ in range(2))
+    assert negotiated(first) == negotiated(second) == negotiated(afresh)
+    for params in (afresh, first, second):
+        [encoding] = params["encodings"]
+        assert list(encoding)[:2] == ["ssrc", "rtx"] and encoding["rtx"]["ssrc"] == encoding["ssrc"] + 1
+    assert first["encodings"][0]["ssrc"] != second["encodings"][0]["ssrc"]
+    first["codecs"][0]["parameters"]["foo"] = 0  # a consumer's own copy
+    assert ortc.get_consumer_rtp_parameters(consumable, caps, enable_rtx=True)["codecs"][0]["parameters"]["foo"] == 1234
+    consumable["codecs"][0]["parameters"]["foo"] = 5678  # the producer's, changed in place
+    assert ortc.get_consumer_rtp_parameters(consumable, caps, enable_rtx=True)["codecs"][0]["parameters"]["foo"] == 5678
+    pipes = [ortc.get_consumer_rtp_parameters(consumable, caps, pipe=True, enable_rtx=True) for _ in range(2)]
+    for pipe in pipes:
+        ssrcs = [encoding["ssrc"] for encoding in pipe["encodings"]]
+        rtx_ssrcs = [encoding["rtx"]["ssrc"] for encoding in pipe["encodings"]]
+        assert ssrcs == list(range(ssrcs[0], ssrcs[0] + 3)) and rtx_ssrcs == list(range(rtx_ssrcs[0], rtx_ssrcs[0] + 3))
+    assert pipes[0]["encodings"][0]["ssrc"] != pipes[1]["encodings"][0]["ssrc"]
+
+
+def test_clone_copies_what_json_would_change_as_it_is() -> None:
+    """`ortc.clone` copies JSON shapes through orjson, and what that would change by hand."""
+    plain = {"a": [1, 2.5, True, None, "x", {"b": []}]}
+    assert ortc.clone(plain) == plain and ortc.clone(plain) is not plain
+    assert ortc.clone(plain)["a"][5] is not plain["a"][5]
+    kept = {"tuple": (1, 2), "nan": math.nan, "ordered": OrderedDict(a=1), "int key": {1: "a"}, "big": 2**70}
+    copied = ortc.clone(kept)
+    assert type(copied["tuple"]) is tuple and math.isnan(copied["nan"]) and type(copied["ordered"]) is OrderedDict
+    assert copied["int key"] == {1: "a"} and copied["big"] == 2**70
 
 
 def test_get_producer_rtp_parameters_mapping_with_incompatible_params_throws() -> None:
