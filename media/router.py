@@ -13,6 +13,7 @@ from media.channel import Channel
 from media.direct_transport import DirectTransport
 from media.errors import NotFoundError, closed_error
 from media.events import EventEmitter
+from media.memo import JsonMemo
 from media.pipe_transport import PipeTransport
 from media.piping import PipeToRouterResult
 from media.plain_transport import PlainTransport
@@ -98,6 +99,74 @@ def _check_app_data(app_data: Any) -> None:
 def _base_options(**fields: Any) -> Any:
     """Transport.Options with the defaults every kind starts from."""
     return fbs.new("Transport.Options", **{"direct": False, **fields})
+
+
+_NOT_OPTIONS = frozenset({"self", "app_data"})
+_WEBRTC_TRANSPORT_OPTIONS: JsonMemo[Any] = JsonMemo(64)
+"""create_webrtc_transport()'s arguments -> its checked options table, shared by every request with
+equal ones (every participant of a room gets transports made alike): 18-20 µs of checks and tables
+per transport, 7.3 with the memo's key and check (issue 15)."""
+
+
+def _webrtc_transport_options(
+    *,
+    listen_infos: list[dict[str, Any]] | None,
+    webrtc_server: str | None,
+    listen_ips: list[Any] | None,
+    port: int | None,
+    enable_udp: bool | None,
+    enable_tcp: bool | None,
+    prefer_udp: bool,
+    prefer_tcp: bool,
+    initial_available_outgoing_bitrate: int,
+    enable_sctp: bool,
+    num_sctp_streams: dict[str, int] | None,
+    max_sctp_message_size: int | None,
+    ice_consent_timeout: int,
+    **sctp: int | None,
+) -> Any:
+    """The WebRtcTransportOptions of create_webrtc_transport()'s arguments (``webrtc_server``: its id),
+    checked; TypeError for a bad one."""
+    _check_num_sctp_streams(num_sctp_streams)
+    # As mediasoup: a WebRtcServer offers both protocols unless told; individual listening, UDP only.
+    if enable_udp is None:
+        enable_udp = True
+    if enable_tcp is None:
+        enable_tcp = webrtc_server is not None
+    if listen_ips is not None:
+        listen_infos = _listen_infos_from_ips(listen_ips, port, enable_udp, enable_tcp, prefer_udp, prefer_tcp)
+    if listen_infos is not None:
+        if not isinstance(listen_infos, list) or not listen_infos:
+            raise TypeError("listen_infos must be a non-empty list of {protocol, ip, ...}")
+        for info in listen_infos:
+            _check_listen_info(info)
+    listen = fbs.enum("WebRtcTransport.Listen")
+    return fbs.new(
+        "WebRtcTransport.WebRtcTransportOptions",
+        base=_base_options(
+            initialAvailableOutgoingBitrate=initial_available_outgoing_bitrate,
+            isDataChannel=True,
+            **wire.sctp_options_to_fbs(
+                enable_sctp=enable_sctp,
+                num_sctp_streams=num_sctp_streams,
+                max_sctp_message_size=max_sctp_message_size,
+                options=_sctp_options({"max_sctp_message_size": max_sctp_message_size, **sctp}),
+                defaults_3_14=(262_144, 262_144),
+            ),
+        ),
+        listenType=listen.ListenServer if webrtc_server else listen.ListenIndividual,
+        listen=fbs.new("WebRtcTransport.ListenServer", webRtcServerId=webrtc_server)
+        if webrtc_server
+        else fbs.new(
+            "WebRtcTransport.ListenIndividual",
+            listenInfos=[wire.listen_info_to_fbs(info) for info in listen_infos or []],
+        ),
+        enableUdp=enable_udp,
+        enableTcp=enable_tcp,
+        preferUdp=prefer_udp,
+        preferTcp=prefer_tcp,
+        iceConsentTimeout=ice_consent_timeout,
+    )
 
 
 class Router(EventEmitter):
@@ -236,49 +305,12 @@ class Router(EventEmitter):
         self._check_open()
         if [listen_infos, webrtc_server, listen_ips].count(None) != 2:
             raise TypeError("give exactly one of listen_infos, webrtc_server or (deprecated) listen_ips")
-        _check_num_sctp_streams(num_sctp_streams)
-        # As mediasoup: a WebRtcServer offers both protocols unless told; individual listening, UDP only.
-        if enable_udp is None:
-            enable_udp = True
-        if enable_tcp is None:
-            enable_tcp = webrtc_server is not None
-        if listen_ips is not None:
-            listen_infos = _listen_infos_from_ips(listen_ips, port, enable_udp, enable_tcp, prefer_udp, prefer_tcp)
-        if listen_infos is not None:
-            if not isinstance(listen_infos, list) or not listen_infos:
-                raise TypeError("listen_infos must be a non-empty list of {protocol, ip, ...}")
-            for info in listen_infos:
-                _check_listen_info(info)
-        elif webrtc_server is not None and webrtc_server.closed:
-            raise NotFoundError("WebRtcServer closed")
         _check_app_data(app_data)
-        listen = fbs.enum("WebRtcTransport.Listen")
-        options = fbs.new(
-            "WebRtcTransport.WebRtcTransportOptions",
-            base=_base_options(
-                initialAvailableOutgoingBitrate=initial_available_outgoing_bitrate,
-                isDataChannel=True,
-                **wire.sctp_options_to_fbs(
-                    enable_sctp=enable_sctp,
-                    num_sctp_streams=num_sctp_streams,
-                    max_sctp_message_size=max_sctp_message_size,
-                    options=_sctp_options(locals()),
-                    defaults_3_14=(262_144, 262_144),
-                ),
-            ),
-            listenType=listen.ListenServer if webrtc_server else listen.ListenIndividual,
-            listen=fbs.new("WebRtcTransport.ListenServer", webRtcServerId=webrtc_server.id)
-            if webrtc_server
-            else fbs.new(
-                "WebRtcTransport.ListenIndividual",
-                listenInfos=[wire.listen_info_to_fbs(info) for info in listen_infos or []],
-            ),
-            enableUdp=enable_udp,
-            enableTcp=enable_tcp,
-            preferUdp=prefer_udp,
-            preferTcp=prefer_tcp,
-            iceConsentTimeout=ice_consent_timeout,
-        )
+        arguments = {key: value for key, value in locals().items() if key not in _NOT_OPTIONS}
+        arguments["webrtc_server"] = webrtc_server.id if webrtc_server is not None else None
+        options = _WEBRTC_TRANSPORT_OPTIONS.get([arguments], lambda: _webrtc_transport_options(**arguments))
+        if webrtc_server is not None and webrtc_server.closed:
+            raise NotFoundError("WebRtcServer closed")
         transport: WebRtcTransport = await self._create_transport(  # type: ignore[assignment]
             WebRtcTransport, "WebRtcTransport", options, app_data,
             method="ROUTER_CREATE_WEBRTCTRANSPORT_WITH_SERVER" if webrtc_server else None,

@@ -10,9 +10,8 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-import orjson
-
 from media import fbs
+from media.memo import JsonMemo
 
 HEADER_EXTENSION_URIS: dict[str, tuple[str, ...]] = {
     "urn:ietf:params:rtp-hdrext:sdes:mid": ("Mid",),
@@ -166,34 +165,16 @@ def rtp_parameters_to_fbs(params: dict[str, Any]) -> Any:
     return out
 
 
-_NEGOTIATED_MAX = 64
-_negotiated: dict[bytes, tuple[Any, list[Any], list[Any]]] = {}
-"""The JSON of (codecs, header extensions) -> (that JSON read back, their tables): `_negotiated_to_fbs`."""
+_NEGOTIATED_TABLES: JsonMemo[tuple[list[Any], list[Any]]] = JsonMemo(64)
+"""An RtpParameters' codecs and header extensions -> their tables, shared by every request with equal
+ones. Every consumer of one producer through the same capabilities has the same, and their tables
+were most of `rtp_parameters_to_fbs`: 15 of 21.6 µs for one opus codec and five extensions (issue 15)."""
 
 
 def _negotiated_to_fbs(codecs: Any, header_extensions: Any) -> tuple[list[Any], list[Any]]:
-    """The tables of an RtpParameters' codecs and header extensions, shared by every request with equal
-    ones (the channel's encoder only reads them).
-
-    Every consumer of one producer through the same capabilities has the same codecs and extensions
-    (a join storm: hundreds of consume() calls), and their tables were most of `rtp_parameters_to_fbs`:
-    15 of 21.6 µs for one opus codec and five extensions, against about 2 µs for the key and the
-    check (issue 15). A hit needs the same JSON (orjson's, which tells ``True`` from ``1`` and ``1``
-    from ``1.0``) and input ``==`` to that JSON read back, so a tuple, a NaN or anything else JSON
-    would change is converted afresh (and refused as before). Kept: the last `_NEGOTIATED_MAX`."""
-    given = [codecs, header_extensions]
-    try:
-        key = orjson.dumps(given)
-    except TypeError:  # not JSON: let the conversion say why
-        return _codecs_to_fbs(codecs), _header_extensions_to_fbs(header_extensions)
-    kept = _negotiated.get(key)
-    if kept is not None and kept[0] == given:
-        return kept[1], kept[2]
-    tables = _codecs_to_fbs(codecs), _header_extensions_to_fbs(header_extensions)
-    if len(_negotiated) >= _NEGOTIATED_MAX:
-        del _negotiated[next(iter(_negotiated))]
-    _negotiated[key] = (orjson.loads(key), *tables)
-    return tables
+    return _NEGOTIATED_TABLES.get(
+        [codecs, header_extensions], lambda: (_codecs_to_fbs(codecs), _header_extensions_to_fbs(header_extensions))
+    )
 
 
 def _codecs_to_fbs(codecs: list[dict[str, Any]]) -> list[Any]:

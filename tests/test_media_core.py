@@ -143,6 +143,20 @@ def test_rtp_parameters_are_converted_as_they_are_now_whatever_was_converted_bef
         sent()
 
 
+async def test_transports_made_alike_share_nothing_that_changed_since(router: object) -> None:
+    """create_webrtc_transport() keeps the options of arguments it saw (every participant's transports
+    are made alike): listen infos changed in place since, and bad ones every time, are still seen."""
+    listen_infos = [{"protocol": "udp", "ip": "127.0.0.1"}]
+    first = await router.create_webrtc_transport(listen_infos=listen_infos)  # type: ignore[attr-defined]
+    listen_infos[0]["announcedAddress"] = "192.0.2.7"  # the same list, changed in place
+    second = await router.create_webrtc_transport(listen_infos=listen_infos)  # type: ignore[attr-defined]
+    third = await router.create_webrtc_transport(listen_infos=[{"protocol": "udp", "ip": "127.0.0.1"}])  # type: ignore[attr-defined]
+    assert [t.ice_candidates[0]["address"] for t in (first, second, third)] == ["127.0.0.1", "192.0.2.7", "127.0.0.1"]
+    for _ in range(2):
+        with pytest.raises(TypeError):
+            await router.create_webrtc_transport(listen_infos=[{"protocol": "sctp", "ip": "127.0.0.1"}])  # type: ignore[attr-defined]
+
+
 async def test_pause_and_resume_reach_consumers(router: object) -> None:
     transport = await router.create_webrtc_transport(listen_infos=LOOPBACK_UDP)  # type: ignore[attr-defined]
     producer = await transport.produce(kind="audio", rtp_parameters=OPUS_PARAMETERS)
