@@ -12,6 +12,8 @@ from typing import Generic, TypeVar
 
 import orjson
 
+from rope.values import AS_IS
+
 T = TypeVar("T")
 
 
@@ -29,7 +31,7 @@ class JsonMemo(Generic[T]):
 
     def get(self, given: list[object], compute: Callable[[], T]) -> T:
         try:
-            key = orjson.dumps(given, option=orjson.OPT_PASSTHROUGH_SUBCLASS)
+            key = orjson.dumps(given, option=AS_IS)
         except TypeError:  # not JSON
             return compute()
         kept = self._kept.get(key)

@@ -42,6 +42,7 @@ import orjson
 from media.errors import UnsupportedError
 from media.scalability_modes import parse_scalability_mode
 from media.supported_rtp_capabilities import SUPPORTED_RTP_CAPABILITIES
+from rope.values import AS_IS
 
 __all__ = [
     "MediaKind",
@@ -173,15 +174,10 @@ def clone(value: _T) -> _T:
     makes the copy differ or orjson refuse, and is copied by hand (or deepcopy) instead.
     """
     try:
-        copied = orjson.loads(orjson.dumps(value, option=_EXACT_JSON))
+        copied = orjson.loads(orjson.dumps(value, option=AS_IS))
     except TypeError:
         return _clone_json(value)
     return copied if copied == value else _clone_json(value)
-
-
-_EXACT_JSON = orjson.OPT_PASSTHROUGH_SUBCLASS | orjson.OPT_PASSTHROUGH_DATACLASS | orjson.OPT_PASSTHROUGH_DATETIME
-"""What orjson would write as something else (a subclass of dict or str as its base, a dataclass, a
-datetime as a string) goes to its absent ``default``: a TypeError, so `clone` copies it by hand."""
 
 
 _SCALARS = (str, int, float, bool, type(None))

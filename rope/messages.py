@@ -27,15 +27,12 @@ from typing import Any
 import orjson
 
 from rope.errors import ErrorCode, ProtocolError
-from rope.values import untagged_text
+from rope.values import AS_IS, untagged_text
 
 JSONRPC = "2.0"
 RequestId = int | str | None
 
 _strict_dumps = json.JSONEncoder(ensure_ascii=True, separators=(",", ":"), allow_nan=False).encode
-_ORJSON = orjson.OPT_PASSTHROUGH_DATACLASS | orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_SUBCLASS
-"""What the standard library does not encode as orjson would (dataclasses, datetimes, subclasses of
-str/int/dict/list) goes to orjson's absent ``default``, a TypeError: the strict encoder decides."""
 
 
 def dumps(value: Any) -> str:
@@ -45,7 +42,7 @@ def dumps(value: Any) -> str:
     message's length in characters is its length in bytes on the wire.
     """
     try:
-        data = orjson.dumps(value, option=_ORJSON)
+        data = orjson.dumps(value, option=AS_IS)
     except TypeError:  # orjson.JSONEncodeError: big integers, non-string keys, a set...
         return _strict_dumps(value)
     if not data.isascii() or (b"null" in data and _holds_non_finite(value)):  # non-ASCII needs escapes

@@ -10,6 +10,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
+
+AS_IS = orjson.OPT_PASSTHROUGH_SUBCLASS | orjson.OPT_PASSTHROUGH_DATACLASS | orjson.OPT_PASSTHROUGH_DATETIME
+"""orjson options for "JSON as it is": what orjson would write as something else (a subclass of str,
+int, dict or list as its base, a dataclass as a dict, a datetime as a string) goes to its absent
+``default`` instead, a TypeError, so the caller can deal with it its own way."""
+
 SCALARS = (str, int, float, bool, type(None))
 """Leaves the walks return as they are without a call (most of what RTP parameters hold)."""
 

@@ -31,6 +31,8 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any, ClassVar
 
+import orjson
+
 import media.consumer as _consumer
 import media.data_consumer as _data_consumer
 import media.data_producer as _data_producer
@@ -70,7 +72,7 @@ from media.remote.spec import (
 )
 from media.vertical.pool import Capacity
 from rope import ClientClosed, ConnectionLost, RemoteError, RemoteObject, RopeClient, RopeError, UnknownObject
-from rope.values import SCALARS, untagged
+from rope.values import AS_IS, SCALARS, untagged
 
 log = logging.getLogger("media.remote.client")
 
@@ -822,8 +824,15 @@ class RemoteMediasoup:
         return self._objects.get(rope_id)
 
     def _encode(self, value: Any) -> Any:
-        """Call arguments for the wire (the session's `RopeClient.encode`): our objects and proxies as references."""
-        return value if untagged(value) else self._encode_value(value)
+        """Call arguments for the wire (the session's `RopeClient.encode`): our objects and proxies as references.
+
+        What orjson writes as it is (no object of ours, no bytes, no subclass) goes as it is: orjson
+        tells in 6 µs for a consume()'s capabilities, where the walk took 23 (issue 15)."""
+        try:
+            orjson.dumps(value, option=AS_IS)
+        except TypeError:
+            return self._encode_value(value)
+        return value
 
     def _encode_value(self, value: Any) -> Any:
         kind = type(value)  # exact types first, scalar leaves without a call: this walks every call's arguments
