@@ -42,7 +42,7 @@ import orjson
 from media.errors import UnsupportedError
 from media.scalability_modes import parse_scalability_mode
 from media.supported_rtp_capabilities import SUPPORTED_RTP_CAPABILITIES
-from rope.values import AS_IS
+from rope.values import copied
 
 __all__ = [
     "MediaKind",
@@ -167,17 +167,11 @@ def clone(value: _T) -> _T:
 
     RTP parameters and capabilities are JSON shapes: ``copy.deepcopy``'s memo and
     dispatch cost about a fifth of every ``consume()`` (profiled with
-    ``bench.control_plane``). orjson writes and reads them back 2.1-2.3 times faster
-    than a copy by hand (5 against 11 µs for a consumer's RTP parameters, 11 against
-    23 for a router's capabilities, issue 15); what JSON would change (a tuple, a NaN,
-    a subclass, a key that is not a string, an application's own object in app data)
-    makes the copy differ or orjson refuse, and is copied by hand (or deepcopy) instead.
+    ``bench.control_plane``); orjson copies them fastest (`rope.values.copied`), and
+    what JSON would change is copied by hand (a tuple, an application's own object in
+    app data: deepcopy).
     """
-    try:
-        copied = orjson.loads(orjson.dumps(value, option=AS_IS))
-    except TypeError:
-        return _clone_json(value)
-    return copied if copied == value else _clone_json(value)
+    return copied(value, _clone_json)
 
 
 _SCALARS = (str, int, float, bool, type(None))

@@ -8,6 +8,7 @@ and scalars), and checking that costs about a third of copying, with nothing all
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -22,6 +23,18 @@ SCALARS = (str, int, float, bool, type(None))
 
 MAX_DEPTH = 64
 """How deeply a call's ``args``/``kwargs`` may nest arrays and objects (PROTOCOL.md §6)."""
+
+
+def copied(value: Any, by_hand: Callable[[Any], Any]) -> Any:
+    """A deep copy of ``value``: orjson's writing and reading back when that changes nothing, 2.1-2.3
+    times faster than a walk for RTP parameters and capabilities (5 against 11 µs for a consumer's
+    parameters, 11 against 23 for a router's capabilities, issue 15); ``by_hand(value)`` for what
+    JSON would change (a tuple, a NaN, a subclass, a key that is not a string, an object)."""
+    try:
+        copy = orjson.loads(orjson.dumps(value, option=AS_IS))
+    except TypeError:
+        return by_hand(value)
+    return copy if copy == value else by_hand(value)
 
 
 def untagged_text(text: bytes) -> bool:

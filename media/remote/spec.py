@@ -17,7 +17,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-from rope.values import SCALARS
+from rope.values import SCALARS, copied
 
 ROOT_ID = "mediasoup"
 """The id of the root object (type "Mediasoup") whose create_worker() starts it all."""
@@ -233,21 +233,29 @@ def pack(value: Any) -> Any:
     kind = type(value)
     if kind in SCALARS:
         return value
+    return copied(value, _pack) if kind is dict or kind is list else _pack(value)
+
+
+def _pack(value: Any) -> Any:
+    """`pack` by hand: what JSON would change (bytes, a tuple, a dataclass...) is in ``value``."""
+    kind = type(value)
+    if kind in SCALARS:
+        return value
     if kind is dict:
-        return {key if type(key) is str else str(key): item if type(item) in SCALARS else pack(item)
+        return {key if type(key) is str else str(key): item if type(item) in SCALARS else _pack(item)
                 for key, item in value.items()}
     if kind is list:
-        return [item if type(item) in SCALARS else pack(item) for item in value]
+        return [item if type(item) in SCALARS else _pack(item) for item in value]
     if isinstance(value, bytes | bytearray | memoryview):
         return {"$bytes": base64.b64encode(bytes(value)).decode()}
     if isinstance(value, dict):
-        return {str(key): pack(item) for key, item in value.items()}
+        return {str(key): _pack(item) for key, item in value.items()}
     if isinstance(value, list | tuple | set | frozenset):
-        return [pack(item) for item in value]
+        return [_pack(item) for item in value]
     if isinstance(value, BaseException):
         return str(value)
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {field.name: pack(getattr(value, field.name)) for field in dataclasses.fields(value)}
+        return {field.name: _pack(getattr(value, field.name)) for field in dataclasses.fields(value)}
     return value
 
 
