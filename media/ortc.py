@@ -886,6 +886,12 @@ def get_consumer_rtp_parameters(
     transport-cc, or REMB, or none, depending on the negotiated extensions.
     Codec capabilities in ``remote_caps`` are validated in place. Raises
     ``UnsupportedError`` when no media codec is compatible.
+
+    Every consumer of a producer through the same capabilities negotiates the
+    same: for capabilities `validated_rtp_capabilities` shares (never changed),
+    the negotiation is kept, checked against a copy of the consumable parameters
+    (changed in place: negotiated again), and each call gets a copy with fresh
+    SSRCs (19-23 µs -> 7.7 for an opus consumer, issue 15).
     """
     shared = _is_validated(remote_caps)
     key = (id(consumable_params), id(remote_caps), pipe, enable_rtx)
