@@ -53,6 +53,16 @@ async def on_trio(host: P2PHost, fn: Callable[[], object]) -> None:
     await host._call(run)
 
 
+async def echo_round_trips(stream: P2PStream, message: bytes, round_trips: int) -> None:
+    """Send ``message`` to an `echo` handler and read it back whole, ``round_trips`` times."""
+    for _ in range(round_trips):
+        await stream.write(message)
+        got = b""
+        while len(got) < len(message):
+            got += await stream.read()
+        assert got == message
+
+
 def libp2p_threads() -> list[threading.Thread]:
     return [t for t in threading.enumerate() if t.name == "libp2p-trio"]
 
@@ -406,12 +416,7 @@ async def test_a_round_trip_on_a_stream_takes_few_scheduler_passes() -> None:
         for host, instrument in zip((a, b), instruments, strict=True):
             await on_trio(host, partial(trio.lowlevel.add_instrument, instrument))
         round_trips = 50
-        for _ in range(round_trips):
-            await stream.write(message)
-            got = b""
-            while len(got) < len(message):
-                got += await stream.read()
-            assert got == message
+        await echo_round_trips(stream, message, round_trips)
         for host, instrument in zip((a, b), instruments, strict=True):
             await on_trio(host, partial(trio.lowlevel.remove_instrument, instrument))
     per_round_trip = sum(passes) / round_trips
@@ -459,12 +464,7 @@ async def test_yamux_frames_read_no_environment_variable(monkeypatch: pytest.Mon
         monkeypatch.setattr(os, "environ", WatchedEnviron(os.environ))
         message = b"x" * 200
         round_trips = 20
-        for _ in range(round_trips):
-            await stream.write(message)
-            got = b""
-            while len(got) < len(message):
-                got += await stream.read()
-            assert got == message
+        await echo_round_trips(stream, message, round_trips)
         monkeypatch.undo()
     assert reads == [], f"{len(reads) / round_trips} reads per round trip: {sorted(set(reads))}"
     assert not yamux_module._yamux_release_on_read()  # fix 7's default, read with the others
