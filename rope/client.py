@@ -727,6 +727,11 @@ async def connect(connector: Connector, **options: Any) -> RopeConnection:
     return await RopeConnection(connector, **options).open()
 
 
+def _as_is(value: Any) -> Any:
+    """`RopeClient._decode` for values whose message text held no tag."""
+    return value
+
+
 __all__ = [
     "ClientState",
     "Connector",
@@ -735,7 +740,3 @@ __all__ = [
     "RopeConnection",
     "connect",
 ]
-
-
-def _as_is(value: Any) -> Any:
-    return value
