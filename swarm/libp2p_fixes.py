@@ -221,8 +221,8 @@ def fix_yamux_env_reads() -> None:
     tuning variables (a perf harness's) from ``os.environ`` each time it needs one: 10.75
     lookups per 200-byte round trip through the bridge (the data read timeout of every frame,
     the window-update policy of every read, the debug switch), each an encode of the name and
-    a decode of the value; a bare echo's p50 went from 266-333 to 246-294 µs without them
-    (4 runs each, taking turns, issue 15). Here they are read once, when the first host is fixed (after
+    a decode of the value: 1.6 % of a bare echo's samples, plus the ``Mapping.get`` around each
+    (py-spy, issue 15). Here they are read once, when the first host is fixed (after
     fix 7's default), into a mapping the module's two readers consult: setting one later takes
     a new process, as for most of a program's environment. Process-wide (module functions),
     idempotent. Upstream: read the variables once at import, or into the muxer's config."""
