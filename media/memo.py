@@ -28,6 +28,8 @@ class JsonMemo(Generic[T]):
     def __init__(self, size: int) -> None:
         self._size = size
         self._kept: dict[bytes, tuple[object, T]] = {}
+        self._ids: set[int] = set()
+        """The ids of the kept results (alive while kept, so no other object has one): `holds`."""
 
     def get(self, given: list[object], compute: Callable[[], T]) -> T:
         try:
@@ -38,7 +40,14 @@ class JsonMemo(Generic[T]):
         if kept is not None and kept[0] == given:
             return kept[1]
         value = compute()
-        if len(self._kept) >= self._size:
-            del self._kept[next(iter(self._kept))]
+        if kept is not None:  # the same JSON from input that differs (a tuple, a NaN): replaced
+            self._ids.discard(id(kept[1]))
+        elif len(self._kept) >= self._size:
+            self._ids.discard(id(self._kept.pop(next(iter(self._kept)))[1]))
         self._kept[key] = (orjson.loads(key), value)
+        self._ids.add(id(value))
         return value
+
+    def holds(self, value: object) -> bool:
+        """Whether ``value`` is one of the results kept now (given out to every equal input)."""
+        return id(value) in self._ids

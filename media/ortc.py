@@ -37,9 +37,8 @@ import re
 import secrets
 from typing import Any, Literal, TypeVar
 
-import orjson
-
 from media.errors import UnsupportedError
+from media.memo import JsonMemo
 from media.scalability_modes import parse_scalability_mode
 from media.supported_rtp_capabilities import SUPPORTED_RTP_CAPABILITIES
 from rope.values import copied
@@ -223,11 +222,8 @@ def validate_rtp_capabilities(caps: RtpCapabilities) -> None:
         validate_rtp_header_extension(ext)
 
 
-_VALIDATED_CAPABILITIES: dict[bytes | str, tuple[Any, RtpCapabilities]] = {}
-"""The key of capabilities as given -> (a copy of them as given, their validated copy)
-(see `validated_rtp_capabilities`)."""
-_VALIDATED_IDS: set[int] = set()
-_VALIDATED_MAX = 32
+_VALIDATED: JsonMemo[RtpCapabilities] = JsonMemo(32)
+"""Capabilities as given -> their validated copy (see `validated_rtp_capabilities`)."""
 _last_validated: tuple[Any, Any, RtpCapabilities] | None = None
 """(the dict last given, a copy of it as given or None, its validated copy): the one-object fast path."""
 
@@ -238,13 +234,11 @@ def validated_rtp_capabilities(caps: Any) -> RtpCapabilities:
     Every ``consume()`` used to clone and validate the endpoint's capabilities
     (the router's hold ~20 codecs and header extensions): a fifth of its CPU,
     though an application passes the same few capabilities over and over. A hit
-    must have been given exactly this input: the key is its JSON (orjson's, which
-    tells ``True`` from ``1`` and ``1`` from ``1.0``) and the input kept with the
-    answer must be ``==`` to it (which tells a tuple from a list, and a NaN from
-    the ``null`` JSON makes of it). Values JSON cannot hold are keyed by ``repr``
-    (a tenth of the speed: a Remote Mediasoup server gets the capabilities parsed
-    afresh from JSON on every call). Invalid capabilities raise TypeError each
-    time and are not kept.
+    must have been given exactly this input (`media.memo.JsonMemo`: the same JSON,
+    which tells ``True`` from ``1`` and ``1`` from ``1.0``, and an input ``==`` to
+    that JSON read back, which tells a tuple from a list and a NaN from a null).
+    What JSON cannot hold as it is gets validated afresh on every call, and so do
+    invalid capabilities, which raise TypeError each time.
 
     Fast path (a tenth of the key's cost): the very dict of the last call, still
     ``==`` to what it was. The one change that can slip past ``==`` is a number
@@ -257,32 +251,21 @@ def validated_rtp_capabilities(caps: Any) -> RtpCapabilities:
         return last[2]
     if type(caps) is not dict:
         validate_rtp_capabilities(caps)  # raises the right TypeError
-    key: bytes | str
-    try:
-        key = orjson.dumps(caps)
-    except TypeError:  # a big integer, a key that is not a string, a set...
-        key = repr(caps)
-    kept = _VALIDATED_CAPABILITIES.get(key)
-    if kept is not None and kept[0] == caps:
-        found = kept[1]
-    else:
-        given = clone(caps)
-        found = clone(caps)
-        validate_rtp_capabilities(found)
-        if kept is None and len(_VALIDATED_CAPABILITIES) >= _VALIDATED_MAX:
-            _VALIDATED_IDS.discard(id(_VALIDATED_CAPABILITIES.pop(next(iter(_VALIDATED_CAPABILITIES)))[1]))
-        elif kept is not None:
-            _VALIDATED_IDS.discard(id(kept[1]))
-        _VALIDATED_CAPABILITIES[key] = (given, found)
-        _VALIDATED_IDS.add(id(found))
+    found = _VALIDATED.get([caps], lambda: _validated_copy(caps))
     # Snapshot a dict only once it comes back (a fresh dict per call, e.g. parsed from JSON, never will).
     _last_validated = (caps, clone(caps) if last is not None and last[0] is caps else None, found)
     return found
 
 
+def _validated_copy(caps: RtpCapabilities) -> RtpCapabilities:
+    found = clone(caps)
+    validate_rtp_capabilities(found)
+    return found
+
+
 def _is_validated(caps: Any) -> bool:
-    """Whether ``caps`` is one of `validated_rtp_capabilities`' copies (nothing left to fill in)."""
-    return id(caps) in _VALIDATED_IDS and any(caps is kept[1] for kept in _VALIDATED_CAPABILITIES.values())
+    """Whether ``caps`` is one of `validated_rtp_capabilities`' shared copies (nothing left to fill in)."""
+    return _VALIDATED.holds(caps)
 
 
 def _validate_codec_parameters_and_feedback(codec: dict[str, Any]) -> None:
