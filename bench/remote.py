@@ -18,6 +18,9 @@ payload, a UDP sink reads it: one clock) for a producer and a consumer on one
 router, vs a producer on node A piped to a consumer on node B (two Remote
 Mediasoup servers, separate workers, PipeTransports across 127.0.0.1). 50
 packets per second for --seconds each.
+
+With ``--shared-cpu`` the process keeps its threads on one CPU, as a node does with
+``MAFALDA_SHARED_CPU=1`` (`media.cpus.shared_cpu`); by default they are where the kernel puts them.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from typing import Any
 import media
 from bench.report import emit_json, parser, progress, table
 from media.codecs import DEFAULT_MEDIA_CODECS
+from media.cpus import shared_cpu
 from media.rtp_traffic import OPUS_RTP_PARAMETERS, RtpSink, RtpSource
 from swarm.loopback import loopback
 
@@ -138,6 +142,12 @@ async def media_latency(seconds: float) -> dict[str, dict[str, float]]:
 
 async def main() -> None:
     args = _args()
+    async with contextlib.AsyncExitStack() as stack:
+        cpu = await stack.enter_async_context(shared_cpu(args.shared_cpu))
+        await measure(args, "threads where the kernel puts them" if cpu is None else "threads sharing one CPU")
+
+
+async def measure(args: Any, placement: str) -> None:
     control: dict[str, dict[str, float]] = {}
     for name in ("local", "remote-libp2p", "remote-ws"):
         progress(f"consume(): {name}")
@@ -149,7 +159,7 @@ async def main() -> None:
         [[name, r["sequential_per_s"], r["concurrent_per_s"], r["p50_ms"], r["p99_ms"], r["cpu_us_per_call"],
           r["cpu_us_per_call"] / control["local"]["cpu_us_per_call"], r["objects_kept_per_call"]]
          for name, r in control.items()],
-        title=f"consume() on one router, {args.calls} calls each",
+        title=f"consume() on one router, {args.calls} calls each, {placement}",
     )
     latency = await media_latency(args.seconds)
     table(
@@ -157,13 +167,16 @@ async def main() -> None:
         [[name, r["packets"], r["p50_ms"], r["p99_ms"], f"{r['received_share']:.0%}"] for name, r in latency.items()],
         title="RTP one-way latency, producer -> consumer (50 pps opus-sized packets)",
     )
-    emit_json(args.json, {"consume": control, "media_latency": latency, "calls": args.calls})
+    emit_json(args.json, {"consume": control, "media_latency": latency, "calls": args.calls,
+                          "threads_share_one_cpu": placement == "threads sharing one CPU"})
 
 
 def _args() -> Any:
     p = parser(__doc__.splitlines()[0])
     p.add_argument("--calls", type=int, default=400, help="consume() calls per back-end and mode")
     p.add_argument("--seconds", type=float, default=4.0, help="seconds of RTP per latency path")
+    p.add_argument("--shared-cpu", action="store_true",
+                   help="keep the process's threads on one CPU (MAFALDA_SHARED_CPU=1 for a node)")
     return p.parse_args()
 
 

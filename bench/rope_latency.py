@@ -20,6 +20,9 @@ py-libp2p itself costs.
 Then both carriers again with the server in a process of its own (``--serve``,
 started by the bench), as between two nodes: each process has one asyncio loop
 and, for libp2p, one trio thread, instead of three threads sharing one GIL.
+
+With ``--shared-cpu`` each process keeps its threads on one CPU, as a node does with
+``MAFALDA_SHARED_CPU=1`` (`media.cpus.shared_cpu`); by default they are where the kernel puts them.
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ from libp2p.custom_types import TProtocol
 from libp2p.peer.peerinfo import info_from_p2p_addr
 
 from bench.report import emit_json, parser, progress, table
+from media.cpus import release, shared_cpu
 from rope import RemoteObject, RopeConnection, RopeObject, RopeServer
 from rope.libp2p import libp2p_connector, serve_libp2p
 from rope.websocket import WebSocketListener, websocket_connector
@@ -120,10 +124,11 @@ async def measure_through(connector: Callable[[], Any], name: str, concurrency: 
     return results
 
 
-async def serve() -> None:
+async def serve(shared: bool) -> None:
     """``--serve``: the bench server over both carriers; prints where, one JSON line; ends at stdin's EOF."""
     server = bench_server()
     async with AsyncExitStack() as stack:
+        await stack.enter_async_context(shared_cpu(shared))
         listener = await stack.enter_async_context(WebSocketListener(server))
         host = await stack.enter_async_context(open_host())
         serve_libp2p(server, host)
@@ -133,10 +138,13 @@ async def serve() -> None:
         await server.close()
 
 
-async def measure_server_process(concurrency: list[int], seconds: float) -> dict[str, dict[int, dict[str, float]]]:
+async def measure_server_process(concurrency: list[int], seconds: float,
+                                 shared: bool) -> dict[str, dict[int, dict[str, float]]]:
     """Both carriers, with the server in a process of its own."""
     child = await asyncio.create_subprocess_exec(sys.executable, "-m", "bench.rope_latency", "--serve",
+                                                 *(["--shared-cpu"] if shared else []),
                                                  stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE)
+    release(child.pid)
     assert child.stdin is not None and child.stdout is not None
     try:
         where = json.loads(await asyncio.wait_for(child.stdout.readline(), 30))
@@ -226,14 +234,19 @@ def _carrier_rows(figures: dict[str, dict[int, dict[str, float]]], concurrency: 
             for callers in concurrency for name in ("websocket", "libp2p") for r in (figures[name][callers],)]
 
 
-async def main_async(seconds: float, concurrency: list[int], json_output: bool, bare: dict[str, float]) -> None:
-    figures = {name: await measure(name, concurrency, seconds) for name in ("websocket", "libp2p")}
-    apart = await measure_server_process(concurrency, seconds)
+async def main_async(seconds: float, concurrency: list[int], json_output: bool, bare: dict[str, float],
+                     shared: bool) -> None:
+    async with AsyncExitStack() as stack:
+        cpu = await stack.enter_async_context(shared_cpu(shared))
+        placement = "threads where the kernel puts them" if cpu is None else "threads sharing one CPU"
+        figures = {name: await measure(name, concurrency, seconds) for name in ("websocket", "libp2p")}
+        apart = await measure_server_process(concurrency, seconds, shared)
     rows = _carrier_rows(figures, concurrency)
     rows.append(["bare py-libp2p echo (trio, no ROPE)", 1, int(bare["calls"]), bare["p50_ms"], bare["p99_ms"],
                  bare["calls_per_s"]])
     headers = ["carrier", "callers", "calls", "p50 ms", "p99 ms", "calls/s"]
-    table(headers, rows, title=f"ROPE echo call round trip, loopback, {seconds:g} s per phase, one process")
+    table(headers, rows,
+          title=f"ROPE echo call round trip, loopback, {seconds:g} s per phase, one process, {placement}")
     ratios, ratios_apart = _ratios(figures, concurrency), _ratios(apart, concurrency)
     _ratio_table(ratios, concurrency, "libp2p / websocket, one process")
     if 1 in figures["libp2p"]:
@@ -244,6 +257,7 @@ async def main_async(seconds: float, concurrency: list[int], json_output: bool, 
     emit_json(json_output, {
         "bench": "rope_latency",
         "seconds_per_phase": seconds,
+        "threads_share_one_cpu": cpu is not None,
         "results": {name: {str(k): v for k, v in per.items()} for name, per in figures.items()},
         "libp2p_over_websocket": ratios,
         "bare_libp2p_echo": bare,
@@ -258,14 +272,16 @@ def main() -> None:
     args_parser = parser(__doc__.splitlines()[0] if __doc__ else "rope latency")
     args_parser.add_argument("--seconds", type=float, default=2.0, help="duration of each phase")
     args_parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 32])
+    args_parser.add_argument("--shared-cpu", action="store_true",
+                             help="keep each process's threads on one CPU (MAFALDA_SHARED_CPU=1 for a node)")
     args_parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)  # the server process
     args = args_parser.parse_args()
     if args.serve:
-        asyncio.run(serve())
+        asyncio.run(serve(args.shared_cpu))
         return
     progress("bare py-libp2p echo (trio only) ...")
     bare = bare_libp2p_echo(args.seconds)
-    asyncio.run(main_async(args.seconds, args.concurrency, args.json, bare))
+    asyncio.run(main_async(args.seconds, args.concurrency, args.json, bare, args.shared_cpu))
 
 
 if __name__ == "__main__":

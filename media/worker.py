@@ -27,7 +27,7 @@ from typing import Any
 
 import psutil
 
-from media import fbs, ortc, wire
+from media import cpus, fbs, ortc, wire
 from media.channel import REQUEST_TIMEOUT_S, Channel
 from media.errors import WorkerClosedError
 from media.events import EventEmitter
@@ -126,6 +126,7 @@ async def create_worker(
         os.close(child_in)
         os.close(child_out)
 
+    cpus.release(process.pid)  # the media runs on every CPU, not on the one the node's threads share
     channel = Channel(read_fd=resp_read, write_fd=req_write, pid=process.pid, request_timeout=request_timeout)
     worker = Worker(process=process, channel=channel, app_data=app_data)
     await worker._start()

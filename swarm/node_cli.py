@@ -203,13 +203,15 @@ async def run(args: argparse.Namespace) -> int:
     except (OSError, CertificateError, BootstrapError, ValueError) as error:
         print(f"mafalda-swarm node: {error}", file=sys.stderr)
         return 2
+    from media.cpus import shared_cpu
+
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     deadline = asyncio.create_task(_exit_past_deadline(stop))
     try:
-        async with node:
+        async with shared_cpu(), node:
             assert node.view is not None
             logs.set_peer_id(node.peer_id)
             gc_policy.tune_for_a_server()  # the host is up: what it imported and built stays

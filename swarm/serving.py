@@ -20,6 +20,7 @@ import signal
 from pathlib import Path
 from typing import Any
 
+from media.cpus import shared_cpu
 from media.remote.server import MediasoupServer, any_of
 from rope import members_only, token_auth
 from rope.libp2p import serve_libp2p
@@ -66,6 +67,7 @@ async def serve_until_stopped(backend: Any, args: argparse.Namespace) -> int:
         raise SystemExit(f"--ws needs a token: --token-file or ${TOKEN_ENV}")
     server = MediasoupServer(backend, authorize=_authorizer(args, token))
     async with contextlib.AsyncExitStack() as stack:
+        await stack.enter_async_context(shared_cpu())  # exits last
         stack.push_async_callback(server.close)
         if args.ws is not None:
             host, _, port = args.ws.rpartition(":")
