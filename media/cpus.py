@@ -14,10 +14,11 @@ the threads off a CPU that has become busy, `shared_cpu` looks every second and 
 the idlest CPU when other tasks took most of theirs (`better_cpu`).
 
 Why it is not the default (``MAFALDA_SHARED_CPU=1`` turns it on): the kernel no longer puts a
-thread woken by another process next to it either. Alternating runs (README, Figures): a ROPE call
-over libp2p within one process took 0.86 ms instead of 1.39 (p50), but one between two such
-processes on one machine 1.43 ms instead of 1.05, and calls to a worker moved within the noise.
-A node alone on its machine gains; nodes sharing a machine, as in a local swarm, lose.
+thread woken by another process next to it either. In 6 alternating runs of `bench.rope_latency`
+(README, Figures) a ROPE call over libp2p within one process took 0.86 ms instead of 1.54 (p50),
+but one between two such processes on one machine 1.23 ms instead of 1.03; calls to a worker
+moved within the noise. A node alone on its machine gains; nodes sharing one, as in a local
+swarm, lose.
 """
 
 from __future__ import annotations
