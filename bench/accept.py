@@ -291,7 +291,6 @@ def main() -> None:
     parser.add_argument("--member", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--mode", default="connect", choices=MODES, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    logging.getLogger("libp2p").setLevel(logging.CRITICAL)
     logging.getLogger("swarm").setLevel(logging.ERROR)
     if args.member:
         job = json.load(sys.stdin)

@@ -26,7 +26,6 @@ import asyncio
 import contextlib
 import gzip
 import json
-import logging
 import statistics
 import time
 from collections.abc import AsyncIterator
@@ -197,7 +196,6 @@ def quantiles(values: list[float]) -> tuple[float, float, float]:
 
 def main() -> None:
     p = parser(__doc__.splitlines()[0])
-    logging.getLogger("libp2p").setLevel(logging.CRITICAL)  # its dial failures to the closed node are routine
     p.add_argument("--rounds", type=int, default=20)
     p.add_argument("--browser", action="store_true", help="also time the page itself in headless Chromium")
     args = p.parse_args()

@@ -41,7 +41,10 @@ from libp2p.security.noise.transport import PROTOCOL_ID as NOISE_PROTOCOL_ID
 from libp2p.security.noise.transport import Transport as NoiseTransport
 from libp2p.tools.anyio_service import background_trio_service
 
+from swarm import logs
 from swarm.libp2p_fixes import apply_fixes, forget_stranger
+
+logs.adopt_libp2p_loggers()  # its import cut its loggers off ours
 
 __all__ = [
     "GossipConfig",

@@ -16,13 +16,16 @@ import sys
 from datetime import UTC, datetime
 from typing import Any
 
-__all__ = ["FORMATS", "JsonFormatter", "add_arguments", "announce", "configure", "set_peer_id"]
+__all__ = ["FORMATS", "JsonFormatter", "add_arguments", "adopt_libp2p_loggers", "announce", "configure", "set_peer_id"]
 
 FORMATS = ("text", "json")
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
 
 _peer_id: str | None = None
 _json = False
+_libp2p_level = logging.CRITICAL
+"""py-libp2p logs every failed dial at "error": redialling a peer that just died is routine (the
+caller gets the exception and the view decides); -vv shows them."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -69,9 +72,26 @@ def configure(verbosity: int = 0, log_format: str = "text") -> None:
         logging.getLogger("media.worker.log").setLevel(logging.CRITICAL)
         logging.getLogger("aiortc").setLevel(logging.ERROR)
         logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
-        # py-libp2p logs every failed dial at "error": redialling a peer that just died is routine
-        # (the caller gets the exception and the view decides); -v shows them again.
-        logging.getLogger("libp2p.transport.tcp").setLevel(logging.CRITICAL)
+    global _libp2p_level
+    _libp2p_level = logging.CRITICAL if verbosity < 2 else logging.NOTSET
+    if "libp2p" in sys.modules:
+        adopt_libp2p_loggers()
+
+
+def adopt_libp2p_loggers() -> None:
+    """Route py-libp2p's log records through ours, at the level `configure` chose.
+
+    Importing libp2p runs its ``setup_logging()``: without ``LIBP2P_DEBUG`` it cuts its logger
+    off (no handler, WARNING, no propagation). A level set on it before the import is lost, and
+    its errors reach stderr through logging's last-resort handler as bare text, even with
+    ``--log-format json``. `swarm.bridge` calls this once libp2p is imported. The upstream fix we
+    would propose: leave the library's loggers alone unless ``LIBP2P_DEBUG`` asks (a library
+    should add no handlers nor switch off propagation).
+    """
+    logger = logging.getLogger("libp2p")
+    logger.handlers.clear()
+    logger.propagate = True
+    logger.setLevel(_libp2p_level)
 
 
 def announce(logger: str, message: str) -> None:

@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import logging
 import signal
 import sys
 from pathlib import Path
@@ -89,7 +88,6 @@ def render(rows: list[dict[str, Any]]) -> str:
 
 
 async def run(args: argparse.Namespace) -> int:
-    logging.getLogger("libp2p").setLevel(logging.CRITICAL)
     directory: Path = args.dir
     try:
         http = http_options.http_config(args)

@@ -183,8 +183,6 @@ async def _exit_past_deadline(stop: asyncio.Event) -> None:
 
 
 async def run(args: argparse.Namespace) -> int:
-    if getattr(args, "verbose", 0) < 2:
-        logging.getLogger("libp2p").setLevel(logging.CRITICAL)  # its ERRORs are routine dial failures
     directory: Path = args.dir
     try:
         peer_id = identity_peer_id(directory / "node.key")

@@ -206,9 +206,6 @@ async def run(args: argparse.Namespace) -> int:
     if not 0 <= args.kill_node < count:
         print("mafalda-swarm simulate --media: --kill-node must name one of the nodes", file=sys.stderr)
         return 2
-    import logging
-
-    logging.getLogger("libp2p").setLevel(logging.CRITICAL)
     results: dict[str, Any] = {"nodes": count, "room": ROOM}
     with tempfile.TemporaryDirectory(prefix="mafalda-swarm-media-") as tmp:
         from swarm.local_swarm import LocalSwarm
