@@ -4,14 +4,15 @@ A node's control plane hops threads: a ROPE call over libp2p passes between the 
 the libp2p host's trio thread four times (`swarm.bridge`), and every hop wakes a thread that sleeps,
 then hands it the GIL. Waking a thread asleep on another CPU costs an inter-processor interrupt,
 on a VM a trip through the hypervisor: two threads of one process echoing one byte over a socket
-pair took 61-74 µs per round trip on two vCPUs of this project's VM, 10-13 µs on one
+pair took 63-66 µs per round trip on two vCPUs of this project's VM, 9-12 µs on one
 (``python -m bench.cpu_hops``). CPython runs one of those threads at a time anyway, so keeping them
 all on one CPU (`shared_cpu`) costs them no parallelism and makes every hop a context switch.
 
 The media does not go with them: a worker (or a node) spawned meanwhile gets every CPU this process
 had (`release`), and the workers are where the media runs. And since the kernel can no longer move
 the threads off a CPU that has become busy, `shared_cpu` looks every second and moves them all to
-the idlest CPU when other tasks took most of theirs (`better_cpu`).
+the idlest CPU when other tasks took most of theirs (`better_cpu`): with a process spinning on
+their CPU, they moved to the other one at the first look.
 
 Why it is not the default (``MAFALDA_SHARED_CPU=1`` turns it on): the kernel no longer puts a
 thread woken by another process next to it either. In 6 alternating runs of `bench.rope_latency`
