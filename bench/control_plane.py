@@ -16,7 +16,9 @@ outside the repository in --node-dir with MEDIASOUP_WORKER_BIN pointing at
 `.worker/mediasoup-worker`, so its postinstall skips the build).
 The Node side is a small script written to a temp dir that prints one JSON line.
 If the Node baseline cannot be installed or run, the Python figures are still
-printed and the reason is reported.
+printed and the reason is reported. With ``--shared-cpu`` the Python side keeps its
+threads on one CPU while it measures, as a node does with ``MAFALDA_SHARED_CPU=1``
+(`media.cpus`; the worker keeps every CPU).
 
 The two layers take turns, --rounds times (Python, Node, Python, Node, ...),
 and each figure is the best of its rounds: on a shared machine other work only
@@ -49,6 +51,7 @@ from typing import Any
 import media
 from bench.report import emit_json, parser, progress, table
 from media.codecs import DEFAULT_MEDIA_CODECS
+from media.cpus import shared_cpu
 from media.rtp_traffic import OPUS_RTP_PARAMETERS
 from media.worker_install import worker_bin
 
@@ -150,7 +153,12 @@ def _put(out: dict[str, float], key: str, measured: tuple[float, float]) -> None
     out[key], out[f"{key}_cpu_us"] = measured
 
 
-async def measure_python(calls: int) -> dict[str, float]:
+async def measure_python(calls: int, shared: bool) -> dict[str, float]:
+    async with shared_cpu(shared):
+        return await _measure_python(calls)
+
+
+async def _measure_python(calls: int) -> dict[str, float]:
     worker = await media.create_worker()
     try:
         router = await worker.create_router(media_codecs=DEFAULT_MEDIA_CODECS)
@@ -245,6 +253,8 @@ def main() -> None:
                    help="where mediasoup's Node layer is (or gets) installed; outside the repository")
     p.add_argument("--no-node", action="store_true", help="skip the Node.js baseline")
     p.add_argument("--rounds", type=int, default=5, help="turns each layer takes; figures are the best (default 5)")
+    p.add_argument("--shared-cpu", action="store_true",
+                   help="keep the Python threads on one CPU while it measures (MAFALDA_SHARED_CPU=1 for a node)")
     args = p.parse_args()
 
     python: dict[str, float] = {}
@@ -252,7 +262,7 @@ def main() -> None:
     node_error = "skipped (--no-node)" if args.no_node else None
     for round_number in range(1, args.rounds + 1):
         progress(f"round {round_number}/{args.rounds}: Python layer, {args.calls} calls per measurement ...")
-        python = best_of(python, asyncio.run(measure_python(args.calls)))
+        python = best_of(python, asyncio.run(measure_python(args.calls, args.shared_cpu)))
         if node_error is None:
             progress(f"round {round_number}/{args.rounds}: mediasoup's Node.js layer, same worker binary ...")
             try:
@@ -270,11 +280,13 @@ def main() -> None:
     table(["operation", "mode", "Python calls/s", "Node calls/s", "Python/Node",
            "Python CPU us/call", "Node CPU us/call", "Node/Python CPU"], rows,
           title=f"Control plane on one router, {args.calls} calls per figure, best of {args.rounds} rounds "
-                f"(mediasoup worker {media.version})")
+                f"(mediasoup worker {media.version}"
+                f"{'; Python threads on one CPU' if args.shared_cpu else ''})")
     if node_error:
         print(f"Node.js baseline NOT measured: {node_error}")
     emit_json(args.json, {
         "calls": args.calls, "rounds": args.rounds, "concurrency": CONCURRENCY,
+        "python_shares_one_cpu": args.shared_cpu,
         "python": python, "node": node, "node_error": node_error,
         "ratio": {k: python[k] / node[k] for _, _, k in ROWS} if node else None,
         "cpu_node_over_python": {k: node[f"{k}_cpu_us"] / python[f"{k}_cpu_us"] for _, _, k in ROWS} if node else None,
