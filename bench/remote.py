@@ -34,7 +34,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import media
-from bench.report import emit_json, parser, progress, table
+from bench.report import emit_json, parser, progress, table, thread_placement
 from media.codecs import DEFAULT_MEDIA_CODECS
 from media.cpus import shared_cpu
 from media.rtp_traffic import OPUS_RTP_PARAMETERS, RtpSink, RtpSource
@@ -142,12 +142,11 @@ async def media_latency(seconds: float) -> dict[str, dict[str, float]]:
 
 async def main() -> None:
     args = _args()
-    async with contextlib.AsyncExitStack() as stack:
-        cpu = await stack.enter_async_context(shared_cpu(args.shared_cpu))
-        await measure(args, "threads where the kernel puts them" if cpu is None else "threads sharing one CPU")
+    async with shared_cpu(args.shared_cpu) as cpu:
+        await measure(args, cpu)
 
 
-async def measure(args: Any, placement: str) -> None:
+async def measure(args: Any, cpu: int | None) -> None:
     control: dict[str, dict[str, float]] = {}
     for name in ("local", "remote-libp2p", "remote-ws"):
         progress(f"consume(): {name}")
@@ -159,7 +158,7 @@ async def measure(args: Any, placement: str) -> None:
         [[name, r["sequential_per_s"], r["concurrent_per_s"], r["p50_ms"], r["p99_ms"], r["cpu_us_per_call"],
           r["cpu_us_per_call"] / control["local"]["cpu_us_per_call"], r["objects_kept_per_call"]]
          for name, r in control.items()],
-        title=f"consume() on one router, {args.calls} calls each, {placement}",
+        title=f"consume() on one router, {args.calls} calls each, {thread_placement(cpu)}",
     )
     latency = await media_latency(args.seconds)
     table(
@@ -168,7 +167,7 @@ async def measure(args: Any, placement: str) -> None:
         title="RTP one-way latency, producer -> consumer (50 pps opus-sized packets)",
     )
     emit_json(args.json, {"consume": control, "media_latency": latency, "calls": args.calls,
-                          "threads_share_one_cpu": placement == "threads sharing one CPU"})
+                          "threads_share_one_cpu": cpu is not None})
 
 
 def _args() -> Any:

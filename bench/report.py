@@ -23,6 +23,11 @@ def parser(description: str) -> argparse.ArgumentParser:
     return p
 
 
+def thread_placement(cpu: int | None) -> str:
+    """Where the threads were, for a title: ``cpu`` is what `media.cpus.shared_cpu` yielded."""
+    return "threads where the kernel puts them" if cpu is None else "threads sharing one CPU"
+
+
 def progress(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 

@@ -43,7 +43,7 @@ from libp2p.crypto.ed25519 import create_new_key_pair
 from libp2p.custom_types import TProtocol
 from libp2p.peer.peerinfo import info_from_p2p_addr
 
-from bench.report import emit_json, parser, progress, table
+from bench.report import emit_json, parser, progress, table, thread_placement
 from media.cpus import release, shared_cpu
 from rope import RemoteObject, RopeConnection, RopeObject, RopeServer
 from rope.libp2p import libp2p_connector, serve_libp2p
@@ -236,9 +236,7 @@ def _carrier_rows(figures: dict[str, dict[int, dict[str, float]]], concurrency: 
 
 async def main_async(seconds: float, concurrency: list[int], json_output: bool, bare: dict[str, float],
                      shared: bool) -> None:
-    async with AsyncExitStack() as stack:
-        cpu = await stack.enter_async_context(shared_cpu(shared))
-        placement = "threads where the kernel puts them" if cpu is None else "threads sharing one CPU"
+    async with shared_cpu(shared) as cpu:
         figures = {name: await measure(name, concurrency, seconds) for name in ("websocket", "libp2p")}
         apart = await measure_server_process(concurrency, seconds, shared)
     rows = _carrier_rows(figures, concurrency)
@@ -246,7 +244,8 @@ async def main_async(seconds: float, concurrency: list[int], json_output: bool, 
                  bare["calls_per_s"]])
     headers = ["carrier", "callers", "calls", "p50 ms", "p99 ms", "calls/s"]
     table(headers, rows,
-          title=f"ROPE echo call round trip, loopback, {seconds:g} s per phase, one process, {placement}")
+          title=f"ROPE echo call round trip, loopback, {seconds:g} s per phase, one process, "
+                f"{thread_placement(cpu)}")
     ratios, ratios_apart = _ratios(figures, concurrency), _ratios(apart, concurrency)
     _ratio_table(ratios, concurrency, "libp2p / websocket, one process")
     if 1 in figures["libp2p"]:

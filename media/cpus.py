@@ -31,7 +31,7 @@ import os
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 
-__all__ = ["better_cpu", "current_cpu", "enabled_by_environment", "pin_threads", "release", "shared_cpu"]
+__all__ = ["better_cpu", "current_cpu", "pin_threads", "release", "shared_cpu"]
 
 log = logging.getLogger(__name__)
 
@@ -101,29 +101,20 @@ def _own_ticks() -> int:
 
 async def _follow_load(cpus: frozenset[int], cpu: int, check_s: float) -> None:
     try:
-        await _follow_load_until_cancelled(cpus, cpu, check_s)
+        before, own_before = _cpu_busy_ticks(cpus), _own_ticks()
+        while True:
+            await asyncio.sleep(check_s)
+            after, own_after = _cpu_busy_ticks(cpus), _own_ticks()
+            busy = {c: (after[c][0] - before[c][0]) / max(1, after[c][1] - before[c][1]) for c in after if c in before}
+            moved_to = better_cpu(cpu, busy, (own_after - own_before) / max(1, after[cpu][1] - before[cpu][1]))
+            if moved_to is not None:
+                log.info("threads move from CPU %d (%.0f %% busy) to CPU %d (%.0f %% busy)",
+                         cpu, 100 * busy[cpu], moved_to, 100 * busy[moved_to])
+                cpu = moved_to
+                pin_threads({cpu})
+            before, own_before = after, own_after
     except (OSError, ValueError, KeyError):  # an odd /proc: the threads stay where they are
         log.exception("cannot read the CPUs' load; the threads stay on CPU %d", cpu)
-
-
-async def _follow_load_until_cancelled(cpus: frozenset[int], cpu: int, check_s: float) -> None:
-    before, own_before = _cpu_busy_ticks(cpus), _own_ticks()
-    while True:
-        await asyncio.sleep(check_s)
-        after, own_after = _cpu_busy_ticks(cpus), _own_ticks()
-        busy = {c: (after[c][0] - before[c][0]) / max(1, after[c][1] - before[c][1]) for c in after if c in before}
-        period = max(1, after[cpu][1] - before[cpu][1]) if cpu in after and cpu in before else 1
-        moved_to = better_cpu(cpu, busy, (own_after - own_before) / period)
-        if moved_to is not None:
-            log.info("threads move from CPU %d (%.0f %% busy) to CPU %d (%.0f %% busy)",
-                     cpu, 100 * busy[cpu], moved_to, 100 * busy[moved_to])
-            cpu = moved_to
-            pin_threads({cpu})
-        before, own_before = after, own_after
-
-
-def enabled_by_environment() -> bool:
-    return os.environ.get("MAFALDA_SHARED_CPU") == "1"
 
 
 @asynccontextmanager
@@ -137,7 +128,7 @@ async def shared_cpu(enabled: bool | None = None, check_s: float = CHECK_S) -> A
     global _process_cpus
     cpus = frozenset(os.sched_getaffinity(0))
     if enabled is None:
-        enabled = enabled_by_environment()
+        enabled = os.environ.get("MAFALDA_SHARED_CPU") == "1"
     if not enabled or len(cpus) < 2 or _process_cpus is not None:
         yield None
         return
