@@ -32,9 +32,10 @@ from typing import Any
 
 from bench.report import emit_json, parser, progress, table
 from media.codecs import DEFAULT_MEDIA_CODECS
-from media.remote.client import RemoteMediasoup, connect_libp2p, connect_websocket
+from media.remote.client import RemoteMediasoup, connect_websocket
 from media.rtp_traffic import RtpSink, opus_producer, sink_consumer
 from swarm.local_swarm import LocalSwarm, NodeProcess, alive, worker_pids
+from swarm.media_node import member_session
 
 
 async def _consume(router: Any, producer_id: str) -> tuple[RtpSink, Any, float]:
@@ -70,7 +71,7 @@ async def _count_pipes(swarm: LocalSwarm, nodes: list[NodeProcess]) -> int:
     assert observer is not None
     total = 0
     for node in nodes:
-        remote = await connect_libp2p(observer.host, node.peer_id)
+        remote = await member_session(observer, node.peer_id)
         try:
             transports = {proxy.id for proxy in remote.client.find("PipeTransport")}
             total += sum(1 for proxy in remote.client.find("Consumer") if proxy.parent_id in transports)

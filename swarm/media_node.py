@@ -163,6 +163,14 @@ def media_peers(view: SwarmView | None) -> dict[str, int]:
     return found
 
 
+async def member_session(node: SwarmNode, peer_id: str, **options: Any) -> RemoteMediasoup:
+    """A session with ``peer_id``'s member server (Remote Mediasoup over libp2p). Its gate admits
+    proved members only, and we may not hold a proved connection to it yet: `SwarmNode.connect_member`
+    makes one first (from the address its load record gossips)."""
+    await node.connect_member(peer_id)
+    return await connect_libp2p(node.host, peer_id, **options)
+
+
 class MediaPeer:
     """One media member as a back-end: our member session with it (Remote Mediasoup over libp2p), opened
     on first use and again after it ended, shared by placement and by the rooms piping from it."""
@@ -188,7 +196,7 @@ class MediaPeer:
             return await asyncio.shield(self._connecting)
         pending = self._connecting = asyncio.get_running_loop().create_future()
         try:
-            remote = await connect_libp2p(self._node.host, self.peer_id, reconnect=PEER_RECONNECT)
+            remote = await member_session(self._node, self.peer_id, reconnect=PEER_RECONNECT)
         except BaseException as error:
             pending.set_exception(error)
             pending.exception()

@@ -535,8 +535,11 @@ class SwarmNode:
             self._prober.probe_soon(peer_id)  # a SIGKILL closes its connections: find out now
 
     async def connect_member(self, peer_id: str) -> None:
-        """Reach a member we hold no proved connection to (its load record has its addresses):
-        connected and proved both ways when this returns, so its ROPE server admits us."""
+        """Reach a member we may hold no proved connection to (its load record has its addresses):
+        connected and proved both ways when this returns, so its ROPE server admits us. A mesh needs
+        no connection to every member, and gossip can show us one before peer exchange connects us."""
+        if self.is_member(peer_id):
+            return
         load = self.view.load(peer_id) if self.view is not None else None
         if load is None or not load.addrs:
             raise ConnectionError(f"no address known for {peer_id}")

@@ -22,7 +22,7 @@ from media.vertical import Capacity
 from swarm import logs
 from swarm.bootstrap import parse_bootstrap
 from swarm.cli import build_parser
-from swarm.media_node import MediaNode
+from swarm.media_node import MediaNode, member_session
 from swarm.membership import CertificateVerifier, SwarmAuthority, peer_id_of
 from swarm.monitor.http import MonitorServer
 from swarm.monitor.metrics import LOCAL_WORKER_COUNTS
@@ -176,3 +176,18 @@ def test_json_logs_are_one_object_per_line_with_peer_and_room(capsys: pytest.Cap
     finally:
         logs.set_peer_id(None)
         logs.configure(0, "text")
+
+
+async def test_a_member_session_with_a_member_we_hold_no_connection_to() -> None:
+    """Gossip shows members we are not (or no longer) connected to; their member servers admit proved
+    members only, and our peerstore forgets the addresses of a peer once its connection ends."""
+    async with media_swarm_and_monitor() as (_entry, peer, monitor):
+        target = peer.node.peer_id
+        await monitor.host.disconnect(target)
+        await wait_until(lambda: not monitor.is_member(target))
+        remote = await member_session(monitor, target, reconnect=None)
+        try:
+            stats = await remote.get_node_stats()
+        finally:
+            await remote.close()
+        assert [w["pid"] for w in stats["workers"]] == [w.pid for w in peer.local.workers]

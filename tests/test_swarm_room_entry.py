@@ -36,10 +36,11 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-from media.remote.client import PipeTransport, RemoteMediasoup, connect_libp2p, connect_websocket
+from media.remote.client import PipeTransport, RemoteMediasoup, connect_websocket
 from media.rtp_traffic import RtpSink, opus_producer, sink_consumer
 from rope import ReconnectPolicy
 from swarm.local_swarm import LocalSwarm, NodeProcess, worker_pids
+from swarm.media_node import member_session
 from swarm.room import enter_room
 
 GRACE_S = 2.0
@@ -69,7 +70,7 @@ async def inspect(swarm: LocalSwarm, node: NodeProcess) -> AsyncIterator[RemoteM
     """What lives on ``node``'s workers, as a member sees it: the observer's own session with its member
     server (an operator's look; it makes nothing)."""
     assert swarm.observer is not None
-    remote = await connect_libp2p(swarm.observer.host, node.peer_id, reconnect=None)
+    remote = await member_session(swarm.observer, node.peer_id, reconnect=None)
     try:
         yield remote
     finally:

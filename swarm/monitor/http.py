@@ -208,14 +208,10 @@ class MonitorServer:
         return await asyncio.shield(future)
 
     async def _remote_stats(self, peer: str) -> dict[str, Any]:
-        from media.remote.client import connect_libp2p
+        from swarm.media_node import member_session
 
         async with asyncio.timeout(STATS_TIMEOUT_S):
-            if not self.node.is_member(peer):
-                # A mesh needs no connection to every member: without a proved one, its ROPE
-                # server would refuse us ("not authorized"), or we would know no address.
-                await self.node.connect_member(peer)
-            remote = await connect_libp2p(self.node.host, peer)
+            remote = await member_session(self.node, peer)
             try:
                 return await remote.get_node_stats()
             finally:
