@@ -8,6 +8,7 @@ threads would change every other test's machine.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import json
 import os
 import sys
@@ -21,14 +22,24 @@ from swarm.local_swarm import LocalSwarm
 pytestmark = pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2,
                                 reason="one CPU allowed: there is nothing to share or to give back")
 
-SCRIPT = r"""
-import asyncio, json, os
+
+def thread_cpus(pid: int | str) -> list[list[int]]:
+    """The CPUs each thread of process ``pid`` (or "self") may run on; a thread that ends while we
+    read (an executor's, a waiter's) is left out."""
+    found = []
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            found.append(sorted(os.sched_getaffinity(int(tid))))
+        except ProcessLookupError:
+            continue
+    return sorted(found)
+
+
+SCRIPT = "import os\n" + inspect.getsource(thread_cpus) + r"""
+import asyncio, json
 import media
 from media.cpus import shared_cpu
 from swarm.bridge import open_host
-
-def threads():
-    return sorted(sorted(os.sched_getaffinity(int(tid))) for tid in os.listdir("/proc/self/task"))
 
 async def main():
     report = {}
@@ -36,18 +47,14 @@ async def main():
         async with open_host():  # its trio thread starts after the threads were pinned
             worker = await media.create_worker()
             report["cpu"] = cpu
-            report["threads"] = threads()
+            report["threads"] = thread_cpus("self")
             report["worker"] = sorted(os.sched_getaffinity(worker.pid))
             await worker.close()
-    report["threads_after"] = threads()
+    report["threads_after"] = thread_cpus("self")
     print(json.dumps(report))
 
 asyncio.run(main())
 """
-
-
-def _thread_cpus(pid: int) -> list[list[int]]:
-    return sorted(sorted(os.sched_getaffinity(int(tid))) for tid in os.listdir(f"/proc/{pid}/task"))
 
 
 async def test_threads_share_one_cpu_while_workers_get_them_all() -> None:
@@ -69,6 +76,7 @@ async def test_threads_stay_where_the_kernel_puts_them_by_default() -> None:
     process = await asyncio.create_subprocess_exec(sys.executable, "-c", SCRIPT, stdout=asyncio.subprocess.PIPE,
                                                    env=environment)
     output, _ = await process.communicate()
+    assert process.returncode == 0
     report = json.loads(output.decode().splitlines()[-1])
     everything = sorted(os.sched_getaffinity(0))
     assert report["cpu"] is None
@@ -83,7 +91,7 @@ async def test_a_node_process_keeps_its_threads_on_one_cpu_when_asked(tmp_path: 
         # The node may move its threads to a quieter CPU (once a second), one thread after the other:
         # read until a look falls between two moves.
         for _ in range(50):
-            cpus = _thread_cpus(node.pid)
+            cpus = thread_cpus(node.pid)
             if cpus == [cpus[0]] * len(cpus):
                 break
             await asyncio.sleep(0.01)
