@@ -92,25 +92,26 @@ def serve_libp2p(server: RopeServer, host: Host, *, max_message: int = DEFAULT_M
     host.set_stream_handler(PROTOCOL_ID, handler)
 
 
-def libp2p_connector(host: Host, peer_id: str, *, multiaddr: str | None = None,
+def libp2p_connector(host: Host, peer_id: str, *, dial: Callable[[], Awaitable[object]] | None = None,
                      max_message: int = DEFAULT_MAX_FRAME) -> Connector:
     """A `Connector` opening a new ``/rope/1.0.0`` stream to ``peer_id`` for every (re)connection.
 
-    With ``multiaddr`` it dials first (needed after the remote restarted,
-    when the old connection is gone).
+    ``dial`` is awaited first, each time: what makes sure a connection exists (after the remote
+    restarted, or after the connection dropped, the old one is gone and the host may know no
+    address), e.g. ``lambda: host.connect(multiaddr)``, or the swarm's membership handshake.
     """
 
     async def connect() -> StreamChannel:
-        if multiaddr is not None:
-            await host.connect(multiaddr)
+        if dial is not None:
+            await dial()
         stream = await host.open_stream(peer_id, PROTOCOL_ID)
         return StreamChannel(stream, max_message)
 
     return connect
 
 
-async def connect_libp2p(host: Host, peer_id: str, *, multiaddr: str | None = None, token: str | None = None,
-                         **options: Any) -> RopeConnection:
+async def connect_libp2p(host: Host, peer_id: str, *, dial: Callable[[], Awaitable[object]] | None = None,
+                         token: str | None = None, **options: Any) -> RopeConnection:
     """Open a `RopeConnection` to ``peer_id`` over ``host``; ``options`` go to `RopeConnection`."""
-    connector = libp2p_connector(host, peer_id, multiaddr=multiaddr)
+    connector = libp2p_connector(host, peer_id, dial=dial)
     return await RopeConnection(connector, token=token, **options).open()

@@ -165,10 +165,10 @@ def media_peers(view: SwarmView | None) -> dict[str, int]:
 
 async def member_session(node: SwarmNode, peer_id: str, **options: Any) -> RemoteMediasoup:
     """A session with ``peer_id``'s member server (Remote Mediasoup over libp2p). Its gate admits
-    proved members only, and we may not hold a proved connection to it yet: `SwarmNode.connect_member`
-    makes one first (from the address its load record gossips)."""
-    await node.connect_member(peer_id)
-    return await connect_libp2p(node.host, peer_id, **options)
+    proved members only, and we may hold no proved connection to it: before it first connects and
+    before each reconnection, `SwarmNode.connect_member` makes one if need be (from the address its
+    load record gossips), so the session does not wait for someone else to redial."""
+    return await connect_libp2p(node.host, peer_id, dial=lambda: node.connect_member(peer_id), **options)
 
 
 class MediaPeer:

@@ -159,7 +159,8 @@ class Site:
             assert self.listener is not None
             return websocket_connector(self.listener.url)
         assert self.host is not None and self.client_host is not None
-        return libp2p_connector(self.client_host, self.host.peer_id, multiaddr=self.host.listen_addrs[0])
+        client, address = self.client_host, self.host.listen_addrs[0]
+        return libp2p_connector(client, self.host.peer_id, dial=lambda: client.connect(address))
 
     def connection(self, **options: Any) -> RopeConnection:
         options.setdefault("reconnect", FAST_RECONNECT)

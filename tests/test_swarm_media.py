@@ -119,3 +119,20 @@ def _pid_of(room: Any, consumer_id: str) -> int | None:
             return transport.real_router.worker.pid  # type: ignore[no-any-return]
     return None
 
+
+
+async def test_a_member_session_comes_back_when_its_connection_drops() -> None:
+    """Two live members lose their libp2p connection (a reset, a NAT rebinding): the member session
+    reconnects over a newly proved connection and resumes; the worker placed there lives on and
+    takes calls again."""
+    async with media_swarm(2) as (entry, peer):
+        remote = await entry.mediasoup.remote(peer.node.peer_id)
+        worker = await remote.create_worker()
+        connection = remote.client.connection
+        died: list[Any] = []
+        worker.on("died", died.append)
+        await entry.node.host.disconnect(peer.node.peer_id)
+        await wait_until(lambda: connection.reconnections == 1 and remote.client.state.name == "CONNECTED")
+        router = await worker.create_router(media_codecs=DEFAULT_MEDIA_CODECS)
+        assert not worker.closed and not died
+        assert [r.id for w in peer.local.workers for r in w.routers] == [router.id]

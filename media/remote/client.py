@@ -910,11 +910,12 @@ async def connect_websocket(url: str, *, token: str | None = None, **options: An
         raise
 
 
-async def connect_libp2p(host: Any, peer_id: str, *, multiaddr: str | None = None, **options: Any) -> RemoteMediasoup:
-    """A `RemoteMediasoup` over a new libp2p stream of ``host`` (closed by its `close()`)."""
+async def connect_libp2p(host: Any, peer_id: str, **options: Any) -> RemoteMediasoup:
+    """A `RemoteMediasoup` over a new libp2p stream of ``host`` (closed by its `close()`); ``options``
+    go to `rope.libp2p.connect_libp2p` (``dial``, ``token``, a reconnection policy...)."""
     from rope.libp2p import connect_libp2p as rope_connect
 
-    connection = await rope_connect(host, peer_id, multiaddr=multiaddr, **options)
+    connection = await rope_connect(host, peer_id, **options)
     try:
         return RemoteMediasoup(await connection.client(), owns_connection=True)
     except BaseException:
