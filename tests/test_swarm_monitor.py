@@ -179,11 +179,12 @@ def test_json_logs_are_one_object_per_line_with_peer_and_room(capsys: pytest.Cap
 
 
 async def test_a_member_session_with_a_member_we_hold_no_connection_to() -> None:
-    """Gossip shows members we are not (or no longer) connected to; their member servers admit proved
-    members only, and our peerstore forgets the addresses of a peer once its connection ends."""
+    """Gossip shows members we hold no connection to (the monitor joined through another node; peer
+    exchange connects it later, or not at all), and our host knows no address of theirs: a member
+    session first proves a connection from the address their load record gossips."""
     async with media_swarm_and_monitor() as (_entry, peer, monitor):
         target = peer.node.peer_id
-        await monitor.host.disconnect(target)
+        await monitor.host.disconnect(target)  # in case peer exchange connected us already
         await wait_until(lambda: not monitor.is_member(target))
         remote = await member_session(monitor, target, reconnect=None)
         try:
