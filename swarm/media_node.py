@@ -59,7 +59,9 @@ BITRATE_REFRESH_S = 2.0
 BITRATE_MAX_TRANSPORTS = 1000
 
 PEER_RECONNECT = ReconnectPolicy(initial_delay=0.05, max_delay=0.5, max_attempts=4)
-"""A peer whose ROPE stream cannot be re-opened within ~1 s is treated as gone."""
+"""A peer whose ROPE stream cannot be re-opened in 4 tries is treated as gone: ~1 s when its address
+refuses. A dial that hangs (a machine gone) waits for the membership handshake's timeout, but the
+view gives such a peer up sooner, and that ends the session at once (`MediaPeer.lost`)."""
 
 
 MEDIA_PLACEMENT = "media:"
