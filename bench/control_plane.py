@@ -16,7 +16,8 @@ outside the repository in --node-dir with MEDIASOUP_WORKER_BIN pointing at
 `.worker/mediasoup-worker`, so its postinstall skips the build).
 The Node side is a small script written to a temp dir that prints one JSON line.
 If the Node baseline cannot be installed or run, the Python figures are still
-printed and the reason is reported. With ``--shared-cpu`` the Python side keeps its
+printed and the reason is reported. The Python side collects garbage as a node does
+(`swarm.gc_policy`), unless ``--default-gc``. With ``--shared-cpu`` the Python side keeps its
 threads on one CPU while it measures, as a node does with ``MAFALDA_SHARED_CPU=1``
 (`media.cpus`; the worker keeps every CPU).
 
@@ -49,7 +50,7 @@ from pathlib import Path
 from typing import Any
 
 import media
-from bench.report import emit_json, parser, progress, table
+from bench.report import add_gc_option, collect_like_a_node, emit_json, parser, progress, table
 from media.codecs import DEFAULT_MEDIA_CODECS
 from media.cpus import shared_cpu
 from media.rtp_traffic import OPUS_RTP_PARAMETERS
@@ -255,7 +256,9 @@ def main() -> None:
     p.add_argument("--rounds", type=int, default=5, help="turns each layer takes; figures are the best (default 5)")
     p.add_argument("--shared-cpu", action="store_true",
                    help="keep the Python threads on one CPU while it measures (MAFALDA_SHARED_CPU=1 for a node)")
+    add_gc_option(p)
     args = p.parse_args()
+    collection = collect_like_a_node(args.default_gc)
 
     python: dict[str, float] = {}
     node: dict[str, float] | None = None
@@ -280,13 +283,13 @@ def main() -> None:
     table(["operation", "mode", "Python calls/s", "Node calls/s", "Python/Node",
            "Python CPU us/call", "Node CPU us/call", "Node/Python CPU"], rows,
           title=f"Control plane on one router, {args.calls} calls per figure, best of {args.rounds} rounds "
-                f"(mediasoup worker {media.version}"
-                f"{'; Python threads on one CPU' if args.shared_cpu else ''})")
+                f"(mediasoup worker {media.version}; Python: {collection}"
+                f"{', threads on one CPU' if args.shared_cpu else ''})")
     if node_error:
         print(f"Node.js baseline NOT measured: {node_error}")
     emit_json(args.json, {
         "calls": args.calls, "rounds": args.rounds, "concurrency": CONCURRENCY,
-        "python_shares_one_cpu": args.shared_cpu,
+        "python_shares_one_cpu": args.shared_cpu, "python_default_gc": args.default_gc,
         "python": python, "node": node, "node_error": node_error,
         "ratio": {k: python[k] / node[k] for _, _, k in ROWS} if node else None,
         "cpu_node_over_python": {k: node[f"{k}_cpu_us"] / python[f"{k}_cpu_us"] for _, _, k in ROWS} if node else None,

@@ -21,6 +21,7 @@ packets per second for --seconds each.
 
 With ``--shared-cpu`` the process keeps its threads on one CPU, as a node does with
 ``MAFALDA_SHARED_CPU=1`` (`media.cpus.shared_cpu`); by default they are where the kernel puts them.
+Garbage is collected as a node does (`swarm.gc_policy`), unless ``--default-gc``.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import media
-from bench.report import emit_json, parser, progress, table, thread_placement
+from bench.report import add_gc_option, collect_like_a_node, emit_json, parser, progress, table, thread_placement
 from media.codecs import DEFAULT_MEDIA_CODECS
 from media.cpus import shared_cpu
 from media.rtp_traffic import OPUS_RTP_PARAMETERS, RtpSink, RtpSource
@@ -142,11 +143,12 @@ async def media_latency(seconds: float) -> dict[str, dict[str, float]]:
 
 async def main() -> None:
     args = _args()
+    collection = collect_like_a_node(args.default_gc)
     async with shared_cpu(args.shared_cpu) as cpu:
-        await measure(args, cpu)
+        await measure(args, cpu, collection)
 
 
-async def measure(args: Any, cpu: int | None) -> None:
+async def measure(args: Any, cpu: int | None, collection: str) -> None:
     control: dict[str, dict[str, float]] = {}
     for name in ("local", "remote-libp2p", "remote-ws"):
         progress(f"consume(): {name}")
@@ -158,7 +160,7 @@ async def measure(args: Any, cpu: int | None) -> None:
         [[name, r["sequential_per_s"], r["concurrent_per_s"], r["p50_ms"], r["p99_ms"], r["cpu_us_per_call"],
           r["cpu_us_per_call"] / control["local"]["cpu_us_per_call"], r["objects_kept_per_call"]]
          for name, r in control.items()],
-        title=f"consume() on one router, {args.calls} calls each, {thread_placement(cpu)}",
+        title=f"consume() on one router, {args.calls} calls each, {thread_placement(cpu)}, {collection}",
     )
     latency = await media_latency(args.seconds)
     table(
@@ -167,7 +169,7 @@ async def measure(args: Any, cpu: int | None) -> None:
         title="RTP one-way latency, producer -> consumer (50 pps opus-sized packets)",
     )
     emit_json(args.json, {"consume": control, "media_latency": latency, "calls": args.calls,
-                          "threads_share_one_cpu": cpu is not None})
+                          "threads_share_one_cpu": cpu is not None, "default_gc": args.default_gc})
 
 
 def _args() -> Any:
@@ -176,6 +178,7 @@ def _args() -> Any:
     p.add_argument("--seconds", type=float, default=4.0, help="seconds of RTP per latency path")
     p.add_argument("--shared-cpu", action="store_true",
                    help="keep the process's threads on one CPU (MAFALDA_SHARED_CPU=1 for a node)")
+    add_gc_option(p)
     return p.parse_args()
 
 

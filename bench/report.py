@@ -12,6 +12,8 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from swarm import gc_policy
+
 
 def parser(description: str) -> argparse.ArgumentParser:
     """The common options; also keeps the workers' own log lines (benign at this volume) off the output."""
@@ -21,6 +23,21 @@ def parser(description: str) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=description)
     p.add_argument("--json", action="store_true", help="also print one JSON object as the last line")
     return p
+
+
+def add_gc_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--default-gc", action="store_true",
+                   help="CPython's default garbage collection, not a node's (swarm.gc_policy)")
+
+
+def collect_like_a_node(default_gc: bool) -> str:
+    """Collect garbage as `mafalda-swarm node` does once it is up (`swarm.gc_policy`: the start-up
+    heap frozen, young collections every 10,000 allocations), unless ``default_gc``. Returns the
+    wording for a title; call it once the set-up's imports are done."""
+    if default_gc:
+        return "CPython's default GC"
+    gc_policy.tune_for_a_server()
+    return "a node's GC policy"
 
 
 def thread_placement(cpu: int | None) -> str:

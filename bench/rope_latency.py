@@ -23,6 +23,7 @@ and, for libp2p, one trio thread, instead of three threads sharing one GIL.
 
 With ``--shared-cpu`` each process keeps its threads on one CPU, as a node does with
 ``MAFALDA_SHARED_CPU=1`` (`media.cpus.shared_cpu`); by default they are where the kernel puts them.
+Each process collects garbage as a node does (`swarm.gc_policy`), unless ``--default-gc``.
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ from libp2p.crypto.ed25519 import create_new_key_pair
 from libp2p.custom_types import TProtocol
 from libp2p.peer.peerinfo import info_from_p2p_addr
 
-from bench.report import emit_json, parser, progress, table, thread_placement
+from bench.report import add_gc_option, collect_like_a_node, emit_json, parser, progress, table, thread_placement
 from media.cpus import release, shared_cpu
 from rope import RemoteObject, RopeConnection, RopeObject, RopeServer
 from rope.libp2p import libp2p_connector, serve_libp2p
@@ -124,8 +125,9 @@ async def measure_through(connector: Callable[[], Any], name: str, concurrency: 
     return results
 
 
-async def serve(shared: bool) -> None:
+async def serve(shared: bool, default_gc: bool) -> None:
     """``--serve``: the bench server over both carriers; prints where, one JSON line; ends at stdin's EOF."""
+    collect_like_a_node(default_gc)
     server = bench_server()
     async with AsyncExitStack() as stack:
         await stack.enter_async_context(shared_cpu(shared))
@@ -138,11 +140,12 @@ async def serve(shared: bool) -> None:
         await server.close()
 
 
-async def measure_server_process(concurrency: list[int], seconds: float,
-                                 shared: bool) -> dict[str, dict[int, dict[str, float]]]:
+async def measure_server_process(concurrency: list[int], seconds: float, shared: bool,
+                                 default_gc: bool) -> dict[str, dict[int, dict[str, float]]]:
     """Both carriers, with the server in a process of its own."""
     child = await asyncio.create_subprocess_exec(sys.executable, "-m", "bench.rope_latency", "--serve",
                                                  *(["--shared-cpu"] if shared else []),
+                                                 *(["--default-gc"] if default_gc else []),
                                                  stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE)
     release(child.pid)
     assert child.stdin is not None and child.stdout is not None
@@ -235,17 +238,17 @@ def _carrier_rows(figures: dict[str, dict[int, dict[str, float]]], concurrency: 
 
 
 async def main_async(seconds: float, concurrency: list[int], json_output: bool, bare: dict[str, float],
-                     shared: bool) -> None:
+                     shared: bool, default_gc: bool, collection: str) -> None:
     async with shared_cpu(shared) as cpu:
         figures = {name: await measure(name, concurrency, seconds) for name in ("websocket", "libp2p")}
-        apart = await measure_server_process(concurrency, seconds, shared)
+        apart = await measure_server_process(concurrency, seconds, shared, default_gc)
     rows = _carrier_rows(figures, concurrency)
     rows.append(["bare py-libp2p echo (trio, no ROPE)", 1, int(bare["calls"]), bare["p50_ms"], bare["p99_ms"],
                  bare["calls_per_s"]])
     headers = ["carrier", "callers", "calls", "p50 ms", "p99 ms", "calls/s"]
     table(headers, rows,
           title=f"ROPE echo call round trip, loopback, {seconds:g} s per phase, one process, "
-                f"{thread_placement(cpu)}")
+                f"{thread_placement(cpu)}, {collection}")
     ratios, ratios_apart = _ratios(figures, concurrency), _ratios(apart, concurrency)
     _ratio_table(ratios, concurrency, "libp2p / websocket, one process")
     if 1 in figures["libp2p"]:
@@ -257,6 +260,7 @@ async def main_async(seconds: float, concurrency: list[int], json_output: bool, 
         "bench": "rope_latency",
         "seconds_per_phase": seconds,
         "threads_share_one_cpu": cpu is not None,
+        "default_gc": default_gc,
         "results": {name: {str(k): v for k, v in per.items()} for name, per in figures.items()},
         "libp2p_over_websocket": ratios,
         "bare_libp2p_echo": bare,
@@ -273,14 +277,17 @@ def main() -> None:
     args_parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 32])
     args_parser.add_argument("--shared-cpu", action="store_true",
                              help="keep each process's threads on one CPU (MAFALDA_SHARED_CPU=1 for a node)")
+    add_gc_option(args_parser)
     args_parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)  # the server process
     args = args_parser.parse_args()
     if args.serve:
-        asyncio.run(serve(args.shared_cpu))
+        asyncio.run(serve(args.shared_cpu, args.default_gc))
         return
+    collection = collect_like_a_node(args.default_gc)
     progress("bare py-libp2p echo (trio only) ...")
     bare = bare_libp2p_echo(args.seconds)
-    asyncio.run(main_async(args.seconds, args.concurrency, args.json, bare, args.shared_cpu))
+    asyncio.run(main_async(args.seconds, args.concurrency, args.json, bare, args.shared_cpu, args.default_gc,
+                           collection))
 
 
 if __name__ == "__main__":

@@ -26,6 +26,7 @@ from rope import members_only, token_auth
 from rope.libp2p import serve_libp2p
 from rope.server import Authorizer
 from rope.websocket import WebSocketListener
+from swarm import gc_policy
 
 log = logging.getLogger("media.remote")
 
@@ -85,6 +86,7 @@ async def serve_until_stopped(backend: Any, args: argparse.Namespace) -> int:
             serve_libp2p(server.rope, p2p)
             for address in p2p.listen_addrs:
                 print(f"libp2p {address}", flush=True)
+        gc_policy.tune_for_a_server()  # up: what it imported and built stays (as a swarm node does)
         await _wait_for_signal()
         log.info("stopping: closing connections and workers")
     return 0
