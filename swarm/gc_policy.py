@@ -8,8 +8,8 @@ object alive at that moment: 0.65 ms of GC per refused stranger, 8 % of the node
 (bench.accept, ~900 refusals, timed with ``gc.callbacks``); at 10,000 it is 0.19 ms.
 ``gc.freeze()`` once the host is up takes what was imported and built (80,000 objects)
 out of every later full collection: without it, one full collection in 1,000 sequential
-``create_webrtc_transport()`` calls took 34-68 ms, 43-75 µs per call on average (the
-control plane's figures in bench.control_plane); with it, all collections together took
+``create_webrtc_transport()`` or ``consume()`` calls took 34-114 ms, and all collections
+together 43-128 µs per call (the control plane's figures in bench.control_plane); with it,
 7-11 µs per call. Called by ``mafalda-swarm node`` once its node is up, by the other
 servers (``serve``, ``proxy``, ``cluster``) once they listen, and by the benches that
 measure a node's work (`bench.report.collect_like_a_node`).
