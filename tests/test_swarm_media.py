@@ -18,7 +18,7 @@ from media.codecs import DEFAULT_MEDIA_CODECS
 from media.remote.client import connect_websocket
 from media.rtp_traffic import OPUS_RTP_PARAMETERS, RtpSource, sink_consumer
 from media.vertical import Capacity
-from rope import token_auth
+from rope import ClientState, token_auth
 from rope.websocket import WebSocketListener
 from swarm.media_node import MediaNode, media_peers
 from swarm.membership import SwarmAuthority
@@ -132,7 +132,7 @@ async def test_a_member_session_comes_back_when_its_connection_drops() -> None:
         died: list[Any] = []
         worker.on("died", died.append)
         await entry.node.host.disconnect(peer.node.peer_id)
-        await wait_until(lambda: connection.reconnections == 1 and remote.client.state.name == "CONNECTED")
+        await wait_until(lambda: connection.reconnections == 1 and remote.client.state is ClientState.CONNECTED)
         router = await worker.create_router(media_codecs=DEFAULT_MEDIA_CODECS)
         assert not worker.closed and not died
         assert [r.id for w in peer.local.workers for r in w.routers] == [router.id]
