@@ -127,13 +127,13 @@ async def measure_through(connector: Callable[[], Any], name: str, concurrency: 
 
 async def serve(shared: bool, default_gc: bool) -> None:
     """``--serve``: the bench server over both carriers; prints where, one JSON line; ends at stdin's EOF."""
-    collect_like_a_node(default_gc)
     server = bench_server()
     async with AsyncExitStack() as stack:
         await stack.enter_async_context(shared_cpu(shared))
         listener = await stack.enter_async_context(WebSocketListener(server))
         host = await stack.enter_async_context(open_host())
         serve_libp2p(server, host)
+        collect_like_a_node(default_gc)  # once up, as a node and `mafalda-swarm serve` do
         print(json.dumps({"websocket": listener.url, "libp2p": host.listen_addrs[0], "peer": host.peer_id}),
               flush=True)
         await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
